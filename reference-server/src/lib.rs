@@ -1,0 +1,1 @@
+//! The reference E2EE key and message server (work in progress).

@@ -1,0 +1,275 @@
+//! The command line: clap definitions, and the one place where errors become exit codes.
+//! `anyhow` is not used here on purpose: every failure is a typed [`Error`] that knows its
+//! exit code.
+
+mod db;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{Error, Outcome};
+
+const EXIT_CODES: &str = "\
+Exit codes (every command):
+  0  pass: every check, budget and integrity count held
+  1  a check, budget or integrity count failed
+  2  bad usage or bad input file (flags, scenario file, schema pack)
+  3  infrastructure unavailable (no PostgreSQL provider, target unreachable)";
+
+const EXAMPLES: &str = "\
+Examples:
+  e2ee-harness run                                  # default scenario on a disposable PostgreSQL
+  e2ee-harness run scenarios/smoke.toml --budget bundle_fetch.p95=5ms
+  e2ee-harness run --target http://127.0.0.1:8080   # load-test a running server
+  e2ee-harness conform --schema reference           # prove the reference schema's constraints
+  e2ee-harness db --db local                        # a disposable PostgreSQL until Ctrl-C
+  e2ee-harness serve --listen 127.0.0.1:8080        # the reference server alone
+  e2ee-harness report compare reports/baseline.json reports/default-*/
+  e2ee-harness vectors --seed 7";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "e2ee-harness",
+    version,
+    about = "Load-testing and conformance harness for end-to-end-encrypted chat backends",
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"),
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// No live progress; only the final summary and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a load scenario (default: scenarios/default.toml) against the bundled or a given server.
+    Run(RunArgs),
+    /// Schema conformance: apply a pack's migrations to a disposable PostgreSQL and prove its constraints.
+    Conform(ConformArgs),
+    /// Run the reference server alone.
+    Serve(ServeArgs),
+    /// Start a disposable PostgreSQL, print its URL, and keep it until Ctrl-C.
+    Db(DbCmdArgs),
+    /// The database-level workload of a schema pack at several table sizes.
+    DbBench(DbBenchArgs),
+    /// Work with report directories: compare against a baseline, merge workers.
+    Report(ReportArgs),
+    /// Print deterministic X3DH / Double Ratchet test vectors as JSON.
+    Vectors(VectorsArgs),
+}
+
+/// How to get a PostgreSQL. Shared by every command that needs one.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// auto | local | docker | a postgres:// URL. auto: a URL if given, else Docker if an
+    /// engine answers, else local binaries.
+    #[arg(long, env = "DATABASE_URL", default_value = "auto", value_name = "auto|local|docker|URL")]
+    pub db: String,
+    /// Directory holding initdb and postgres (local provider).
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
+    /// Docker image for the docker provider.
+    #[arg(long, default_value = "postgres:16-alpine", value_name = "IMAGE")]
+    pub pg_image: String,
+    /// fsync and synchronous_commit on (default for run and db-bench).
+    #[arg(long, conflicts_with = "pg_fast")]
+    pub pg_durable: bool,
+    /// fsync and synchronous_commit off (default for other commands and for tests).
+    #[arg(long)]
+    pub pg_fast: bool,
+}
+
+impl DbArgs {
+    /// Provider options; `durable_by_default` is the command's own default.
+    pub fn options(&self, durable_by_default: bool) -> Result<disposable_pg::Options, Error> {
+        let choice: disposable_pg::Choice = self.db.parse()?;
+        let durable = if self.pg_durable {
+            true
+        } else if self.pg_fast {
+            false
+        } else {
+            durable_by_default
+        };
+        Ok(disposable_pg::Options {
+            choice,
+            pg_bin: self.pg_bin.clone(),
+            image: self.pg_image.clone(),
+            durability: if durable { disposable_pg::Durability::Durable } else { disposable_pg::Durability::Fast },
+            ..disposable_pg::Options::default()
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file.
+    #[arg(default_value = "scenarios/default.toml")]
+    pub scenario: PathBuf,
+    /// Load-test a running server that speaks the reference API instead of the bundled one.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Add or override a budget, e.g. bundle_fetch.p95=10ms (repeatable).
+    #[arg(long = "budget", value_name = "OP.pNN=LIMIT")]
+    pub budgets: Vec<String>,
+    /// Where to write the report (default: reports/<scenario>-<UTC time>/).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConformArgs {
+    /// A pack name under scenarios/schemas/, a pack directory, or `reference`.
+    #[arg(long, value_name = "PACK|DIR")]
+    pub schema: String,
+    /// Where to write junit.xml and conform.json.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbCmdArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbBenchArgs {
+    /// A pack name under scenarios/schemas/ or a pack directory.
+    #[arg(long, value_name = "PACK|DIR")]
+    pub schema: String,
+    /// Device counts to load before measuring, comma-separated.
+    #[arg(long, default_value = "1000,10000,100000", value_delimiter = ',')]
+    pub scale: Vec<u64>,
+    /// How long to run the workload at each scale.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: ReportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Compare a run against a baseline; exit 1 if any percentile regressed past the threshold.
+    Compare {
+        baseline: PathBuf,
+        current: PathBuf,
+        /// Largest allowed regression per operation and percentile, e.g. 10%.
+        #[arg(long, default_value = "10%")]
+        max_regression: String,
+    },
+    /// Merge the reports of several workers of one test (histograms added, never averaged).
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VectorsArgs {
+    /// Seed for the deterministic key material.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// How many ratchet messages to include.
+    #[arg(long, default_value_t = 4)]
+    pub messages: usize,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Outcome::Pass.into(),
+                _ => Outcome::BadInput.into(),
+            };
+        }
+    };
+    init_tracing(cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Outcome::Unavailable.into();
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        tokio::select! {
+            r = dispatch(cli) => r,
+            sig = shutdown_signal() => {
+                eprintln!("\n{sig}: stopping; cleaning up what this run started");
+                Err(Error::Interrupted)
+            }
+        }
+    });
+    // Whatever is still running (servers, databases) goes now, even on the signal path where
+    // the futures owning them were just dropped mid-flight.
+    disposable_pg::shutdown_all();
+    match outcome {
+        Ok(o) => o.into(),
+        Err(Error::Interrupted) => ExitCode::from(130),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.outcome().into()
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
+    match cli.command {
+        Command::Db(args) => db::run(args).await,
+        Command::Run(_) => Err(Error::NotBuilt("run")),
+        Command::Conform(_) => Err(Error::NotBuilt("conform")),
+        Command::Serve(_) => Err(Error::NotBuilt("serve")),
+        Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
+        Command::Report(_) => Err(Error::NotBuilt("report")),
+        Command::Vectors(_) => Err(Error::NotBuilt("vectors")),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM, naming which.
+pub async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+fn init_tracing(quiet: bool) {
+    let default = if quiet { "error" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("E2EE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,44 @@
+//! The one error type of the harness library. Every variant knows its exit code, so the CLI
+//! maps errors to exit codes in one place.
+
+use std::path::PathBuf;
+
+use crate::exit::Outcome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A PostgreSQL provider problem (bad `--db`, no binaries, unreachable URL, …).
+    #[error(transparent)]
+    Db(#[from] disposable_pg::Error),
+
+    /// Bad usage or a bad input file: the message names what and where.
+    #[error("{0}")]
+    BadInput(String),
+
+    /// Something the run needs is not there (target unreachable, …).
+    #[error("{0}")]
+    Unavailable(String),
+
+    /// A command or feature that does not exist yet.
+    #[error("`{0}` is not built yet")]
+    NotBuilt(&'static str),
+
+    #[error("I/O error at {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    /// SIGINT/SIGTERM arrived; the CLI exits 130 after cleaning up.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::Db(e) if e.exit_code() == 2 => Outcome::BadInput,
+            Error::Db(_) | Error::Unavailable(_) => Outcome::Unavailable,
+            Error::BadInput(_) | Error::NotBuilt(_) => Outcome::BadInput,
+            Error::Io { .. } => Outcome::Unavailable,
+            Error::Interrupted => Outcome::Failed,
+        }
+    }
+}

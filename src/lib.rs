@@ -1,0 +1,15 @@
+//! e2ee-harness: load testing and conformance for end-to-end-encrypted chat backends.
+//!
+//! The flow a reader should see, module by module:
+//! [`cli`] → `scenario` (what to run) → `load` (open/closed executors) → `client` (a virtual
+//! device: [`crypto`] + HTTP/WebSocket) → `metrics` (HDR histograms, integrity) → `report`.
+//! Beside it: `conform` (schema conformance on a disposable PostgreSQL) and `dbbench`
+//! (database-level workloads of schema packs). The PostgreSQL provider is its own crate,
+//! `disposable-pg`; the server under test by default is the `reference-server` crate.
+
+pub mod cli;
+pub mod error;
+pub mod exit;
+
+pub use error::Error;
+pub use exit::Outcome;
