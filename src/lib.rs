@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod error;
 pub mod exit;
+pub mod report;
 
 pub use error::Error;
 pub use exit::Outcome;
