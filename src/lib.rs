@@ -10,7 +10,9 @@
 pub mod cli;
 pub mod error;
 pub mod exit;
+pub mod metrics;
 pub mod report;
+pub mod scenario;
 
 pub use error::Error;
 pub use exit::Outcome;
