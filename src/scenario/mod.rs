@@ -308,7 +308,7 @@ impl Validator<'_> {
             Duration::from_millis(200),
         )?;
         let message_size = positive(&raw.message_size, 128, "message_size")?;
-        if message_size < 32 || message_size > 60 * 1024 {
+        if !(32..=60 * 1024).contains(&message_size) {
             let span = raw
                 .message_size
                 .as_ref()
