@@ -44,11 +44,9 @@ pub fn parse_percentile(key: &str) -> Result<(f64, String), String> {
     }
     let value: f64 = if digits.contains('.') || digits.len() <= 2 || digits == "100" {
         digits.parse().map_err(|_| bad())?
-    } else if digits.starts_with("99") {
+    } else if let Some(decimals) = digits.strip_prefix("99") {
         // p999 → 99.9, p9999 → 99.99: the digits after the first two are decimals.
-        format!("{}.{}", &digits[..2], &digits[2..])
-            .parse()
-            .map_err(|_| bad())?
+        format!("99.{decimals}").parse().map_err(|_| bad())?
     } else {
         return Err(format!(
             "percentile `{key}` must be above 0 and at most 100"
