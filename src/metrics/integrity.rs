@@ -7,7 +7,7 @@
 //! envelope per device, and each is accounted for on its own.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -25,6 +25,8 @@ pub struct DeviceAddr {
 }
 
 type Key = (Uuid, DeviceAddr);
+/// A one-time prekey: the device that owns it and its key id.
+type PrekeyId = (DeviceAddr, u32);
 
 struct Entry {
     /// When the sender intended to start sending (delivery latency counts from here).
@@ -54,7 +56,7 @@ const SHARDS: usize = 64;
 pub struct Ledger {
     hasher: RandomState,
     shards: Box<[Mutex<HashMap<Key, Entry>>]>,
-    prekeys: Box<[Mutex<HashSet<(DeviceAddr, u32)>>]>,
+    prekeys: Box<[Mutex<HashSet<PrekeyId>>]>,
     sent: AtomicU64,
     delivered: AtomicU64,
     decrypted: AtomicU64,
@@ -89,9 +91,7 @@ impl Ledger {
     }
 
     fn shard_of<T: Hash>(&self, key: &T) -> usize {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        (h.finish() as usize) % SHARDS
+        (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
     fn with_entry<R>(&self, key: &Key, f: impl FnOnce(Option<&mut Entry>) -> R) -> R {
