@@ -12,6 +12,7 @@ pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod exit;
+pub mod load;
 pub mod metrics;
 pub mod report;
 pub mod scenario;

@@ -40,15 +40,33 @@ pub struct FlowCtx {
     pub world: Arc<World>,
     pub rng: ChaCha20Rng,
     intended: Option<Instant>,
+    /// Every timed step of this flow, for executors that report steps themselves (goose).
+    pub steps: Vec<Step>,
+}
+
+/// One timed step of a flow.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    pub op: Op,
+    pub elapsed: std::time::Duration,
+    pub ok: bool,
 }
 
 impl FlowCtx {
-    pub fn new(world: Arc<World>, seed: u64, intended: Instant) -> FlowCtx {
-        FlowCtx {
-            world,
-            rng: ChaCha20Rng::seed_from_u64(seed),
-            intended: Some(intended),
-        }
+    pub fn new(world: Arc<World>, seed: u64, intended: Instant) -> FlowCtx {        FlowCtx { world, rng: ChaCha20Rng::seed_from_u64(seed), intended: Some(intended), steps: Vec::new() }
+    }
+
+    /// Records a success of `op` that started at `start` (recorder and step list).
+    fn ok(&mut self, op: Op, start: Instant) {
+        let end = Instant::now();
+        self.world.recorder.record(op, start, end);
+        self.steps.push(Step { op, elapsed: end.saturating_duration_since(start), ok: true });
+    }
+
+    /// Records a failure of `op` that started at `start`.
+    fn failed(&mut self, op: Op, start: Instant) {
+        self.world.recorder.record_error(op, start);
+        self.steps.push(Step { op, elapsed: start.elapsed(), ok: false });
     }
 
     /// Start of the next timed operation: the flow's intended start for the first one.
@@ -67,13 +85,12 @@ impl FlowCtx {
         call: impl std::future::Future<Output = Result<T, ApiError>>,
     ) -> Result<T, FlowError> {
         let start = self.begin();
-        match call.await {
-            Ok(v) => {
-                self.world.recorder.record(op, start, Instant::now());
+        match call.await {            Ok(v) => {
+                self.ok(op, start);
                 Ok(v)
             }
             Err(source) => {
-                self.world.recorder.record_error(op, start);
+                self.failed(op, start);
                 Err(FlowError::Api {
                     op: op.name(),
                     source,
@@ -83,13 +100,14 @@ impl FlowCtx {
     }
 }
 
+/// What a flow did: its result and its timed steps.
+pub struct FlowOutcome {
+    pub result: Result<(), FlowError>,
+    pub steps: Vec<Step>,
+}
+
 /// Runs one flow of `kind` intended to start at `intended`, recording it as `flow_<kind>`.
-pub async fn run(
-    world: Arc<World>,
-    kind: FlowKind,
-    intended: Instant,
-    seed: u64,
-) -> Result<(), FlowError> {
+pub async fn run(world: Arc<World>, kind: FlowKind, intended: Instant, seed: u64) -> FlowOutcome {
     let mut ctx = FlowCtx::new(world.clone(), seed, intended);
     let result = match kind {
         FlowKind::Register => register(&mut ctx).await,
@@ -99,18 +117,15 @@ pub async fn run(
         FlowKind::Converse => converse(&mut ctx).await,
         FlowKind::Fanout => fanout(&mut ctx).await,
         FlowKind::Offline => offline(&mut ctx).await,
-    };
-    match &result {
-        Ok(()) => world
-            .recorder
-            .record(Op::Flow(kind), intended, Instant::now()),
+    };    match &result {
+        Ok(()) => ctx.ok(Op::Flow(kind), intended),
         Err(e) => {
             tracing::debug!(flow = kind.name(), error = %e, "flow failed");
             world.counters.flows_failed.fetch_add(1, Ordering::Relaxed);
-            world.recorder.record_error(Op::Flow(kind), intended);
+            ctx.failed(Op::Flow(kind), intended);
         }
     }
-    result
+    FlowOutcome { result, steps: ctx.steps }
 }
 
 /// A new user's device registers (identity, signed prekey, one-time prekeys) and connects.
@@ -132,15 +147,12 @@ async fn register(ctx: &mut FlowCtx) -> Result<(), FlowError> {
 
 async fn connect_timed(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), FlowError> {
     let start = ctx.begin();
-    match ctx.world.connect(device).await {
-        Ok(()) => {
-            ctx.world
-                .recorder
-                .record(Op::WsConnect, start, Instant::now());
+    match ctx.world.connect(device).await {        Ok(()) => {
+            ctx.ok(Op::WsConnect, start);
             Ok(())
         }
         Err(e) => {
-            ctx.world.recorder.record_error(Op::WsConnect, start);
+            ctx.failed(Op::WsConnect, start);
             Err(e.into())
         }
     }
@@ -292,10 +304,7 @@ async fn offline_with(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), Flo
     outcome?;
     for id in queued {
         wait_decrypted(ctx, id, device.addr).await?;
-    }
-    world
-        .recorder
-        .record(Op::OfflineDrain, start, Instant::now());
+    }    ctx.ok(Op::OfflineDrain, start);
     Ok(())
 }
 
@@ -427,7 +436,7 @@ pub async fn send_message(
             let sealed = match sender.seal(*t, &plaintext) {
                 Ok(s) => s,
                 Err(e) => {
-                    world.recorder.record_error(Op::MessageInsert, start);
+                    ctx.failed(Op::MessageInsert, start);
                     return Err(e.into());
                 }
             };
@@ -444,10 +453,7 @@ pub async fn send_message(
             messages,
         };
         match world.api.send(&sender.token, to.id, &req).await {
-            Ok(SendOutcome::Stored { stored, duplicate }) => {
-                world
-                    .recorder
-                    .record(Op::MessageInsert, start, Instant::now());
+            Ok(SendOutcome::Stored { stored, duplicate }) => {                ctx.ok(Op::MessageInsert, start);
                 world.ledger.confirm(message_id, &targets);
                 if sender.known_devices(to.id).is_none() {
                     sender.set_known_devices(to.id, devices.clone());
@@ -469,7 +475,7 @@ pub async fn send_message(
                 devices = sender.known_devices(to.id).unwrap_or_default();
             }
             Err(source) => {
-                world.recorder.record_error(Op::MessageInsert, start);
+                ctx.failed(Op::MessageInsert, start);
                 return Err(FlowError::Api {
                     op: Op::MessageInsert.name(),
                     source,

@@ -50,9 +50,8 @@ pub mod b64 {
     pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
         d: D,
     ) -> Result<T, D::Error> {
-        let text = <&str>::deserialize(d)
-            .or_else(|_| Err(D::Error::custom("expected a base64 string")))?;
-        let bytes = STANDARD.decode(text).map_err(D::Error::custom)?;
+        let text = String::deserialize(d)?;
+        let bytes = STANDARD.decode(text.as_bytes()).map_err(D::Error::custom)?;
         let len = bytes.len();
         T::try_from(bytes).map_err(|_| D::Error::custom(format!("unexpected length {len}")))
     }
