@@ -3,6 +3,7 @@
 //! exit code.
 
 mod db;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -261,7 +262,7 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Db(args) => db::run(args).await,
-        Command::Run(_) => Err(Error::NotBuilt("run")),
+        Command::Run(args) => run::run(args, cli.quiet).await,
         Command::Conform(_) => Err(Error::NotBuilt("conform")),
         Command::Serve(_) => Err(Error::NotBuilt("serve")),
         Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
