@@ -188,7 +188,14 @@ impl From<tokio_postgres::Error> for ApiError {
     /// validation and violates one is still the client's fault (4xx), never a 500.
     fn from(e: tokio_postgres::Error) -> ApiError {
         let Some(db) = e.as_db_error() else {
-            return ApiError::DatabaseUnavailable(e.to_string());
+            // No server error: either the connection is gone or the driver refused (a bug).
+            return if e.is_closed()
+                || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+            {
+                ApiError::DatabaseUnavailable(e.to_string())
+            } else {
+                ApiError::Internal(e.to_string())
+            };
         };
         let constraint = db.constraint().unwrap_or("?").to_string();
         match *db.code() {

@@ -76,7 +76,7 @@ SELECT (SELECT known FROM recipient), (SELECT dup FROM seen), (SELECT ok FROM fi
 /// returned; the last column says whether more were waiting.
 const QUEUE: &str = "
 WITH pick AS (
-    SELECT id FROM envelopes WHERE recipient_device = $1 AND id > $2 ORDER BY id LIMIT $3 + 1
+    SELECT id FROM envelopes WHERE recipient_device = $1 AND id > $2::bigint ORDER BY id LIMIT $3::bigint + 1
 ), taken AS (
     UPDATE envelopes e SET delivered_at = coalesce(e.delivered_at, clock_timestamp())
     FROM messages m
