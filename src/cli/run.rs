@@ -25,28 +25,48 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
     scenario.apply_budget_flags(&args.budgets)?;
     let db_options = args.db.options(true)?;
     let report_dir = args.report_dir.clone().unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!("{}-{}", scenario.name, chrono::Utc::now().format("%Y%m%dT%H%M%SZ")))
+        PathBuf::from("reports").join(format!(
+            "{}-{}",
+            scenario.name,
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ))
     });
     let mode = progress::Mode::detect(quiet);
 
     let report = match &args.target {
         Some(target) => {
-            let api = Api::new(target, REQUEST_TIMEOUT).map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
+            let api = Api::new(target, REQUEST_TIMEOUT)
+                .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
             check_target(target).await?;
             let environment = environment("external", None, None, api.base(), false);
             if !quiet {
                 eprintln!("running {} against {}", scenario.path.display(), api.base());
             }
-            load::execute(&scenario, RunContext { api, environment, progress: mode, report_dir: &report_dir }).await?
+            load::execute(
+                &scenario,
+                RunContext {
+                    api,
+                    environment,
+                    progress: mode,
+                    report_dir: &report_dir,
+                },
+            )
+            .await?
         }
         None => {
             let pg = disposable_pg::Postgres::start(&db_options).await?;
             let db_name = format!("e2ee_run_{}", uuid::Uuid::new_v4().simple());
             let url = pg.create_database(&db_name, None).await?;
             let server = BundledServer::start(url).await?;
-            let api = Api::new(&server.base_url, REQUEST_TIMEOUT).map_err(|e| Error::Unavailable(e.to_string()))?;
-            let environment =
-                environment(&pg.kind().to_string(), Some(pg.version().to_string()), Some(pg.durable()), &server.base_url, true);
+            let api = Api::new(&server.base_url, REQUEST_TIMEOUT)
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
+            let environment = environment(
+                &pg.kind().to_string(),
+                Some(pg.version().to_string()),
+                Some(pg.durable()),
+                &server.base_url,
+                true,
+            );
             if !quiet {
                 eprintln!(
                     "running {} against the bundled server at {} on PostgreSQL {} ({}, {})",
@@ -54,11 +74,23 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
                     server.base_url,
                     pg.version(),
                     pg.kind(),
-                    if pg.durable() { "durable" } else { "fast: fsync off" }
+                    if pg.durable() {
+                        "durable"
+                    } else {
+                        "fast: fsync off"
+                    }
                 );
             }
-            let result =
-                load::execute(&scenario, RunContext { api, environment, progress: mode, report_dir: &report_dir }).await;
+            let result = load::execute(
+                &scenario,
+                RunContext {
+                    api,
+                    environment,
+                    progress: mode,
+                    report_dir: &report_dir,
+                },
+            )
+            .await;
             server.stop().await;
             if pg.kind() == disposable_pg::ProviderKind::Url {
                 // Somebody else's server: leave it as we found it.
@@ -72,10 +104,20 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
     let path = json::write(&report_dir, &report)?;
     print!("{}", summary::render(&report));
     println!("report: {}", path.display());
-    Ok(if report.passed { Outcome::Pass } else { Outcome::Failed })
+    Ok(if report.passed {
+        Outcome::Pass
+    } else {
+        Outcome::Failed
+    })
 }
 
-fn environment(provider: &str, version: Option<String>, durable: Option<bool>, target: &str, bundled: bool) -> Environment {
+fn environment(
+    provider: &str,
+    version: Option<String>,
+    durable: Option<bool>,
+    target: &str,
+    bundled: bool,
+) -> Environment {
     Environment {
         db_provider: provider.to_string(),
         postgres_version: version,
@@ -85,14 +127,21 @@ fn environment(provider: &str, version: Option<String>, durable: Option<bool>, t
         cpus: process::cpus(),
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
         platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string()),
     }
 }
 
 /// `--target` must answer `/healthz` before any load starts (exit 3 otherwise).
 async fn check_target(target: &str) -> Result<(), Error> {
-    let api = Api::new(target, TARGET_CHECK_TIMEOUT).map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
-    api.health().await.map_err(|e| Error::Unavailable(format!("--target {target} is unreachable or unhealthy: {e}")))
+    let api = Api::new(target, TARGET_CHECK_TIMEOUT)
+        .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
+    api.health().await.map_err(|e| {
+        Error::Unavailable(format!(
+            "--target {target} is unreachable or unhealthy: {e}"
+        ))
+    })
 }
 
 /// The bundled reference server, on a runtime of its own whose threads are named
@@ -116,10 +165,16 @@ impl BundledServer {
         let server = runtime
             .spawn(reference_server::start(config))
             .await
-            .map_err(|e| Error::Unavailable(format!("the bundled server panicked while starting: {e}")))?
+            .map_err(|e| {
+                Error::Unavailable(format!("the bundled server panicked while starting: {e}"))
+            })?
             .map_err(|e| Error::Unavailable(format!("the bundled server did not start: {e}")))?;
         let base_url = server.base_url();
-        Ok(BundledServer { runtime: Some(runtime), server: Some(server), base_url })
+        Ok(BundledServer {
+            runtime: Some(runtime),
+            server: Some(server),
+            base_url,
+        })
     }
 
     async fn stop(mut self) {

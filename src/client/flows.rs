@@ -53,20 +53,34 @@ pub struct Step {
 }
 
 impl FlowCtx {
-    pub fn new(world: Arc<World>, seed: u64, intended: Instant) -> FlowCtx {        FlowCtx { world, rng: ChaCha20Rng::seed_from_u64(seed), intended: Some(intended), steps: Vec::new() }
+    pub fn new(world: Arc<World>, seed: u64, intended: Instant) -> FlowCtx {
+        FlowCtx {
+            world,
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            intended: Some(intended),
+            steps: Vec::new(),
+        }
     }
 
     /// Records a success of `op` that started at `start` (recorder and step list).
     fn ok(&mut self, op: Op, start: Instant) {
         let end = Instant::now();
         self.world.recorder.record(op, start, end);
-        self.steps.push(Step { op, elapsed: end.saturating_duration_since(start), ok: true });
+        self.steps.push(Step {
+            op,
+            elapsed: end.saturating_duration_since(start),
+            ok: true,
+        });
     }
 
     /// Records a failure of `op` that started at `start`.
     fn failed(&mut self, op: Op, start: Instant) {
         self.world.recorder.record_error(op, start);
-        self.steps.push(Step { op, elapsed: start.elapsed(), ok: false });
+        self.steps.push(Step {
+            op,
+            elapsed: start.elapsed(),
+            ok: false,
+        });
     }
 
     /// Start of the next timed operation: the flow's intended start for the first one.
@@ -85,7 +99,8 @@ impl FlowCtx {
         call: impl std::future::Future<Output = Result<T, ApiError>>,
     ) -> Result<T, FlowError> {
         let start = self.begin();
-        match call.await {            Ok(v) => {
+        match call.await {
+            Ok(v) => {
                 self.ok(op, start);
                 Ok(v)
             }
@@ -117,7 +132,8 @@ pub async fn run(world: Arc<World>, kind: FlowKind, intended: Instant, seed: u64
         FlowKind::Converse => converse(&mut ctx).await,
         FlowKind::Fanout => fanout(&mut ctx).await,
         FlowKind::Offline => offline(&mut ctx).await,
-    };    match &result {
+    };
+    match &result {
         Ok(()) => ctx.ok(Op::Flow(kind), intended),
         Err(e) => {
             tracing::debug!(flow = kind.name(), error = %e, "flow failed");
@@ -125,7 +141,10 @@ pub async fn run(world: Arc<World>, kind: FlowKind, intended: Instant, seed: u64
             ctx.failed(Op::Flow(kind), intended);
         }
     }
-    FlowOutcome { result, steps: ctx.steps }
+    FlowOutcome {
+        result,
+        steps: ctx.steps,
+    }
 }
 
 /// A new user's device registers (identity, signed prekey, one-time prekeys) and connects.
@@ -147,7 +166,8 @@ async fn register(ctx: &mut FlowCtx) -> Result<(), FlowError> {
 
 async fn connect_timed(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), FlowError> {
     let start = ctx.begin();
-    match ctx.world.connect(device).await {        Ok(()) => {
+    match ctx.world.connect(device).await {
+        Ok(()) => {
             ctx.ok(Op::WsConnect, start);
             Ok(())
         }
@@ -304,7 +324,8 @@ async fn offline_with(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), Flo
     outcome?;
     for id in queued {
         wait_decrypted(ctx, id, device.addr).await?;
-    }    ctx.ok(Op::OfflineDrain, start);
+    }
+    ctx.ok(Op::OfflineDrain, start);
     Ok(())
 }
 
@@ -453,7 +474,8 @@ pub async fn send_message(
             messages,
         };
         match world.api.send(&sender.token, to.id, &req).await {
-            Ok(SendOutcome::Stored { stored, duplicate }) => {                ctx.ok(Op::MessageInsert, start);
+            Ok(SendOutcome::Stored { stored, duplicate }) => {
+                ctx.ok(Op::MessageInsert, start);
                 world.ledger.confirm(message_id, &targets);
                 if sender.known_devices(to.id).is_none() {
                     sender.set_known_devices(to.id, devices.clone());

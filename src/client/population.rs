@@ -129,7 +129,7 @@ impl World {
             let ok = match device.open(sender, env.kind, &env.header, &env.ciphertext) {
                 Ok(plain) => wire::is_expected(env.message_id, self.cfg.message_size, &plain),
                 Err(e) => {
-                    tracing::debug!(error = %e, message = %env.message_id, "undecryptable envelope");
+                    tracing::warn!(error = %e, message = %env.message_id, sender = ?sender, recipient = ?device.addr, kind = ?env.kind, "undecryptable envelope");
                     false
                 }
             };

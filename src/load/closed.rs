@@ -51,11 +51,15 @@ pub fn test_plan(plan: &ClosedPlan, duration: std::time::Duration) -> String {
 pub async fn run(
     world: Arc<World>,
     plan: &ClosedPlan,
-    mix: &Mix,    scenario: &Scenario,
+    mix: &Mix,
+    scenario: &Scenario,
     window_start: Instant,
     report_dir: &Path,
 ) -> Result<String, Error> {
-    std::fs::create_dir_all(report_dir).map_err(|source| Error::Io { path: report_dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(report_dir).map_err(|source| Error::Io {
+        path: report_dir.to_path_buf(),
+        source,
+    })?;
     let report_path = report_dir.join(GOOSE_REPORT);
     let iteration = Arc::new(AtomicU64::new(0));
     let seed = scenario.seed;
@@ -64,7 +68,8 @@ pub async fn run(
         let (world, mix, iteration) = (w.clone(), m.clone(), iteration.clone());
         Box::pin(async move {
             let n = iteration.fetch_add(1, Ordering::Relaxed);
-            let mut rng = ChaCha20Rng::seed_from_u64(seed ^ (n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng =
+                ChaCha20Rng::seed_from_u64(seed ^ (n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let kind = mix.pick(&mut rng);
             // A closed-model flow starts when its user is free: that is its intended start.
             let intended = Instant::now();
@@ -82,8 +87,15 @@ pub async fn run(
                     op => op.name().to_string(),
                 };
                 let error = (!step.ok).then_some("failed");
-                user.record_custom_request_duration(method(step.op), &name, step.elapsed, step.ok, None, error)
-                    .await?;
+                user.record_custom_request_duration(
+                    method(step.op),
+                    &name,
+                    step.elapsed,
+                    step.ok,
+                    None,
+                    error,
+                )
+                .await?;
             }
             Ok(())
         })
@@ -101,16 +113,23 @@ pub async fn run(
         .register_scenario(scenario_g)
         .set_default(GooseDefault::Host, world.api.base())
         .map_err(goose_err)?
-        .set_default(GooseDefault::TestPlan, test_plan(plan, scenario.duration).as_str())
+        .set_default(
+            GooseDefault::TestPlan,
+            test_plan(plan, scenario.duration).as_str(),
+        )
         .map_err(goose_err)?
-        .set_default(GooseDefault::ReportFile, report_path.to_string_lossy().as_ref())
+        .set_default(
+            GooseDefault::ReportFile,
+            report_path.to_string_lossy().as_ref(),
+        )
         .map_err(goose_err)?
         .set_default(GooseDefault::NoPrintMetrics, true)
         .map_err(goose_err)?
         .set_default(GooseDefault::NoTelnet, true)
         .map_err(goose_err)?
         .set_default(GooseDefault::Quiet, 1)
-        .map_err(goose_err)?;attack.execute().await.map_err(goose_err)?;
+        .map_err(goose_err)?;
+    attack.execute().await.map_err(goose_err)?;
     Ok(GOOSE_REPORT.to_string())
 }
 

@@ -48,5 +48,8 @@ pub async fn run(world: &Arc<World>, n: u32) -> Result<Option<ProbeResult>, Setu
             c.close().await;
         }
     }
-    Ok(Some(ProbeResult { devices: n as u64, bytes_per_device: after.saturating_sub(before) / n as u64 }))
+    Ok(Some(ProbeResult {
+        devices: n as u64,
+        bytes_per_device: after.saturating_sub(before) / n as u64,
+    }))
 }

@@ -14,7 +14,9 @@ pub struct Mix {
 impl Mix {
     /// `weights[FlowKind as usize]`; at least one must be above zero (the scenario checks).
     pub fn new(weights: [u32; 7]) -> Mix {
-        Mix { index: WeightedIndex::new(weights).expect("a validated scenario has a positive weight") }
+        Mix {
+            index: WeightedIndex::new(weights).expect("a validated scenario has a positive weight"),
+        }
     }
 
     pub fn pick(&self, rng: &mut impl Rng) -> FlowKind {
@@ -33,7 +35,9 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let picks: Vec<FlowKind> = (0..4000).map(|_| mix.pick(&mut rng)).collect();
         let converse = picks.iter().filter(|k| **k == FlowKind::Converse).count();
-        assert!(picks.iter().all(|k| matches!(k, FlowKind::Initiate | FlowKind::Converse)));
+        assert!(picks
+            .iter()
+            .all(|k| matches!(k, FlowKind::Initiate | FlowKind::Converse)));
         assert!((2800..3200).contains(&converse), "{converse}");
     }
 }

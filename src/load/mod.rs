@@ -36,7 +36,8 @@ const SETUP_PARALLELISM: usize = 16;
 pub struct RunContext<'a> {
     pub api: Api,
     pub environment: Environment,
-    pub progress: progress::Mode,    /// Where goose writes its own report (closed model).
+    pub progress: progress::Mode,
+    /// Where goose writes its own report (closed model).
     pub report_dir: &'a Path,
 }
 
@@ -51,11 +52,14 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     // Key material ahead of the clock: the population, the expected registrations and the
     // memory probe; spare one-time prekeys for the expected replenishments.
     let expected_flows = expected_flows(scenario);
-    let share = |k: FlowKind| scenario.weight(k) as f64 / scenario.weights.iter().sum::<u32>() as f64;
+    let share =
+        |k: FlowKind| scenario.weight(k) as f64 / scenario.weights.iter().sum::<u32>() as f64;
     let registers = (expected_flows * share(FlowKind::Register) * 1.2).ceil() as usize + 4;
-    let replenish_keys =
-        ((expected_flows * share(FlowKind::Replenish) * 1.2).ceil() as usize + 4) * pop.one_time_prekeys as usize;
-    let device_sets = (pop.users * pop.devices_per_user) as usize + registers + scenario.memory_probe_devices as usize;
+    let replenish_keys = ((expected_flows * share(FlowKind::Replenish) * 1.2).ceil() as usize + 4)
+        * pop.one_time_prekeys as usize;
+    let device_sets = (pop.users * pop.devices_per_user) as usize
+        + registers
+        + scenario.memory_probe_devices as usize;
     let (seed, otpk) = (scenario.seed, pop.one_time_prekeys as usize);
     let keys = tokio::task::spawn_blocking(move || {
         let f = KeyFactory::with_seed(seed, device_sets, otpk);
@@ -76,7 +80,15 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         devices_per_user: pop.devices_per_user,
         reply_timeout: REPLY_TIMEOUT,
     };
-    let world = World::new(ctx.api.clone(), recorder.clone(), ledger.clone(), counters.clone(), keys, cfg, scenario.seed);
+    let world = World::new(
+        ctx.api.clone(),
+        recorder.clone(),
+        ledger.clone(),
+        counters.clone(),
+        keys,
+        cfg,
+        scenario.seed,
+    );
 
     let probe = memory_probe::run(&world, scenario.memory_probe_devices)
         .await
@@ -91,7 +103,8 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     let server_cpu0 = process::threads_cpu(process::SERVER_THREAD_PREFIX).unwrap_or_default();
     let epoch = Instant::now();
     let window_start = epoch + scenario.warmup;
-    let window_start_utc = Utc::now() + chrono::Duration::from_std(scenario.warmup).unwrap_or_default();
+    let window_start_utc =
+        Utc::now() + chrono::Duration::from_std(scenario.warmup).unwrap_or_default();
     let end = epoch + scenario.duration;
     recorder.set_window_start(window_start);
     let progress = Progress::start(
@@ -109,9 +122,30 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     let flow_deadline = end + scenario.drain;
     let mut goose_report = None;
     match &scenario.load {
-        Load::Open(plan) => open::run(world.clone(), plan, &mix, scenario.seed, epoch, window_start, flow_deadline).await,
+        Load::Open(plan) => {
+            open::run(
+                world.clone(),
+                plan,
+                &mix,
+                scenario.seed,
+                epoch,
+                window_start,
+                flow_deadline,
+            )
+            .await
+        }
         Load::Closed(plan) => {
-            goose_report = Some(closed::run(world.clone(), plan, &mix, scenario, window_start, ctx.report_dir).await?);
+            goose_report = Some(
+                closed::run(
+                    world.clone(),
+                    plan,
+                    &mix,
+                    scenario,
+                    window_start,
+                    ctx.report_dir,
+                )
+                .await?,
+            );
         }
     }
     let flows_done = Instant::now();
@@ -124,9 +158,12 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     }
     progress.finish().await;
     let wall = epoch.elapsed();
-    let cpu = process::process_cpu().unwrap_or_default().saturating_sub(cpu0);
-    let server_cpu =
-        process::threads_cpu(process::SERVER_THREAD_PREFIX).unwrap_or_default().saturating_sub(server_cpu0);
+    let cpu = process::process_cpu()
+        .unwrap_or_default()
+        .saturating_sub(cpu0);
+    let server_cpu = process::threads_cpu(process::SERVER_THREAD_PREFIX)
+        .unwrap_or_default()
+        .saturating_sub(server_cpu0);
     world.disconnect_all().await;
 
     let window = scenario.duration - scenario.warmup;
@@ -136,7 +173,9 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         .budgets
         .iter()
         .map(|b| {
-            let observed = operations.get(b.op.name()).and_then(|o| o.percentile_us(b.percentile));
+            let observed = operations
+                .get(b.op.name())
+                .and_then(|o| o.percentile_us(b.percentile));
             BudgetVerdict {
                 operation: b.op.name().to_string(),
                 percentile: b.label.clone(),
@@ -157,7 +196,9 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
             Load::Open(_) => "open".into(),
             Load::Closed(_) => "closed".into(),
         },
-        cpu_share: round4(generator_cpu.as_secs_f64() / (wall.as_secs_f64() * cpus as f64).max(1e-9)),
+        cpu_share: round4(
+            generator_cpu.as_secs_f64() / (wall.as_secs_f64() * cpus as f64).max(1e-9),
+        ),
         cpu_share_includes_server: false,
         process_cpu_s: round4(cpu.as_secs_f64()),
         peak_rss_bytes: process::peak_rss().unwrap_or(0),
@@ -177,11 +218,18 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         memory_per_ws_device_bytes: probe.map_or(0, |p| p.bytes_per_device),
         ws_probe_devices: probe.map_or(0, |p| p.devices),
         goose_report,
-    };let mut failures = Vec::new();
+    };
+    let mut failures = Vec::new();
     for b in budgets.iter().filter(|b| !b.passed) {
         failures.push(match b.observed_us {
-            Some(o) => format!("budget {}.{} <= {}us: observed {}us", b.operation, b.percentile, b.limit_us, o),
-            None => format!("budget {}.{} <= {}us: no samples", b.operation, b.percentile, b.limit_us),
+            Some(o) => format!(
+                "budget {}.{} <= {}us: observed {}us",
+                b.operation, b.percentile, b.limit_us, o
+            ),
+            None => format!(
+                "budget {}.{} <= {}us: no samples",
+                b.operation, b.percentile, b.limit_us
+            ),
         });
     }
     for (name, n) in integrity.failure_counts() {
@@ -205,10 +253,17 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         scenario: scenario_info(scenario),
-        environment: Environment { cpus, ..ctx.environment },
+        environment: Environment {
+            cpus,
+            ..ctx.environment
+        },
         started_at,
         finished_at: Utc::now(),
-        window: Window { start: window_start_utc, duration_s: window.as_secs_f64(), interval_ms: 1000 },
+        window: Window {
+            start: window_start_utc,
+            duration_s: window.as_secs_f64(),
+            interval_ms: 1000,
+        },
         operations,
         budgets,
         integrity,
@@ -223,7 +278,8 @@ fn expected_flows(scenario: &Scenario) -> f64 {
     match &scenario.load {
         Load::Open(plan) => plan.mean_rate() * scenario.duration.as_secs_f64(),
         Load::Closed(plan) => {
-            let per_user = scenario.duration.as_secs_f64() / plan.think_time.as_secs_f64().max(0.05);
+            let per_user =
+                scenario.duration.as_secs_f64() / plan.think_time.as_secs_f64().max(0.05);
             (plan.users as f64 * per_user).min(20_000.0)
         }
     }
@@ -231,15 +287,29 @@ fn expected_flows(scenario: &Scenario) -> f64 {
 
 fn scenario_info(s: &Scenario) -> ScenarioInfo {
     let stages = match &s.load {
-        Load::Open(plan) => {
-            plan.stages.iter().map(|st| StageInfo { duration_s: st.duration.as_secs_f64(), target: st.rate }).collect()
-        }
+        Load::Open(plan) => plan
+            .stages
+            .iter()
+            .map(|st| StageInfo {
+                duration_s: st.duration.as_secs_f64(),
+                target: st.rate,
+            })
+            .collect(),
         Load::Closed(plan) => {
             let hold = s.duration - plan.ramp_up - plan.ramp_down;
             vec![
-                StageInfo { duration_s: plan.ramp_up.as_secs_f64(), target: plan.users as f64 },
-                StageInfo { duration_s: hold.as_secs_f64(), target: plan.users as f64 },
-                StageInfo { duration_s: plan.ramp_down.as_secs_f64(), target: 0.0 },
+                StageInfo {
+                    duration_s: plan.ramp_up.as_secs_f64(),
+                    target: plan.users as f64,
+                },
+                StageInfo {
+                    duration_s: hold.as_secs_f64(),
+                    target: plan.users as f64,
+                },
+                StageInfo {
+                    duration_s: plan.ramp_down.as_secs_f64(),
+                    target: 0.0,
+                },
             ]
         }
     };
@@ -254,7 +324,10 @@ fn scenario_info(s: &Scenario) -> ScenarioInfo {
         duration_s: s.duration.as_secs_f64(),
         warmup_s: s.warmup.as_secs_f64(),
         stages,
-        flow_weights: FlowKind::ALL.iter().map(|k| (k.name().to_string(), s.weight(*k))).collect(),
+        flow_weights: FlowKind::ALL
+            .iter()
+            .map(|k| (k.name().to_string(), s.weight(*k)))
+            .collect(),
         source: s.source.clone(),
     }
 }

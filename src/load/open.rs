@@ -19,7 +19,15 @@ use crate::scenario::OpenPlan;
 
 /// Runs the plan from `epoch`; returns once every flow finished or `deadline` passed (the
 /// rest are cancelled and counted).
-pub async fn run(world: Arc<World>, plan: &OpenPlan, mix: &Mix, seed: u64, epoch: Instant, window_start: Instant, deadline: Instant) {
+pub async fn run(
+    world: Arc<World>,
+    plan: &OpenPlan,
+    mix: &Mix,
+    seed: u64,
+    epoch: Instant,
+    window_start: Instant,
+    deadline: Instant,
+) {
     let schedule = ArrivalSchedule::new(plan);
     let counters = world.counters.clone();
     let slots = Arc::new(Semaphore::new(plan.max_in_flight as usize));
@@ -33,13 +41,19 @@ pub async fn run(world: Arc<World>, plan: &OpenPlan, mix: &Mix, seed: u64, epoch
             counters.flows_intended.fetch_add(1, Ordering::Relaxed);
         }
         tokio::time::sleep_until(intended.into()).await;
-        let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         // Reap finished flows so the set does not grow with the run.
         while flows.try_join_next().is_some() {}
         let lag = Instant::now().saturating_duration_since(intended);
         if intended >= window_start {
             counters.flows_started.fetch_add(1, Ordering::Relaxed);
-            counters.max_start_lag_us.fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
+            counters
+                .max_start_lag_us
+                .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
             if lag > LATE_START_THRESHOLD {
                 counters.late_starts.fetch_add(1, Ordering::Relaxed);
             }
@@ -61,10 +75,19 @@ pub async fn run(world: Arc<World>, plan: &OpenPlan, mix: &Mix, seed: u64, epoch
 /// Waits for in-flight flows until `deadline`, then cancels the rest.
 pub async fn finish(mut flows: JoinSet<()>, world: &World, deadline: Instant) {
     let wait_all = async { while flows.join_next().await.is_some() {} };
-    if tokio::time::timeout_at(deadline.into(), wait_all).await.is_err() {
+    if tokio::time::timeout_at(deadline.into(), wait_all)
+        .await
+        .is_err()
+    {
         let left = flows.len() as u64;
-        world.counters.flows_cancelled.fetch_add(left, Ordering::Relaxed);
-        world.counters.flows_in_flight.fetch_sub(left.min(world.counters.flows_in_flight.load(Ordering::Relaxed)), Ordering::Relaxed);
+        world
+            .counters
+            .flows_cancelled
+            .fetch_add(left, Ordering::Relaxed);
+        world.counters.flows_in_flight.fetch_sub(
+            left.min(world.counters.flows_in_flight.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         flows.abort_all();
         while flows.join_next().await.is_some() {}
     }

@@ -64,7 +64,13 @@ mod tests {
     fn plan(start_rate: f64, stages: &[(u64, f64)]) -> OpenPlan {
         OpenPlan {
             start_rate,
-            stages: stages.iter().map(|&(s, rate)| Stage { duration: Duration::from_secs(s), rate }).collect(),
+            stages: stages
+                .iter()
+                .map(|&(s, rate)| Stage {
+                    duration: Duration::from_secs(s),
+                    rate,
+                })
+                .collect(),
             max_in_flight: 100,
         }
     }
@@ -89,7 +95,9 @@ mod tests {
         assert_eq!(s.time_of(60).unwrap().as_millis(), 11_000);
         // Ramping down: 10 → 0 over 10 s, 50 arrivals, spaced ever wider.
         let down = ArrivalSchedule::new(&plan(10.0, &[(10, 0.0)]));
-        let gaps: Vec<f64> = (1..49).map(|k| (down.time_of(k).unwrap() - down.time_of(k - 1).unwrap()).as_secs_f64()).collect();
+        let gaps: Vec<f64> = (1..49)
+            .map(|k| (down.time_of(k).unwrap() - down.time_of(k - 1).unwrap()).as_secs_f64())
+            .collect();
         assert!(gaps.windows(2).all(|w| w[1] >= w[0] - 1e-9));
         assert!(down.time_of(49).unwrap() <= Duration::from_secs(10));
     }

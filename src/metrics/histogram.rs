@@ -9,8 +9,8 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
@@ -25,9 +25,8 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// The run's latency recorder. Shared (`Arc`) by every task; recording locks only the
 /// calling thread's shard, which no other thread normally touches.
 pub struct Recorder {
-    base: Instant,
-    /// End of warm-up, in nanoseconds after `base`; `u64::MAX` until set (all warm-up).
-    window_start_ns: AtomicU64,
+    /// End of warm-up; everything is warm-up until it is set.
+    window_start: OnceLock<Instant>,
     shards: Box<[Mutex<Shard>]>,
 }
 
@@ -118,26 +117,19 @@ impl Recorder {
             })
             .collect();
         Recorder {
-            base: Instant::now(),
-            window_start_ns: AtomicU64::new(u64::MAX),
+            window_start: OnceLock::new(),
             shards,
         }
     }
 
+    /// Sets the end of warm-up (once; later calls are ignored).
     pub fn set_window_start(&self, at: Instant) {
-        let ns = at
-            .saturating_duration_since(self.base)
-            .as_nanos()
-            .min(u64::MAX as u128 - 1) as u64;
-        self.window_start_ns.store(ns, Ordering::Relaxed);
+        let _ = self.window_start.set(at);
     }
 
     /// End of warm-up, if set.
     pub fn window_start(&self) -> Option<Instant> {
-        match self.window_start_ns.load(Ordering::Relaxed) {
-            u64::MAX => None,
-            ns => Some(self.base + Duration::from_nanos(ns)),
-        }
+        self.window_start.get().copied()
     }
 
     fn in_window(&self, start: Instant) -> Option<Instant> {
@@ -170,9 +162,11 @@ impl Recorder {
             return;
         };
         let sec = end.saturating_duration_since(ws).as_secs();
-        s.window.saturating_record(us);
+        // `record`, not `saturating_record`: only `record` grows an auto-resizing histogram
+        // (`us` is already clamped to the harness's range, so it cannot fail).
+        let _ = s.window.record(us);
         s.roll_to(sec);
-        s.current.saturating_record(us);
+        let _ = s.current.record(us);
     }
 
     /// Records a failure of an operation that started at `start`.

@@ -323,9 +323,20 @@ impl Validator<'_> {
         let max_error_rate = match &raw.max_error_rate {
             None => 0.01,
             Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
-            Some(v) => return Err(self.err(v.span(), format!("max_error_rate must be between 0 and 1, got {}", v.get_ref()))),
+            Some(v) => {
+                return Err(self.err(
+                    v.span(),
+                    format!(
+                        "max_error_rate must be between 0 and 1, got {}",
+                        v.get_ref()
+                    ),
+                ))
+            }
         };
-        let memory_probe_devices = raw.memory_probe_devices.as_ref().map_or(200, |v| *v.get_ref());
+        let memory_probe_devices = raw
+            .memory_probe_devices
+            .as_ref()
+            .map_or(200, |v| *v.get_ref());
 
         let mut budgets = Vec::new();
         for (op, percentiles) in &raw.budgets {
