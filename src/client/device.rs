@@ -57,6 +57,9 @@ pub struct Device {
     pub offline: AtomicBool,
     /// The live WebSocket, if connected.
     pub connection: tokio::sync::Mutex<Option<crate::client::ws::Connection>>,
+    /// Held while the device manages its keys (replenish, rotate): a real device does one
+    /// such upload at a time, so two flows picking the same device take turns.
+    pub key_upload: tokio::sync::Mutex<()>,
 }
 
 /// One envelope ready to send.
@@ -95,6 +98,7 @@ impl Device {
             identity: keys.identity,
             offline: AtomicBool::new(false),
             connection: tokio::sync::Mutex::new(None),
+            key_upload: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -182,6 +182,7 @@ async fn connect_timed(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), Fl
 async fn replenish(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let world = ctx.world.clone();
     let device = world.pick_device(&mut ctx.rng);
+    let _turn = device.key_upload.lock().await;
     let count = ctx
         .timed(Op::KeyCount, world.api.prekey_count(&device.token))
         .await?;
@@ -209,6 +210,7 @@ async fn replenish(ctx: &mut FlowCtx) -> Result<(), FlowError> {
 async fn rotate(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let world = ctx.world.clone();
     let device = world.pick_device(&mut ctx.rng);
+    let _turn = device.key_upload.lock().await;
     let body = device.rotate_signed();
     ctx.timed(Op::KeyInsert, world.api.rotate_signed(&device.token, &body))
         .await

@@ -217,6 +217,7 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         peak_open_websockets: g(&counters.peak_open_websockets),
         memory_per_ws_device_bytes: probe.map_or(0, |p| p.bytes_per_device),
         ws_probe_devices: probe.map_or(0, |p| p.devices),
+        memory_probe_includes_server: probe.is_some() && ctx.environment.bundled_server,
         goose_report,
     };
     let mut failures = Vec::new();

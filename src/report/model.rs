@@ -246,6 +246,10 @@ pub struct Generator {
     /// growth of a dedicated probe that opens `ws_probe_devices` connections (0 if not run).
     pub memory_per_ws_device_bytes: u64,
     pub ws_probe_devices: u64,
+    /// True when the server ran in this process during the probe, so the figure also holds
+    /// the server's side of each connection (an upper bound for the generator alone).
+    #[serde(default)]
+    pub memory_probe_includes_server: bool,
     /// Closed model: path of goose's own report, relative to the report directory.
     pub goose_report: Option<String>,
 }

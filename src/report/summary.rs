@@ -78,7 +78,11 @@ pub fn render(report: &Report) -> String {
         if g.cpu_share_includes_server { " (incl. in-process server)" } else { "" },
         g.peak_rss_bytes as f64 / (1024.0 * 1024.0),
         if g.memory_per_ws_device_bytes > 0 {
-            format!(", {:.1} KiB per WebSocket device", g.memory_per_ws_device_bytes as f64 / 1024.0)
+            format!(
+                ", {:.1} KiB per WebSocket device{}",
+                g.memory_per_ws_device_bytes as f64 / 1024.0,
+                if g.memory_probe_includes_server { " (incl. in-process server side)" } else { "" }
+            )
         } else {
             String::new()
         }
