@@ -40,7 +40,7 @@ fn bad_scenario_files_exit_2_naming_file_line_and_column() {
         ),
         (
             "negative-rate.toml",
-            smoke.replace("rate = 12.0", "rate = -12.0"),
+            smoke.replace("\nrate = ", "\nrate = -"),
             "non-negative",
         ),
         (
@@ -50,6 +50,7 @@ fn bad_scenario_files_exit_2_naming_file_line_and_column() {
         ),
     ];
     for (name, body, what) in cases {
+        assert_ne!(body, smoke, "{name}: the test must change the file");
         let path = dir.path().join(name);
         std::fs::write(&path, &body).unwrap();
         let out = harness(&[
@@ -63,7 +64,7 @@ fn bad_scenario_files_exit_2_naming_file_line_and_column() {
         let line = body.lines().position(|l| {
             l.contains("speed")
                 || l.contains("twelve")
-                || l.contains("-12.0")
+                || l.contains("rate = -")
                 || l.contains("bundle_fetchh")
         });
         let at = format!("{}:{}:", path.display(), line.unwrap() + 1);
