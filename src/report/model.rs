@@ -233,7 +233,8 @@ pub struct Generator {
     /// Flows started within the measured window, and how many were intended.
     pub flows_started: u64,
     pub flows_intended: u64,
-    /// Flows per second started within the measured window, and the configured average rate.
+    /// Flows per second started within the measured window, and the rate the open-model
+    /// schedule intended over the same window (0 in the closed model, which has no schedule).
     pub achieved_rate_per_s: f64,
     pub configured_rate_per_s: f64,
     /// Flows that had not finished when the run ended and were cancelled.
