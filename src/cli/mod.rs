@@ -3,6 +3,7 @@
 //! exit code.
 
 mod db;
+mod vectors;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -266,7 +267,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::Serve(_) => Err(Error::NotBuilt("serve")),
         Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
         Command::Report(_) => Err(Error::NotBuilt("report")),
-        Command::Vectors(_) => Err(Error::NotBuilt("vectors")),
+        Command::Vectors(args) => vectors::run(args),
     }
 }
 
