@@ -3,6 +3,7 @@
 //! exit code.
 
 mod db;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -249,7 +250,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::Db(args) => db::run(args).await,
         Command::Run(_) => Err(Error::NotBuilt("run")),
         Command::Conform(_) => Err(Error::NotBuilt("conform")),
-        Command::Serve(_) => Err(Error::NotBuilt("serve")),
+        Command::Serve(args) => serve::run(args).await,
         Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
         Command::Report(_) => Err(Error::NotBuilt("report")),
         Command::Vectors(_) => Err(Error::NotBuilt("vectors")),
