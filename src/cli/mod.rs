@@ -3,6 +3,7 @@
 //! exit code.
 
 mod db;
+mod serve;
 mod vectors;
 
 use std::path::PathBuf;
@@ -264,7 +265,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::Db(args) => db::run(args).await,
         Command::Run(_) => Err(Error::NotBuilt("run")),
         Command::Conform(_) => Err(Error::NotBuilt("conform")),
-        Command::Serve(_) => Err(Error::NotBuilt("serve")),
+        Command::Serve(args) => serve::run(args).await,
         Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
         Command::Report(_) => Err(Error::NotBuilt("report")),
         Command::Vectors(args) => vectors::run(args),

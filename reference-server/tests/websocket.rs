@@ -1,0 +1,262 @@
+//! Live delivery over real WebSockets, on one instance and across two instances that share a
+//! database (LISTEN/NOTIFY).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(s: &TestServer, token: &str) -> Socket {
+    let url = format!("ws://{}/v1/websocket", s.base.trim_start_matches("http://"));
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(req)
+        .await
+        .expect("websocket connects")
+        .0
+}
+
+/// The next JSON text frame. The bound only keeps a broken server from hanging the test.
+async fn next(ws: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("socket open")
+            .expect("frame ok");
+        if let Message::Text(t) = frame {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+async fn send(s: &TestServer, from: &Account, to: &Account, devices: &[u32]) -> Uuid {
+    let mid = Uuid::new_v4();
+    let r = s
+        .call(
+            Method::PUT,
+            &format!("/v1/messages/{}", to.user_id),
+            Some(&from.token),
+            Some(&send_body(mid, devices)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    mid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_then_queue_empty_then_live_and_acks() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let b = s.register(0).await;
+    let queued = [send(&s, &b, &a, &[1]).await, send(&s, &b, &a, &[1]).await];
+    let mut ws = connect(&s, &a.token).await;
+    let first = next(&mut ws).await;
+    let second = next(&mut ws).await;
+    assert_eq!(first["type"], "envelope");
+    assert_eq!(first["envelope"]["message_id"], queued[0].to_string());
+    assert_eq!(second["envelope"]["message_id"], queued[1].to_string());
+    assert_eq!(next(&mut ws).await, json!({"type": "queue_empty"}));
+    // Live.
+    let live = send(&s, &b, &a, &[1]).await;
+    let pushed = next(&mut ws).await;
+    assert_eq!(pushed["type"], "envelope");
+    assert_eq!(pushed["envelope"]["message_id"], live.to_string());
+    assert_eq!(pushed["envelope"]["sender_user"], b.user_id.to_string());
+    // Ack all three over the socket; a bad frame and an unknown id get error frames.
+    for e in [&first, &second, &pushed] {
+        ws.send(Message::text(
+            json!({"type": "ack", "id": e["envelope"]["id"]}).to_string(),
+        ))
+        .await
+        .unwrap();
+    }
+    ws.send(Message::text(r#"{"type":"ack","id":1,"x":2}"#))
+        .await
+        .unwrap();
+    let err = next(&mut ws).await;
+    assert_eq!(
+        (err["type"].as_str(), err["error"].as_str()),
+        (Some("error"), Some("unknown_field"))
+    );
+    ws.send(Message::text(
+        json!({"type": "ack", "id": 999999}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let err = next(&mut ws).await;
+    assert_eq!(err["error"], "not_found");
+    assert_eq!(
+        s.snapshot().await["envelopes"],
+        0,
+        "acks deleted the envelopes"
+    );
+    // Another device's envelope cannot be acked over this socket.
+    let c = s.register(0).await;
+    send(&s, &b, &c, &[1]).await;
+    let theirs = s
+        .call(Method::GET, "/v1/messages", Some(&c.token), None)
+        .await
+        .body["envelopes"][0]["id"]
+        .clone();
+    ws.send(Message::text(
+        json!({"type": "ack", "id": theirs}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next(&mut ws).await["error"], "not_found");
+    assert_eq!(s.snapshot().await["envelopes"], 1);
+    ws.close(None).await.unwrap();
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_see_only_their_own_devices_envelopes() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let a2 = s.add_device(&a, 0).await;
+    let b = s.register(0).await;
+    let mut ws1 = connect(&s, &a.token).await;
+    let mut ws2 = connect(&s, &a2.token).await;
+    assert_eq!(next(&mut ws1).await["type"], "queue_empty");
+    assert_eq!(next(&mut ws2).await["type"], "queue_empty");
+    let mid = send(&s, &b, &a, &[1, 2]).await;
+    let e1 = next(&mut ws1).await;
+    let e2 = next(&mut ws2).await;
+    assert_eq!(
+        (
+            e1["envelope"]["message_id"].clone(),
+            e2["envelope"]["message_id"].clone()
+        ),
+        (json!(mid), json!(mid))
+    );
+    assert_ne!(e1["envelope"]["id"], e2["envelope"]["id"]);
+    assert_eq!(
+        e1["envelope"]["ciphertext"],
+        b64(format!("ct-{mid}-1").as_bytes())
+    );
+    assert_eq!(
+        e2["envelope"]["ciphertext"],
+        b64(format!("ct-{mid}-2").as_bytes())
+    );
+    // Only device 2 gets the next one.
+    let _ = send(&s, &a, &a, &[2]).await;
+    let only2 = next(&mut ws2).await;
+    assert_eq!(only2["envelope"]["sender_device"], 1);
+    // Device 1's socket stays quiet: a marker message sent to device 1 later is the next frame it sees.
+    let marker = send(&s, &a2, &a, &[1]).await;
+    assert_eq!(
+        next(&mut ws1).await["envelope"]["message_id"],
+        marker.to_string()
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_in_query_and_auth_failures() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let url = format!(
+        "ws://{}/v1/websocket?token={}",
+        s.base.trim_start_matches("http://"),
+        a.token
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("query token accepted");
+    assert_eq!(next(&mut ws).await["type"], "queue_empty");
+    // Without a token the upgrade is refused with 401 JSON.
+    let bare = format!("ws://{}/v1/websocket", s.base.trim_start_matches("http://"));
+    match tokio_tungstenite::connect_async(bare).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 401);
+            let body: Value =
+                serde_json::from_slice(res.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["error"], "unauthorized");
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
+    let wrong = format!(
+        "ws://{}/v1/websocket?token=nope",
+        s.base.trim_start_matches("http://")
+    );
+    assert!(tokio_tungstenite::connect_async(wrong).await.is_err());
+    // A plain GET (no upgrade) with a valid token is a 400 JSON, not a hang or a 5xx.
+    s.call(Method::GET, "/v1/websocket", Some(&a.token), None)
+        .await
+        .error(400, "not_websocket");
+    s.call(Method::GET, "/v1/websocket", None, None)
+        .await
+        .error(401, "unauthorized");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_across_two_instances_sharing_one_database() {
+    let one = server().await;
+    let two = server_on(&one.db_url).await;
+    let a = one.register(0).await;
+    let b = two.register(0).await;
+    // a listens on instance two; b sends through instance one.
+    let mut ws = connect(&two, &a.token).await;
+    assert_eq!(next(&mut ws).await["type"], "queue_empty");
+    let mid = send(&one, &b, &a, &[1]).await;
+    let pushed = next(&mut ws).await;
+    assert_eq!(pushed["envelope"]["message_id"], mid.to_string());
+    // And the other way round, with the socket on instance one.
+    let mut ws_b = connect(&one, &b.token).await;
+    assert_eq!(next(&mut ws_b).await["type"], "queue_empty");
+    let back = send(&two, &a, &b, &[1]).await;
+    assert_eq!(
+        next(&mut ws_b).await["envelope"]["message_id"],
+        back.to_string()
+    );
+    // b's socket cannot acknowledge a's envelope; a can, through the other instance.
+    ws_b.send(Message::text(
+        json!({"type": "ack", "id": pushed["envelope"]["id"]}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next(&mut ws_b).await["error"], "not_found");
+    let r = one
+        .call(
+            Method::DELETE,
+            &format!("/v1/messages/{}", pushed["envelope"]["id"]),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status, 204,
+        "a acknowledges its envelope through the other instance"
+    );
+    two.shutdown().await;
+    one.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sessions() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let mut ws = connect(&s, &a.token).await;
+    assert_eq!(next(&mut ws).await["type"], "queue_empty");
+    s.shutdown().await;
+    let end = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("socket ends");
+    assert!(
+        matches!(end, Some(Ok(Message::Close(_))) | None | Some(Err(_))),
+        "{end:?}"
+    );
+}
