@@ -1,0 +1,5 @@
+//! Schema conformance: apply a pack's migrations to a disposable PostgreSQL and prove what
+//! the schema promises (docs/conformance.md).
+
+pub mod expect;
+pub mod pack;
