@@ -293,7 +293,7 @@ pub fn split_statements(sql: &str) -> Vec<Statement> {
     let mut i = 0;
     let mut atomic_depth = 0usize;
     let mut prev_word = String::new();
-    let mut push = |from: usize, to: usize, out: &mut Vec<Statement>| {
+    let push = |from: usize, to: usize, out: &mut Vec<Statement>| {
         let text = &sql[from..to];
         if has_code(text) {
             let lead = text.len() - text.trim_start().len();
