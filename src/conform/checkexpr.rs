@@ -45,6 +45,57 @@ pub enum Val {
     NotIn(Vec<String>),
     /// A value of this length, as measured by the named function.
     Length(u64, String),
+    /// A number within these inclusive bounds (text form).
+    Range(Option<String>, Option<String>),
+    /// A value whose length is within these inclusive bounds.
+    LengthRange(u64, Option<u64>),
+}
+
+/// Both constraints at once, or `None` where they contradict.
+pub fn merge_val(a: &Val, b: &Val) -> Option<Val> {
+    use Val::*;
+    let f = |s: &String| s.parse::<f64>().ok();
+    Some(match (a, b) {
+        _ if a == b => a.clone(),
+        (Any, v) | (v, Any) if *v != Null => v.clone(),
+        (Range(l1, h1), Range(l2, h2)) => {
+            let lo = match (l1, l2) {
+                (Some(x), Some(y)) => Some(if f(x)? >= f(y)? { x.clone() } else { y.clone() }),
+                (x, y) => x.clone().or(y.clone()),
+            };
+            let hi = match (h1, h2) {
+                (Some(x), Some(y)) => Some(if f(x)? <= f(y)? { x.clone() } else { y.clone() }),
+                (x, y) => x.clone().or(y.clone()),
+            };
+            if let (Some(l), Some(h)) = (&lo, &hi) {
+                if f(l)? > f(h)? {
+                    return None;
+                }
+            }
+            Range(lo, hi)
+        }
+        (Range(lo, hi), Literal(v)) | (Literal(v), Range(lo, hi)) => {
+            let x = f(v)?;
+            if lo.as_ref().is_some_and(|l| f(l).is_some_and(|l| x < l))
+                || hi.as_ref().is_some_and(|h| f(h).is_some_and(|h| x > h))
+            {
+                return None;
+            }
+            Literal(v.clone())
+        }
+        (LengthRange(l1, h1), LengthRange(l2, h2)) => {
+            let lo = (*l1).max(*l2);
+            let hi = match (h1, h2) {
+                (Some(x), Some(y)) => Some((*x).min(*y)),
+                (x, y) => x.or(*y),
+            };
+            if hi.is_some_and(|h| h < lo) {
+                return None;
+            }
+            LengthRange(lo, hi)
+        }
+        _ => return None,
+    })
 }
 
 pub type Assign = BTreeMap<String, Val>;
@@ -567,17 +618,11 @@ fn single(col: &str, v: Val) -> Vec<Assign> {
 fn merge(a: &Assign, b: &Assign) -> Option<Assign> {
     let mut out = a.clone();
     for (k, v) in b {
-        match out.get(k) {
-            None => {
-                out.insert(k.clone(), v.clone());
-            }
-            Some(w) if w == v => {}
-            Some(Val::Any) if *v != Val::Null => {
-                out.insert(k.clone(), v.clone());
-            }
-            Some(w) if *v == Val::Any && *w != Val::Null => {}
-            Some(_) => return None,
-        }
+        let m = match out.get(k) {
+            None => v.clone(),
+            Some(w) => merge_val(w, v)?,
+        };
+        out.insert(k.clone(), m);
     }
     Some(out)
 }
@@ -719,7 +764,20 @@ fn atom(e: &Expr, want: bool) -> Vec<Assign> {
                 if !numeric {
                     return Vec::new();
                 }
-                // The value at, or just past, the bound on the side `want` asks for.
+                if want {
+                    // A range, so that `x >= 1 AND x <= 10` can meet in the middle.
+                    return single(
+                        c,
+                        match op {
+                            "<" => Val::Range(None, Some(step(&v, false))),
+                            "<=" => Val::Range(None, Some(v)),
+                            ">" => Val::Range(Some(step(&v, true)), None),
+                            ">=" => Val::Range(Some(v), None),
+                            _ => return Vec::new(),
+                        },
+                    );
+                }
+                // The value at, or just past, the bound it rejects.
                 let val = match (op, want) {
                     ("<", true) | (">=", false) => step(&v, false),
                     ("<=", false) | (">", true) => step(&v, true),
@@ -734,6 +792,20 @@ fn atom(e: &Expr, want: bool) -> Vec<Assign> {
                     return Vec::new();
                 }
                 let k = k as i64;
+                if want {
+                    let (lo, hi) = match op {
+                        "=" => (k, Some(k)),
+                        "<=" => (0, Some(k)),
+                        "<" => (0, Some(k - 1)),
+                        ">=" => (k, None),
+                        ">" => (k + 1, None),
+                        _ => return Vec::new(),
+                    };
+                    return match hi {
+                        Some(h) if h < lo.max(0) => Vec::new(),
+                        _ => single(c, Val::LengthRange(lo.max(0) as u64, hi.map(|h| h as u64))),
+                    };
+                }
                 let target: Option<i64> = match (op, want) {
                     ("=", true) | ("<=", true) | (">=", true) | ("<>", false) => Some(k),
                     ("=", false) | ("<=", false) | (">", true) | ("<>", true) => Some(k + 1),
@@ -855,6 +927,29 @@ mod tests {
                 ("name".into(), Val::Null)
             ])
         );
+    }
+
+    #[test]
+    fn bounds_on_one_column_meet() {
+        let s = satisfactions(
+            &parse("((registration_id >= 1) AND (registration_id <= 16380))").unwrap(),
+        );
+        assert_eq!(
+            s,
+            vec![Assign::from([(
+                "registration_id".into(),
+                Val::Range(Some("1".into()), Some("16380".into()))
+            )])]
+        );
+        let s = satisfactions(&parse("((length(name) >= 1) AND (length(name) <= 64))").unwrap());
+        assert_eq!(
+            s,
+            vec![Assign::from([(
+                "name".into(),
+                Val::LengthRange(1, Some(64))
+            )])]
+        );
+        assert!(satisfactions(&parse("((x > 5) AND (x < 3))").unwrap()).is_empty());
     }
 
     #[test]

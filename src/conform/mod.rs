@@ -6,3 +6,5 @@ pub mod checkexpr;
 pub mod expect;
 pub mod outcome;
 pub mod pack;
+pub mod rowgen;
+pub mod runner;
