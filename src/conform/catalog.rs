@@ -528,7 +528,13 @@ impl Catalog {
                         .unwrap_or_default()
                 ),
             );
-            for (pos, c) in r.columns.iter().enumerate() {
+            // A sequence's "columns" are its state (last_value, …), not schema.
+            let columns: &[Column] = if r.kind == RelKind::Sequence {
+                &[]
+            } else {
+                &r.columns
+            };
+            for (pos, c) in columns.iter().enumerate() {
                 m.insert(
                     format!("column {name}.{}", c.name),
                     format!(

@@ -356,9 +356,9 @@ pub fn split_statements(sql: &str) -> Vec<Statement> {
                 let word = sql[i..end].to_ascii_lowercase();
                 // `BEGIN ATOMIC … END` (SQL-standard function bodies) contain `;`; so do
                 // CASE … END inside them, which is why CASE counts as an opener there.
-                if word == "atomic" && prev_word == "begin" {
-                    atomic_depth += 1;
-                } else if atomic_depth > 0 && word == "case" {
+                let opens = (word == "atomic" && prev_word == "begin")
+                    || (atomic_depth > 0 && word == "case");
+                if opens {
                     atomic_depth += 1;
                 } else if atomic_depth > 0 && word == "end" {
                     atomic_depth -= 1;

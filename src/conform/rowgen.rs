@@ -15,6 +15,9 @@ use crate::conform::checkexpr::{self, Assign, Val};
 /// A row as PostgreSQL returned it: column → text (None for NULL).
 pub type Row = BTreeMap<String, Option<String>>;
 
+/// A parent row: its table and the referenced columns' values.
+pub type Parent = (QualName, Vec<(String, Option<String>)>);
+
 /// How to insert one row: column → SQL expression, plus the inserts of its parents.
 #[derive(Debug, Clone)]
 pub struct Recipe {
@@ -22,7 +25,7 @@ pub struct Recipe {
     pub values: BTreeMap<String, String>,
     pub overriding: bool,
     /// Per foreign key (constraint name): the parent's table and its referenced values.
-    pub parents: BTreeMap<String, (QualName, Vec<(String, Option<String>)>)>,
+    pub parents: BTreeMap<String, Parent>,
     /// The parents' INSERTs, in the order they ran (for showing a finding's SQL).
     pub setup_sql: Vec<String>,
 }
@@ -219,7 +222,7 @@ impl<'a> RowBuilder<'a> {
             if fk
                 .columns
                 .iter()
-                .any(|c| fixed.contains_key(c) || hints.contains_key(c))
+                .any(|c| fixed.contains_key(c) || hints.get(c).is_some_and(|v| *v != Val::Any))
             {
                 continue;
             }
@@ -307,14 +310,7 @@ impl<'a> RowBuilder<'a> {
                     v.clone()
                 } else if let Some(v) = merged.get(&col.name) {
                     render(cat, col, v, n)
-                } else if col.identity == "a" {
-                    continue;
-                } else if (col.default.is_some() || col.identity == "d")
-                    && !(unique_cols.contains(&col.name)
-                        && col.default.as_deref().is_some_and(is_constant))
-                {
-                    continue;
-                } else if !col.not_null && !full {
+                } else if omit(col, &unique_cols, full) {
                     continue;
                 } else {
                     render(cat, col, &Val::Any, n)
@@ -331,6 +327,16 @@ impl<'a> RowBuilder<'a> {
         }
         Err(last_err)
     }
+}
+
+/// Whether a valid row leaves `col` to its default (or NULL): identity columns and defaults,
+/// except constant defaults on unique columns (every row would collide on them), and nullable
+/// columns when building a minimal row.
+fn omit(col: &Column, unique_cols: &BTreeSet<String>, full: bool) -> bool {
+    let defaulted = col.default.is_some() || col.identity == "d";
+    let constant_on_unique =
+        unique_cols.contains(&col.name) && col.default.as_deref().is_some_and(is_constant);
+    col.identity == "a" || (defaulted && !constant_on_unique) || (!col.not_null && !full)
 }
 
 /// Adds check hints to `base`; a column whose hints contradict keeps the first.
