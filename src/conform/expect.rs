@@ -49,6 +49,11 @@ pub struct Expect {
 pub struct MigrationsTable {
     pub table: Option<String>,
     pub version_column: Option<String>,
+    /// SQL a migration runner runs once before the first migration (creating its table).
+    pub setup: Option<String>,
+    /// SQL a migration runner runs after each migration, in its transaction, to record it;
+    /// `{file}`, `{stem}`, `{number}`, `{digits}`, `{sql}` become SQL literals.
+    pub record: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

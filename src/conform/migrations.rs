@@ -12,7 +12,7 @@ use crate::conform::expect::{self, Expect};
 use crate::conform::outcome::{Check, Kind};
 use crate::conform::pack::{Migration, Pack};
 use crate::conform::rowgen::{is_constant, RowBuilder};
-use crate::conform::runner::{apply, run_statements, SqlFailure};
+use crate::conform::runner::{run_statements, SqlFailure};
 use crate::Error;
 
 /// Table names a migrations table is looked for under, in order, when none is declared.
@@ -43,6 +43,42 @@ pub fn migrations_table(cat: &Catalog, expect: &Expect) -> Option<(QualName, Str
     let rel = cat.relation(&name)?;
     rel.column(&column)?;
     Some((name, column))
+}
+
+/// The `[migrations] record` SQL for `m`, placeholders filled.
+fn record_sql(m: &Migration, expect: &Expect) -> Option<String> {
+    let template = expect.migrations.as_ref()?.record.as_ref()?;
+    Some(
+        template
+            .replace("{file}", &quote_literal(&m.up.name()))
+            .replace("{stem}", &quote_literal(&m.stem))
+            .replace("{number}", &quote_literal(&m.number.to_string()))
+            .replace("{digits}", &quote_literal(&m.digits))
+            .replace("{sql}", &quote_literal(&m.up.source)),
+    )
+}
+
+/// Runs the `[migrations] setup` SQL, if any (before the first migration).
+pub async fn setup(client: &Client, expect: &Expect) -> Result<(), Error> {
+    if let Some(sql) = expect.migrations.as_ref().and_then(|m| m.setup.as_ref()) {
+        client.batch_execute(sql).await.map_err(|e| {
+            Error::BadPack(format!(
+                "{}: [migrations] setup fails: {}",
+                expect.path,
+                crate::conform::runner::describe(&e).1
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Applies `m` as the pack's runner would: in one transaction, recorded if `record` is set.
+pub async fn apply_migration(
+    client: &Client,
+    m: &Migration,
+    expect: &Expect,
+) -> Result<(), SqlFailure> {
+    crate::conform::runner::apply_then(client, &m.up, record_sql(m, expect).as_deref()).await
 }
 
 fn db_err(what: &str, e: tokio_postgres::Error) -> String {
@@ -78,9 +114,12 @@ pub async fn check_sequence(
 ) -> Result<Vec<Check>, Error> {
     let k = Kind::Migrations;
     let mut out = Vec::new();
+    setup(client, expect).await?;
     let mut before = Catalog::read(client).await.map_err(Error::Unavailable)?;
     for m in &pack.migrations {
-        apply(client, &m.up).await.map_err(|f| bad_pack(m, &f))?;
+        apply_migration(client, m, expect)
+            .await
+            .map_err(|f| bad_pack(m, &f))?;
         out.push(Check::pass(k, format!("apply {}", m.up.name())));
         let after = Catalog::read(client).await.map_err(Error::Unavailable)?;
 
@@ -168,12 +207,13 @@ async fn apply_again(client: &Client, m: &Migration, after: &Catalog, expect: &E
     if let Some((table, column)) = migrations_table(after, expect) {
         let number = m.number.to_string();
         let sql = format!(
-            "SELECT count(*) FROM {} WHERE {}::text IN ({}, {}, {})",
+            "SELECT count(*) FROM {} WHERE {}::text IN ({}, {}, {}, {})",
             table.sql(),
             quote_ident(&column),
             quote_literal(&number),
             quote_literal(&m.digits),
-            quote_literal(&m.stem)
+            quote_literal(&m.stem),
+            quote_literal(&m.up.name())
         );
         if let Ok(row) = client.query_one(&sql, &[]).await {
             if row.get::<_, i64>(0) > 0 {
@@ -233,6 +273,10 @@ async fn apply_again(client: &Client, m: &Migration, after: &Catalog, expect: &E
 pub async fn check_preservation(client: &Client, pack: &Pack, expect: &Expect) -> Vec<Check> {
     let k = Kind::Preservation;
     let mut out = Vec::new();
+    if let Err(e) = setup(client, expect).await {
+        out.push(Check::fail(k, "[migrations] setup", e.to_string()));
+        return out;
+    }
     for (i, m) in pack.migrations.iter().enumerate() {
         let seeds: Vec<_> = expect
             .seed
@@ -240,7 +284,7 @@ pub async fn check_preservation(client: &Client, pack: &Pack, expect: &Expect) -
             .filter(|s| s.get_ref().before == m.number)
             .collect();
         if i == 0 && seeds.is_empty() {
-            if let Err(f) = apply(client, &m.up).await {
+            if let Err(f) = apply_migration(client, m, expect).await {
                 out.push(Check::fail(
                     k,
                     format!("apply {}", m.up.name()),
@@ -310,7 +354,7 @@ pub async fn check_preservation(client: &Client, pack: &Pack, expect: &Expect) -
             }
         };
         let title = format!("{} applies on tables holding rows", m.up.name());
-        if let Err(f) = apply(client, &m.up).await {
+        if let Err(f) = apply_migration(client, m, expect).await {
             out.push(Check::fail(
                 k,
                 title,

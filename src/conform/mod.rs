@@ -103,10 +103,13 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
     let c = Scratch::create(pg, "c").await?;
     let result = async {
         let client = c.connect().await?;
+        migrations::setup(&client, expect).await?;
         for m in &pack.migrations {
-            runner::apply(&client, &m.up).await.map_err(|f| {
-                Error::BadPack(format!("migration {} does not apply:\n{f}", m.up.name()))
-            })?;
+            migrations::apply_migration(&client, m, expect)
+                .await
+                .map_err(|f| {
+                    Error::BadPack(format!("migration {} does not apply:\n{f}", m.up.name()))
+                })?;
         }
         let cat = Catalog::read(&client).await.map_err(Error::Unavailable)?;
         let mut out = assertions::run(&client, &cat, expect).await;

@@ -82,6 +82,15 @@ pub async fn run_statements(client: &Client, file: &SqlFile) -> Result<(), SqlFa
 
 /// Applies `file` in one transaction, as migration runners do; on failure nothing is left.
 pub async fn apply(client: &Client, file: &SqlFile) -> Result<(), SqlFailure> {
+    apply_then(client, file, None).await
+}
+
+/// Like [`apply`], then runs `record` (the runner's bookkeeping) in the same transaction.
+pub async fn apply_then(
+    client: &Client,
+    file: &SqlFile,
+    record: Option<&str>,
+) -> Result<(), SqlFailure> {
     let infra = |e: tokio_postgres::Error| {
         let (sqlstate, message) = describe(&e);
         SqlFailure {
@@ -93,7 +102,23 @@ pub async fn apply(client: &Client, file: &SqlFile) -> Result<(), SqlFailure> {
         }
     };
     client.batch_execute("BEGIN").await.map_err(infra)?;
-    match run_statements(client, file).await {
+    let mut result = run_statements(client, file).await;
+    if let (Ok(()), Some(sql)) = (&result, record) {
+        if let Err(e) = client.batch_execute(sql).await {
+            let (sqlstate, message) = describe(&e);
+            result = Err(SqlFailure {
+                location: format!(
+                    "{} (recording it with [migrations] record)",
+                    file.path.display()
+                ),
+                statement_index: 0,
+                statement: sql.to_string(),
+                sqlstate,
+                message,
+            });
+        }
+    }
+    match result {
         Ok(()) => client.batch_execute("COMMIT").await.map_err(infra),
         Err(f) => {
             let _ = client.batch_execute("ROLLBACK").await;
