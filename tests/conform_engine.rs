@@ -167,7 +167,7 @@ count = "SELECT count(*) FROM devices WHERE user_id = '00000000-0000-0000-0000-0
 expect = 0
 "#;
 
-fn good_pack<'a>(expect: &'a str) -> Vec<(&'static str, &'a str)> {
+fn good_pack(expect: &str) -> Vec<(&'static str, &str)> {
     vec![
         ("migrations/001_init.sql", GOOD_001),
         ("migrations/001_init.down.sql", GOOD_001_DOWN),
