@@ -59,9 +59,11 @@ CREATE INDEX prekeys_available ON prekeys (user_id, device_id) WHERE consumed_at
 CREATE TABLE messages (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   sender uuid REFERENCES users (id) ON DELETE SET NULL,
+  reply_to bigint REFERENCES messages (id) ON DELETE SET NULL,
   body bytea NOT NULL
 );
 CREATE INDEX messages_sender ON messages (sender);
+CREATE INDEX messages_reply_to ON messages (reply_to DESC);
 CREATE FUNCTION notify_message() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_notify('new_message', json_build_object('kind', 'message', 'bytes', octet_length(NEW.body))::text);
@@ -121,6 +123,7 @@ foreign_keys = [ { columns = ["user_id", "device_id"], references = "devices", o
 name = "messages"
 columns = [ { name = "id", type = "int8", identity = "always" } ]
 foreign_keys = [ { columns = ["sender"], references = "users", on_delete = "set null" } ]
+indexes = [ { name = "messages_reply_to", columns = ["reply_to DESC"], where = "" } ]
 triggers = [ { name = "messages_notify", timing = "after", level = "row", events = ["insert"], function = "notify_message" } ]
 
 [[function]]
@@ -192,6 +195,7 @@ async fn a_correct_schema_yields_no_findings_and_every_assertion_holds() {
         "probe.foreign_key devices.devices_user_id_fkey",
         "probe.delete_rule devices.devices_user_id_fkey",
         "probe.delete_rule messages.messages_sender_fkey",
+        "probe.delete_rule messages.messages_reply_to_fkey",
         "probe.not_null devices.identity_key",
         "probe.check devices.devices_device_id_check",
         "probe.check devices.devices_identity_key_check",

@@ -347,7 +347,8 @@ impl Catalog {
         let idx_sql = "SELECT i.indrelid, ic.relname::text, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary,
                               i.indnkeyatts::int4, i.indkey::int2[], am.amname::text, pg_get_expr(i.indpred, i.indrelid, true),
                               i.indisvalid,
-                              ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) k ORDER BY k)
+                              ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) k ORDER BY k),
+                              i.indoption::int2[]
                        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
                        WHERE i.indrelid = ANY($1) ORDER BY i.indrelid, ic.relname";
         for row in client
@@ -357,8 +358,37 @@ impl Catalog {
         {
             let oid: u32 = row.get(0);
             let nkey = row.get::<_, i32>(5) as usize;
-            let all_cols: Vec<String> = row.get(10);
+            let printed: Vec<String> = row.get(10);
             let attnums: Vec<i16> = row.get(6);
+            let options: Vec<i16> = row.get(11);
+            // Plain columns by name (unquoted, as expect.toml writes them), expressions as
+            // PostgreSQL prints them; a non-default sort order is part of the column.
+            let all_cols: Vec<String> = printed
+                .iter()
+                .enumerate()
+                .map(|(k, text)| {
+                    let attnum = attnums.get(k).copied().unwrap_or(0);
+                    let mut c = match cols_by_oid.get(&oid).and_then(|m| m.get(&attnum)) {
+                        Some(name) if attnum != 0 => name.clone(),
+                        _ => text.clone(),
+                    };
+                    if k < nkey {
+                        let opt = options.get(k).copied().unwrap_or(0);
+                        let (desc, nulls_first) = (opt & 1 != 0, opt & 2 != 0);
+                        if desc {
+                            c.push_str(" DESC");
+                        }
+                        if nulls_first != desc {
+                            c.push_str(if nulls_first {
+                                " NULLS FIRST"
+                            } else {
+                                " NULLS LAST"
+                            });
+                        }
+                    }
+                    c
+                })
+                .collect();
             let idx = Index {
                 name: row.get(1),
                 def: row.get(2),

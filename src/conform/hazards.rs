@@ -29,13 +29,16 @@ fn rel_filter(q: &QualName) -> String {
     format!("c.relnamespace = {s}::regnamespace AND c.relname = {n}")
 }
 
-/// An index "covers" a foreign key when the key's columns are its leading columns (any order).
+/// An index "covers" a foreign key when the key's columns are its leading columns (any order,
+/// any sort direction) and it is not partial.
 fn covers(idx: &Index, rel: &Relation, columns: &[String]) -> bool {
-    if idx.predicate.is_some() || idx.columns.len() < columns.len() {
+    if idx.predicate.is_some() || idx.key_attnums.len() < columns.len() {
         return false;
     }
-    let lead: Vec<&String> = idx.columns.iter().take(columns.len()).collect();
-    columns.iter().all(|c| lead.contains(&c)) && lead.iter().all(|c| rel.column(c).is_some())
+    let lead = &idx.key_attnums[..columns.len()];
+    columns
+        .iter()
+        .all(|c| rel.column(c).is_some_and(|col| lead.contains(&col.attnum)))
 }
 
 /// An index definition without its name, for comparing indexes.

@@ -370,20 +370,22 @@ async fn delete_rule_probe(
             'r' => "RESTRICT",
             _ => "NO ACTION",
         };
+        // With a self-reference the parent row is itself in this table (with a NULL key).
+        let own = i64::from(parent == rel.name);
         let observed = match &deleted {
             Err(e) if e.sqlstate == "23503" => "delete refused (23503)".to_string(),
             Err(e) => format!("delete failed: {e}"),
-            Ok(_) if refs_after == 0 && total_after == total_before - 1 => {
+            Ok(_) if refs_after == 0 && total_after == total_before - 1 - own => {
                 "child deleted".to_string()
             }
             Ok(_)
                 if refs_after == 0
-                    && total_after == total_before
-                    && null_after == null_before + 1 =>
+                    && total_after == total_before - own
+                    && null_after == null_before + 1 - own =>
             {
                 "child's key set to NULL".to_string()
             }
-            Ok(_) if refs_after == 0 && total_after == total_before => {
+            Ok(_) if refs_after == 0 && total_after == total_before - own => {
                 "child's key set to another value".to_string()
             }
             Ok(_) => format!("parent deleted, child still references it ({refs_after} rows)"),

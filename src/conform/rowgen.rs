@@ -233,14 +233,22 @@ impl<'a> RowBuilder<'a> {
             let Some(ref_table) = fk.ref_table.clone() else {
                 continue;
             };
-            let parent = if ref_table == *table || depth >= MAX_DEPTH {
+            let parent = if depth >= MAX_DEPTH || (ref_table == *table && !all_nullable) {
                 Err(format!(
                     "foreign key {} forms a cycle or nests deeper than {MAX_DEPTH} levels",
                     fk.name
                 ))
             } else {
-                let empty = Assign::new();
-                match self.recipe_boxed(&ref_table, &empty, depth + 1).await {
+                // A self-reference gets a parent row of its own table whose key is NULL.
+                let parent_hints: Assign = if ref_table == *table {
+                    fk.columns.iter().map(|c| (c.clone(), Val::Null)).collect()
+                } else {
+                    Assign::new()
+                };
+                match self
+                    .recipe_boxed(&ref_table, &parent_hints, depth + 1)
+                    .await
+                {
                     Ok(p) => match self.insert(&p).await {
                         Ok(row) => Ok((p, row)),
                         Err(e) => Err(format!("parent row in {ref_table}: {e}")),
