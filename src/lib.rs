@@ -8,6 +8,7 @@
 //! `disposable-pg`; the server under test by default is the `reference-server` crate.
 
 pub mod cli;
+pub mod conform;
 pub mod crypto;
 pub mod error;
 pub mod exit;

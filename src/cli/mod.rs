@@ -2,6 +2,7 @@
 //! `anyhow` is not used here on purpose: every failure is a typed [`Error`] that knows its
 //! exit code.
 
+mod conform;
 mod db;
 mod serve;
 mod vectors;
@@ -264,7 +265,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Db(args) => db::run(args).await,
         Command::Run(_) => Err(Error::NotBuilt("run")),
-        Command::Conform(_) => Err(Error::NotBuilt("conform")),
+        Command::Conform(args) => conform::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
         Command::Report(_) => Err(Error::NotBuilt("report")),
