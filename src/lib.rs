@@ -8,6 +8,7 @@
 //! `disposable-pg`; the server under test by default is the `reference-server` crate.
 
 pub mod cli;
+pub mod dbbench;
 pub mod error;
 pub mod exit;
 

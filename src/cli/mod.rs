@@ -3,6 +3,7 @@
 //! exit code.
 
 mod db;
+mod db_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -250,7 +251,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::Run(_) => Err(Error::NotBuilt("run")),
         Command::Conform(_) => Err(Error::NotBuilt("conform")),
         Command::Serve(_) => Err(Error::NotBuilt("serve")),
-        Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
+        Command::DbBench(args) => db_bench::run(args, cli.quiet).await,
         Command::Report(_) => Err(Error::NotBuilt("report")),
         Command::Vectors(_) => Err(Error::NotBuilt("vectors")),
     }
