@@ -24,7 +24,10 @@ pub enum Error {
     NotBuilt(&'static str),
 
     #[error("I/O error at {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// SIGINT/SIGTERM arrived; the CLI exits 130 after cleaning up.
     #[error("interrupted")]

@@ -26,10 +26,14 @@ impl FromStr for Choice {
             "docker" => Ok(Choice::Docker),
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 url.parse::<tokio_postgres::Config>()
-                    .map_err(|_| Error::BadChoice { value: s.to_string() })?;
+                    .map_err(|_| Error::BadChoice {
+                        value: s.to_string(),
+                    })?;
                 Ok(Choice::Url(url.to_string()))
             }
-            _ => Err(Error::BadChoice { value: s.to_string() }),
+            _ => Err(Error::BadChoice {
+                value: s.to_string(),
+            }),
         }
     }
 }
@@ -81,7 +85,10 @@ impl Options {
             .filter(|s| !s.is_empty())
             .and_then(|s| s.parse().ok())
             .unwrap_or(Choice::Auto);
-        Options { choice, ..Options::default() }
+        Options {
+            choice,
+            ..Options::default()
+        }
     }
 }
 
@@ -96,7 +103,9 @@ pub(crate) async fn resolve(options: &Options) -> Result<(Choice, String), Error
     } else {
         crate::docker::ping(Duration::from_secs(1)).await
     };
-    decide(options, env_url, docker, || crate::local::find_binaries(options.pg_bin.as_deref()).map(|b| b.dir))
+    decide(options, env_url, docker, || {
+        crate::local::find_binaries(options.pg_bin.as_deref()).map(|b| b.dir)
+    })
 }
 
 /// The decision itself, with the environment passed in so tests can vary it:
@@ -109,22 +118,39 @@ pub(crate) fn decide(
     local: impl FnOnce() -> Result<PathBuf, Error>,
 ) -> Result<(Choice, String), Error> {
     match &options.choice {
-        Choice::Url(u) => Ok((Choice::Url(u.clone()), format!("using the given URL ({})", crate::display_target(u)))),
+        Choice::Url(u) => Ok((
+            Choice::Url(u.clone()),
+            format!("using the given URL ({})", crate::display_target(u)),
+        )),
         Choice::Local => Ok((Choice::Local, "local binaries (--db local)".into())),
         Choice::Docker => Ok((Choice::Docker, "Docker (--db docker)".into())),
         Choice::Auto => {
             if let Some(url) = env_url {
                 let c: Choice = url.parse()?;
-                return Ok((c, format!("auto: DATABASE_URL is set ({})", crate::display_target(&url))));
+                return Ok((
+                    c,
+                    format!(
+                        "auto: DATABASE_URL is set ({})",
+                        crate::display_target(&url)
+                    ),
+                ));
             }
             match docker {
-                Ok(()) => Ok((Choice::Docker, "auto: a Docker engine answered its ping".into())),
+                Ok(()) => Ok((
+                    Choice::Docker,
+                    "auto: a Docker engine answered its ping".into(),
+                )),
                 Err(why) => match local() {
                     Ok(dir) => Ok((
                         Choice::Local,
-                        format!("auto: no Docker engine ({why}); local binaries in {}", dir.display()),
+                        format!(
+                            "auto: no Docker engine ({why}); local binaries in {}",
+                            dir.display()
+                        ),
                     )),
-                    Err(e) => Err(Error::NoProvider { detail: format!("no Docker engine ({why}); {e}") }),
+                    Err(e) => Err(Error::NoProvider {
+                        detail: format!("no Docker engine ({why}); {e}"),
+                    }),
                 },
             }
         }
@@ -144,7 +170,10 @@ mod tests {
             "postgres://u@127.0.0.1:5/db".parse::<Choice>().unwrap(),
             Choice::Url("postgres://u@127.0.0.1:5/db".into())
         );
-        assert!(matches!("postgresql://h/db".parse::<Choice>().unwrap(), Choice::Url(_)));
+        assert!(matches!(
+            "postgresql://h/db".parse::<Choice>().unwrap(),
+            Choice::Url(_)
+        ));
     }
 
     #[test]
@@ -163,16 +192,27 @@ mod tests {
 
     #[test]
     fn explicit_url_wins_over_everything() {
-        let opts = Options { choice: Choice::Url("postgres://x@127.0.0.1:1/y".into()), ..Options::default() };
-        let (c, reason) = decide(&opts, None, Ok(()), || panic!("local must not be consulted")).unwrap();
+        let opts = Options {
+            choice: Choice::Url("postgres://x@127.0.0.1:1/y".into()),
+            ..Options::default()
+        };
+        let (c, reason) = decide(&opts, None, Ok(()), || {
+            panic!("local must not be consulted")
+        })
+        .unwrap();
         assert_eq!(c, Choice::Url("postgres://x@127.0.0.1:1/y".into()));
         assert!(reason.contains("127.0.0.1:1"));
     }
 
     #[test]
     fn auto_prefers_a_url_from_the_environment_over_docker() {
-        let (c, reason) =
-            decide(&auto(), Some("postgres://e@127.0.0.1:7/z".into()), Ok(()), || panic!("no")).unwrap();
+        let (c, reason) = decide(
+            &auto(),
+            Some("postgres://e@127.0.0.1:7/z".into()),
+            Ok(()),
+            || panic!("no"),
+        )
+        .unwrap();
         assert_eq!(c, Choice::Url("postgres://e@127.0.0.1:7/z".into()));
         assert!(reason.contains("DATABASE_URL"), "{reason}");
     }
@@ -185,20 +225,32 @@ mod tests {
 
     #[test]
     fn auto_without_docker_falls_back_to_local_and_says_why() {
-        let (c, reason) =
-            decide(&auto(), None, Err("no socket".into()), || Ok(PathBuf::from("/opt/pg/bin"))).unwrap();
+        let (c, reason) = decide(&auto(), None, Err("no socket".into()), || {
+            Ok(PathBuf::from("/opt/pg/bin"))
+        })
+        .unwrap();
         assert_eq!(c, Choice::Local);
-        assert!(reason.contains("no socket") && reason.contains("/opt/pg/bin"), "{reason}");
+        assert!(
+            reason.contains("no socket") && reason.contains("/opt/pg/bin"),
+            "{reason}"
+        );
     }
 
     #[test]
     fn auto_with_nothing_names_all_three_ways() {
         let err = decide(&auto(), None, Err("no socket".into()), || {
-            Err(Error::NoBinaries { detail: "none".into() })
+            Err(Error::NoBinaries {
+                detail: "none".into(),
+            })
         })
         .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("--db postgres://") && msg.contains("--db docker") && msg.contains("--db local"), "{msg}");
+        assert!(
+            msg.contains("--db postgres://")
+                && msg.contains("--db docker")
+                && msg.contains("--db local"),
+            "{msg}"
+        );
         assert_eq!(err.exit_code(), 3);
     }
 }

@@ -24,7 +24,9 @@ pub(crate) struct DockerServer {
 
 impl DockerServer {
     pub(crate) async fn start(options: &Options) -> Result<DockerServer, Error> {
-        ping(Duration::from_secs(2)).await.map_err(|detail| Error::Docker { detail })?;
+        ping(Duration::from_secs(2))
+            .await
+            .map_err(|detail| Error::Docker { detail })?;
         let (name, tag) = match options.image.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => (n.to_string(), t.to_string()),
             _ => (options.image.clone(), "latest".to_string()),
@@ -33,7 +35,17 @@ impl DockerServer {
         if options.durability.is_durable() {
             cmd.extend(["-c", "fsync=on", "-c", "synchronous_commit=on"].map(String::from));
         } else {
-            cmd.extend(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"].map(String::from));
+            cmd.extend(
+                [
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ]
+                .map(String::from),
+            );
         }
         // The image's ready conditions wait for "ready to accept connections" as the image logs
         // it twice (once for its init server, once for the real one).
@@ -44,12 +56,23 @@ impl DockerServer {
             .with_startup_timeout(options.ready_timeout)
             .start()
             .await
-            .map_err(|e| Error::Docker { detail: crate::error_chain(&e) })?;
-        let host = container.get_host().await.map_err(|e| Error::Docker { detail: e.to_string() })?;
-        let port = container.get_host_port_ipv4(5432).await.map_err(|e| Error::Docker { detail: e.to_string() })?;
+            .map_err(|e| Error::Docker {
+                detail: crate::error_chain(&e),
+            })?;
+        let host = container.get_host().await.map_err(|e| Error::Docker {
+            detail: e.to_string(),
+        })?;
+        let port = container
+            .get_host_port_ipv4(5432)
+            .await
+            .map_err(|e| Error::Docker {
+                detail: e.to_string(),
+            })?;
         let url = format!("postgres://postgres:postgres@{host}:{port}/postgres");
         let slot = Arc::new(Mutex::new(Some(container)));
-        LIVE.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&slot));
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(&slot));
         let server = DockerServer { slot, url };
         // Readiness is proven by a real query, not by log lines alone.
         let deadline = Instant::now() + options.ready_timeout;
@@ -57,7 +80,9 @@ impl DockerServer {
             match crate::connect(&server.url).await {
                 Ok(c) if c.simple_query("SELECT 1").await.is_ok() => break,
                 _ if Instant::now() > deadline => {
-                    return Err(Error::Docker { detail: "container started but never accepted a query".into() })
+                    return Err(Error::Docker {
+                        detail: "container started but never accepted a query".into(),
+                    })
                 }
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -76,9 +101,14 @@ impl DockerServer {
 
 /// Removes the container synchronously, from any context (async or not, even `atexit`).
 fn remove(slot: &Slot) {
-    let Some(container) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let Some(container) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return;
+    };
     let _ = std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             rt.block_on(async move {
                 let _ = container.rm().await;
             });
@@ -88,7 +118,12 @@ fn remove(slot: &Slot) {
 }
 
 pub(crate) fn shutdown_all() {
-    let live: Vec<Arc<Slot>> = LIVE.lock().unwrap_or_else(|p| p.into_inner()).drain(..).filter_map(|w| w.upgrade()).collect();
+    let live: Vec<Arc<Slot>> = LIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+        .filter_map(|w| w.upgrade())
+        .collect();
     for s in live {
         remove(&s);
     }
@@ -96,7 +131,8 @@ pub(crate) fn shutdown_all() {
 
 /// Asks the Docker engine `GET /_ping` within `timeout`. `Err` says why not, in a few words.
 pub(crate) async fn ping(timeout: Duration) -> Result<(), String> {
-    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let fut = tokio::task::spawn_blocking(move || ping_blocking(&host, timeout));
     match tokio::time::timeout(timeout + Duration::from_millis(200), fut).await {
         Ok(Ok(r)) => r,
@@ -109,20 +145,24 @@ fn ping_blocking(host: &str, timeout: Duration) -> Result<(), String> {
     let request = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
     let mut response = Vec::new();
     if let Some(path) = host.strip_prefix("unix://") {
-        let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| format!("{path}: {e}"))?;
+        let mut s =
+            std::os::unix::net::UnixStream::connect(path).map_err(|e| format!("{path}: {e}"))?;
         s.set_read_timeout(Some(timeout)).ok();
         s.set_write_timeout(Some(timeout)).ok();
         s.write_all(request).map_err(|e| format!("{path}: {e}"))?;
-        s.read_to_end(&mut response).map_err(|e| format!("{path}: {e}"))?;
+        s.read_to_end(&mut response)
+            .map_err(|e| format!("{path}: {e}"))?;
     } else if let Some(addr) = host.strip_prefix("tcp://") {
         let sock: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(addr)
             .map_err(|e| format!("{addr}: {e}"))?
             .next()
             .ok_or_else(|| format!("{addr}: no address"))?;
-        let mut s = std::net::TcpStream::connect_timeout(&sock, timeout).map_err(|e| format!("{addr}: {e}"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&sock, timeout)
+            .map_err(|e| format!("{addr}: {e}"))?;
         s.set_read_timeout(Some(timeout)).ok();
         s.write_all(request).map_err(|e| format!("{addr}: {e}"))?;
-        s.read_to_end(&mut response).map_err(|e| format!("{addr}: {e}"))?;
+        s.read_to_end(&mut response)
+            .map_err(|e| format!("{addr}: {e}"))?;
     } else {
         return Err(format!("unsupported DOCKER_HOST {host}"));
     }
@@ -130,6 +170,9 @@ fn ping_blocking(host: &str, timeout: Duration) -> Result<(), String> {
     if text.starts_with("HTTP/1.") && text.contains(" 200 ") && text.trim_end().ends_with("OK") {
         Ok(())
     } else {
-        Err(format!("unexpected ping answer: {}", text.lines().next().unwrap_or("")))
+        Err(format!(
+            "unexpected ping answer: {}",
+            text.lines().next().unwrap_or("")
+        ))
     }
 }

@@ -33,13 +33,23 @@ pub enum Error {
 
     /// initdb or postgres failed; `log` holds what it printed.
     #[error("local PostgreSQL failed while {step}: {detail}\n--- server output ---\n{log}")]
-    LocalFailed { step: String, detail: String, log: String },
+    LocalFailed {
+        step: String,
+        detail: String,
+        log: String,
+    },
 
     #[error("{what}: {}", crate::error_chain(source))]
-    Sql { what: String, source: tokio_postgres::Error },
+    Sql {
+        what: String,
+        source: tokio_postgres::Error,
+    },
 
     #[error("I/O error at {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Error {

@@ -82,11 +82,19 @@ impl Postgres {
             }
             Choice::Local => {
                 let server = local::LocalServer::start(options).await?;
-                (server.url(), Backend::Local(server), options.durability.is_durable())
+                (
+                    server.url(),
+                    Backend::Local(server),
+                    options.durability.is_durable(),
+                )
             }
             Choice::Docker => {
                 let server = docker::DockerServer::start(options).await?;
-                (server.url(), Backend::Docker(server), options.durability.is_durable())
+                (
+                    server.url(),
+                    Backend::Docker(server),
+                    options.durability.is_durable(),
+                )
             }
             Choice::Auto => unreachable!("resolve() never returns Auto"),
         };
@@ -96,7 +104,14 @@ impl Postgres {
             Backend::Url => ProviderKind::Url,
         };
         let (version, durable) = probe(&url, durable, kind).await?;
-        Ok(Postgres { url, kind, durable, reason, version, backend })
+        Ok(Postgres {
+            url,
+            kind,
+            durable,
+            reason,
+            version,
+            backend,
+        })
     }
 
     /// `postgres://` URL of the maintenance database (`postgres`).
@@ -145,16 +160,24 @@ impl Postgres {
     }
 
     /// Creates a fresh database, optionally as a copy of `template`, and returns its URL.
-    pub async fn create_database(&self, name: &str, template: Option<&str>) -> Result<String, Error> {
+    pub async fn create_database(
+        &self,
+        name: &str,
+        template: Option<&str>,
+    ) -> Result<String, Error> {
         let client = connect(&self.url).await?;
         let sql = match template {
-            Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(name), quote_ident(t)),
+            Some(t) => format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                quote_ident(name),
+                quote_ident(t)
+            ),
             None => format!("CREATE DATABASE {}", quote_ident(name)),
         };
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| Error::Sql { what: format!("creating database {name}"), source: e })?;
+        client.batch_execute(&sql).await.map_err(|e| Error::Sql {
+            what: format!("creating database {name}"),
+            source: e,
+        })?;
         Ok(self.url_for(name))
     }
 
@@ -162,9 +185,15 @@ impl Postgres {
     pub async fn drop_database(&self, name: &str) -> Result<(), Error> {
         let client = connect(&self.url).await?;
         client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(name)
+            ))
             .await
-            .map_err(|e| Error::Sql { what: format!("dropping database {name}"), source: e })
+            .map_err(|e| Error::Sql {
+                what: format!("dropping database {name}"),
+                source: e,
+            })
     }
 
     /// Stops the server now (also done on drop).
@@ -193,7 +222,10 @@ pub fn shutdown_all() {
 pub async fn connect(url: &str) -> Result<tokio_postgres::Client, Error> {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .map_err(|e| Error::Unreachable { target: display_target(url), reason: error_chain(&e) })?;
+        .map_err(|e| Error::Unreachable {
+            target: display_target(url),
+            reason: error_chain(&e),
+        })?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -202,7 +234,11 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, Error> {
 
 /// Reads the version and the durability settings back from the server itself, so reports
 /// state what the server does, not what we asked for.
-async fn probe(url: &str, requested_durable: bool, kind: ProviderKind) -> Result<(String, bool), Error> {
+async fn probe(
+    url: &str,
+    requested_durable: bool,
+    kind: ProviderKind,
+) -> Result<(String, bool), Error> {
     let client = connect(url).await?;
     let row = client
         .query_one(
@@ -216,7 +252,11 @@ async fn probe(url: &str, requested_durable: bool, kind: ProviderKind) -> Result
     let sync: String = row.get(2);
     let durable = fsync == "on" && sync != "off";
     if kind != ProviderKind::Url && durable != requested_durable {
-        tracing::warn!(requested_durable, durable, "server durability differs from the request");
+        tracing::warn!(
+            requested_durable,
+            durable,
+            "server durability differs from the request"
+        );
     }
     Ok((version, durable))
 }
@@ -267,7 +307,10 @@ pub(crate) fn with_database(url: &str, database: &str) -> String {
     };
     // scheme://authority/path: the path starts at the first '/' after "://".
     let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = base[after_scheme..].find('/').map(|i| after_scheme + i).unwrap_or(base.len());
+    let authority_end = base[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(base.len());
     let mut out = format!("{}/{}", &base[..authority_end], database);
     if let Some(q) = query {
         out.push('?');
@@ -282,7 +325,10 @@ mod tests {
 
     #[test]
     fn with_database_replaces_path_and_keeps_query() {
-        assert_eq!(with_database("postgres://u@h:1/postgres", "x"), "postgres://u@h:1/x");
+        assert_eq!(
+            with_database("postgres://u@h:1/postgres", "x"),
+            "postgres://u@h:1/x"
+        );
         assert_eq!(with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
         assert_eq!(
             with_database("postgres://u@h:1/db?host=/tmp/s", "x"),
@@ -292,7 +338,10 @@ mod tests {
 
     #[test]
     fn display_target_hides_credentials() {
-        assert_eq!(display_target("postgres://u:secret@10.1.2.3:6543/db"), "10.1.2.3:6543");
+        assert_eq!(
+            display_target("postgres://u:secret@10.1.2.3:6543/db"),
+            "10.1.2.3:6543"
+        );
     }
 
     #[test]

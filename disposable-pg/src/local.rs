@@ -33,7 +33,10 @@ pub(crate) struct Binaries {
 pub(crate) fn find_binaries(pg_bin: Option<&Path>) -> Result<Binaries, Error> {
     if let Some(dir) = pg_bin {
         return binaries_in(dir).ok_or_else(|| Error::NoBinaries {
-            detail: format!("--pg-bin {} holds no executable `initdb` and `postgres`", dir.display()),
+            detail: format!(
+                "--pg-bin {} holds no executable `initdb` and `postgres`",
+                dir.display()
+            ),
         });
     }
     if let Some(path) = std::env::var_os("PATH") {
@@ -49,7 +52,10 @@ pub(crate) fn find_binaries(pg_bin: Option<&Path>) -> Result<Binaries, Error> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            let version: Vec<u32> = name.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+            let version: Vec<u32> = name
+                .split('.')
+                .map(|p| p.parse().ok())
+                .collect::<Option<_>>()?;
             Some((version, e.path().join("bin")))
         })
         .collect();
@@ -74,7 +80,9 @@ fn binaries_in(dir: &Path) -> Option<Binaries> {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// The unprivileged account to run PostgreSQL as, when we are root.
@@ -209,10 +217,19 @@ impl LocalServer {
         fast: bool,
         timeout: Duration,
     ) -> Result<LocalServer, Error> {
-        let port = free_port().map_err(|e| Error::Io { path: root.to_path_buf(), source: e })?;
+        let port = free_port().map_err(|e| Error::Io {
+            path: root.to_path_buf(),
+            source: e,
+        })?;
         let log_path = root.join("postgres.log");
-        let log = File::create(&log_path).map_err(|e| Error::Io { path: log_path.clone(), source: e })?;
-        let log_err = log.try_clone().map_err(|e| Error::Io { path: log_path.clone(), source: e })?;
+        let log = File::create(&log_path).map_err(|e| Error::Io {
+            path: log_path.clone(),
+            source: e,
+        })?;
+        let log_err = log.try_clone().map_err(|e| Error::Io {
+            path: log_path.clone(),
+            source: e,
+        })?;
         let mut cmd = Command::new(&bins.postgres);
         cmd.arg("-D")
             .arg(root.join("data"))
@@ -230,7 +247,14 @@ impl LocalServer {
             .current_dir(root)
             .process_group(0);
         if fast {
-            cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+            cmd.args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]);
         } else {
             cmd.args(["-c", "fsync=on", "-c", "synchronous_commit=on"]);
         }
@@ -247,12 +271,22 @@ impl LocalServer {
                 Ok(())
             });
         }
-        let child = registry::spawn_from_lifelong_thread(cmd)
-            .map_err(|e| Error::Io { path: bins.postgres.clone(), source: e })?;
+        let child = registry::spawn_from_lifelong_thread(cmd).map_err(|e| Error::Io {
+            path: bins.postgres.clone(),
+            source: e,
+        })?;
         let pid = child.id();
-        let shared = Arc::new(Shared(Mutex::new(State { child: Some(child), root: None })));
+        let shared = Arc::new(Shared(Mutex::new(State {
+            child: Some(child),
+            root: None,
+        })));
         registry::register(&shared);
-        let server = LocalServer { shared, root: root.to_path_buf(), port, pid };
+        let server = LocalServer {
+            shared,
+            root: root.to_path_buf(),
+            port,
+            pid,
+        };
         match server.wait_ready(&log_path, timeout).await {
             Ok(()) => {
                 // From now on the directory belongs to the handle: stop() removes it.
@@ -325,35 +359,71 @@ fn prepare(bins: &Binaries, who: Option<RunAs>) -> Result<PathBuf, Error> {
     let root = tempfile::Builder::new()
         .prefix(&registry::dir_prefix())
         .tempdir()
-        .map_err(|e| Error::Io { path: std::env::temp_dir(), source: e })?
+        .map_err(|e| Error::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        })?
         .keep();
     let fail = |root: &Path, e: Error| {
         let _ = std::fs::remove_dir_all(root);
         e
     };
     if let Some(w) = who {
-        let c = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).expect("no NUL in temp path");
+        let c = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
+            .expect("no NUL in temp path");
         // SAFETY: valid C string; chown has no other preconditions.
         if unsafe { libc::chown(c.as_ptr(), w.uid, w.gid) } != 0 {
             let e = std::io::Error::last_os_error();
-            return Err(fail(&root, Error::Io { path: root.clone(), source: e }));
+            return Err(fail(
+                &root,
+                Error::Io {
+                    path: root.clone(),
+                    source: e,
+                },
+            ));
         }
     }
     let mut cmd = Command::new(&bins.initdb);
     cmd.arg("-D")
         .arg(root.join("data"))
-        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ])
         .current_dir(&root)
         .stdin(Stdio::null());
     if let Some(w) = who {
         cmd.uid(w.uid).gid(w.gid);
     }
-    let out = cmd.output().map_err(|e| fail(&root, Error::Io { path: bins.initdb.clone(), source: e }))?;
+    let out = cmd.output().map_err(|e| {
+        fail(
+            &root,
+            Error::Io {
+                path: bins.initdb.clone(),
+                source: e,
+            },
+        )
+    })?;
     if !out.status.success() {
-        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         return Err(fail(
             &root,
-            Error::LocalFailed { step: "running initdb".into(), detail: format!("initdb exited with {}", out.status), log },
+            Error::LocalFailed {
+                step: "running initdb".into(),
+                detail: format!("initdb exited with {}", out.status),
+                log,
+            },
         ));
     }
     Ok(root)

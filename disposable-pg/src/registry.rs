@@ -65,7 +65,9 @@ pub(crate) fn spawn_from_lifelong_thread(cmd: Command) -> std::io::Result<Child>
         .unwrap_or_else(|p| p.into_inner())
         .send((cmd, reply_tx))
         .map_err(|_| std::io::Error::other("spawner thread gone"))?;
-    reply_rx.recv().map_err(|_| std::io::Error::other("spawner thread gone"))?
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread gone"))?
 }
 
 const PREFIX: &str = "e2ee-harness-pg-";
@@ -78,11 +80,17 @@ pub(crate) fn dir_prefix() -> String {
 /// Removes directories (and stops servers) left behind by harness processes that no longer
 /// exist — only possible after a SIGKILL, since every other exit path cleans up.
 pub(crate) fn sweep_stale() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
         if pid_alive(pid) {
             continue;
         }

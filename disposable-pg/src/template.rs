@@ -22,7 +22,10 @@ pub fn shared_for_tests() -> &'static Postgres {
         // Started on a private runtime: each #[tokio::test] has its own, and a local server
         // outlives any of them (it is a plain child process).
         std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(Postgres::start(&Options::for_tests()))
         })
         .join()
@@ -41,7 +44,11 @@ pub struct TemplateCache {
 impl TemplateCache {
     /// Use from a `static LazyLock<TemplateCache>` so all tests of a binary share it.
     pub fn new(name: &str) -> TemplateCache {
-        TemplateCache { name: format!("tpl_{name}"), ready: OnceCell::const_new(), counter: AtomicU64::new(0) }
+        TemplateCache {
+            name: format!("tpl_{name}"),
+            ready: OnceCell::const_new(),
+            counter: AtomicU64::new(0),
+        }
     }
 
     /// A fresh database cloned from the template, which `init(url)` builds on first use.
@@ -58,7 +65,12 @@ impl TemplateCache {
             })
             .await?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let db = format!("{}_{}_{}", self.name.trim_start_matches("tpl_"), std::process::id(), n);
+        let db = format!(
+            "{}_{}_{}",
+            self.name.trim_start_matches("tpl_"),
+            std::process::id(),
+            n
+        );
         clone_with_retry(pg, &db, &self.name).await
     }
 }
@@ -67,7 +79,11 @@ impl TemplateCache {
 /// that `init` just dropped may take a moment to close on the server side.
 async fn clone_with_retry(pg: &Postgres, db: &str, template: &str) -> Result<String, Error> {
     let client = crate::connect(pg.url()).await?;
-    let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(db), quote_ident(template));
+    let sql = format!(
+        "CREATE DATABASE {} TEMPLATE {}",
+        quote_ident(db),
+        quote_ident(template)
+    );
     let mut attempt = 0;
     loop {
         match client.batch_execute(&sql).await {
@@ -76,7 +92,12 @@ async fn clone_with_retry(pg: &Postgres, db: &str, template: &str) -> Result<Str
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            Err(e) => return Err(Error::Sql { what: format!("cloning {template} into {db}"), source: e }),
+            Err(e) => {
+                return Err(Error::Sql {
+                    what: format!("cloning {template} into {db}"),
+                    source: e,
+                })
+            }
         }
     }
 }

@@ -13,7 +13,11 @@ pub async fn run(args: DbCmdArgs) -> Result<Outcome, Error> {
         "PostgreSQL {} ({}, {}): {}",
         pg.version(),
         pg.kind(),
-        if pg.durable() { "durable" } else { "fast: fsync off" },
+        if pg.durable() {
+            "durable"
+        } else {
+            "fast: fsync off"
+        },
         pg.reason()
     );
     if let Some(dir) = pg.data_dir() {

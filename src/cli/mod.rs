@@ -69,7 +69,12 @@ pub enum Command {
 pub struct DbArgs {
     /// auto | local | docker | a postgres:// URL. auto: a URL if given, else Docker if an
     /// engine answers, else local binaries.
-    #[arg(long, env = "DATABASE_URL", default_value = "auto", value_name = "auto|local|docker|URL")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "auto",
+        value_name = "auto|local|docker|URL"
+    )]
     pub db: String,
     /// Directory holding initdb and postgres (local provider).
     #[arg(long, value_name = "DIR")]
@@ -100,7 +105,11 @@ impl DbArgs {
             choice,
             pg_bin: self.pg_bin.clone(),
             image: self.pg_image.clone(),
-            durability: if durable { disposable_pg::Durability::Durable } else { disposable_pg::Durability::Fast },
+            durability: if durable {
+                disposable_pg::Durability::Durable
+            } else {
+                disposable_pg::Durability::Fast
+            },
             ..disposable_pg::Options::default()
         })
     }
@@ -210,13 +219,18 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Outcome::Pass.into(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Outcome::Pass.into()
+                }
                 _ => Outcome::BadInput.into(),
             };
         }
     };
     init_tracing(cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -272,5 +286,8 @@ fn init_tracing(quiet: bool) {
     let default = if quiet { "error" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("E2EE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

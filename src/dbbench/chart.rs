@@ -9,10 +9,15 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 190.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 50.0;
-const COLOURS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+const COLOURS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+];
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Log-scale position of `v` in `[lo, hi]` mapped to `[a, b]`.
@@ -25,11 +30,29 @@ fn log_pos(v: f64, lo: f64, hi: f64, a: f64, b: f64) -> f64 {
 
 /// The SVG chart: x = devices (log), y = p95 in ms (log).
 pub fn svg(report: &Report) -> String {
-    let scales: Vec<f64> = report.scales.iter().map(|s| s.devices.max(1) as f64).collect();
-    let names: Vec<String> = report.scales.first().map(|s| s.operations.iter().map(|o| o.name.clone()).collect()).unwrap_or_default();
-    let mut values: Vec<f64> = report.scales.iter().flat_map(|s| s.operations.iter().map(|o| o.p95_us.max(1) as f64 / 1000.0)).collect();
-    values.extend(report.scales.iter().flat_map(|s| s.operations.iter().filter_map(|o| o.budget_p95_us.map(|b| b as f64 / 1000.0))));
-    let (mut ylo, mut yhi) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let scales: Vec<f64> = report
+        .scales
+        .iter()
+        .map(|s| s.devices.max(1) as f64)
+        .collect();
+    let names: Vec<String> = report
+        .scales
+        .first()
+        .map(|s| s.operations.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default();
+    let mut values: Vec<f64> = report
+        .scales
+        .iter()
+        .flat_map(|s| s.operations.iter().map(|o| o.p95_us.max(1) as f64 / 1000.0))
+        .collect();
+    values.extend(report.scales.iter().flat_map(|s| {
+        s.operations
+            .iter()
+            .filter_map(|o| o.budget_p95_us.map(|b| b as f64 / 1000.0))
+    }));
+    let (mut ylo, mut yhi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     if values.is_empty() {
         (ylo, yhi) = (0.1, 10.0);
     }
@@ -38,13 +61,27 @@ pub fn svg(report: &Report) -> String {
     if yhi <= ylo {
         yhi = ylo * 10.0;
     }
-    let (xlo, xhi) = scales.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let (xlo, xhi) = scales
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
-    let x = |v: f64| if scales.len() == 1 { (x0 + x1) / 2.0 } else { log_pos(v, xlo, xhi, x0 + 20.0, x1 - 20.0) };
+    let x = |v: f64| {
+        if scales.len() == 1 {
+            (x0 + x1) / 2.0
+        } else {
+            log_pos(v, xlo, xhi, x0 + 20.0, x1 - 20.0)
+        }
+    };
     let y = |v: f64| log_pos(v, ylo, yhi, y0, y1);
 
-    let mut s = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#);
-    s.push_str(&format!(r##"<rect x="{x0}" y="{y1}" width="{}" height="{}" fill="none" stroke="#999"/>"##, x1 - x0, y0 - y1));
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    );
+    s.push_str(&format!(
+        r##"<rect x="{x0}" y="{y1}" width="{}" height="{}" fill="none" stroke="#999"/>"##,
+        x1 - x0,
+        y0 - y1
+    ));
     // y grid: decades
     let mut d = ylo;
     while d <= yhi * 1.0001 {
@@ -56,7 +93,11 @@ pub fn svg(report: &Report) -> String {
         let xx = x(*v);
         s.push_str(&format!(r##"<line x1="{xx:.1}" y1="{y0}" x2="{xx:.1}" y2="{}" stroke="#999"/><text x="{xx:.1}" y="{}" text-anchor="middle">{}</text>"##, y0 + 5.0, y0 + 20.0, *v as u64));
     }
-    s.push_str(&format!(r#"<text x="{}" y="{}" text-anchor="middle">devices (log scale)</text>"#, (x0 + x1) / 2.0, H - 10.0));
+    s.push_str(&format!(
+        r#"<text x="{}" y="{}" text-anchor="middle">devices (log scale)</text>"#,
+        (x0 + x1) / 2.0,
+        H - 10.0
+    ));
     s.push_str(&format!(r#"<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">p95 latency, ms (log scale)</text>"#, (y0 + y1) / 2.0, (y0 + y1) / 2.0));
 
     for (i, name) in names.iter().enumerate() {
@@ -64,14 +105,34 @@ pub fn svg(report: &Report) -> String {
         let points: Vec<(f64, f64)> = report
             .scales
             .iter()
-            .filter_map(|sc| sc.operations.iter().find(|o| &o.name == name).map(|o| (x(sc.devices.max(1) as f64), y(o.p95_us.max(1) as f64 / 1000.0))))
+            .filter_map(|sc| {
+                sc.operations.iter().find(|o| &o.name == name).map(|o| {
+                    (
+                        x(sc.devices.max(1) as f64),
+                        y(o.p95_us.max(1) as f64 / 1000.0),
+                    )
+                })
+            })
             .collect();
-        let path: Vec<String> = points.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
-        s.push_str(&format!(r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, path.join(" ")));
+        let path: Vec<String> = points
+            .iter()
+            .map(|(a, b)| format!("{a:.1},{b:.1}"))
+            .collect();
+        s.push_str(&format!(
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+            path.join(" ")
+        ));
         for (a, b) in &points {
-            s.push_str(&format!(r#"<circle cx="{a:.1}" cy="{b:.1}" r="3.5" fill="{colour}"/>"#));
+            s.push_str(&format!(
+                r#"<circle cx="{a:.1}" cy="{b:.1}" r="3.5" fill="{colour}"/>"#
+            ));
         }
-        if let Some(b) = report.scales.first().and_then(|sc| sc.operations.iter().find(|o| &o.name == name)).and_then(|o| o.budget_p95_us) {
+        if let Some(b) = report
+            .scales
+            .first()
+            .and_then(|sc| sc.operations.iter().find(|o| &o.name == name))
+            .and_then(|o| o.budget_p95_us)
+        {
             let yy = y(b as f64 / 1000.0);
             s.push_str(&format!(r#"<line x1="{x0}" y1="{yy:.1}" x2="{x1}" y2="{yy:.1}" stroke="{colour}" stroke-dasharray="6 4"/>"#));
         }
@@ -85,7 +146,11 @@ pub fn svg(report: &Report) -> String {
             esc(name)
         ));
     }
-    s.push_str(&format!(r##"<text x="{}" y="{}" fill="#555">dashed: p95 budget</text>"##, x1 + 12.0, TOP + 16.0 * names.len() as f64 + 14.0));
+    s.push_str(&format!(
+        r##"<text x="{}" y="{}" fill="#555">dashed: p95 budget</text>"##,
+        x1 + 12.0,
+        TOP + 16.0 * names.len() as f64 + 14.0
+    ));
     s.push_str("</svg>");
     s
 }
@@ -128,9 +193,17 @@ pub fn html(report: &Report) -> String {
         }
     }
     let failures = if report.failures.is_empty() {
-        "<p class=\"ok\">Every budget held; every operation was sampled at every scale.</p>".to_string()
+        "<p class=\"ok\">Every budget held; every operation was sampled at every scale.</p>"
+            .to_string()
     } else {
-        format!("<ul class=\"breach\">{}</ul>", report.failures.iter().map(|f| format!("<li>{}</li>", esc(f))).collect::<String>())
+        format!(
+            "<ul class=\"breach\">{}</ul>",
+            report
+                .failures
+                .iter()
+                .map(|f| format!("<li>{}</li>", esc(f)))
+                .collect::<String>()
+        )
     };
     format!(
         r#"<!doctype html>
@@ -157,7 +230,11 @@ Latency is timed from each operation's intended start.</p>
         source = esc(&report.source),
         workload = esc(&report.workload),
         pg = esc(&report.postgres),
-        durable = if report.durable { "durable" } else { "fsync off" },
+        durable = if report.durable {
+            "durable"
+        } else {
+            "fsync off"
+        },
         rate = report.rate_per_second,
         conns = report.connections,
         warmup = report.warmup_seconds,

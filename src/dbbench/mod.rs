@@ -35,24 +35,40 @@ pub fn prepare(schema: &str) -> Result<(Pack, Workload), Error> {
     let pack = Pack::resolve(schema)?;
     let path = pack.workload_path();
     if !path.is_file() {
-        return Err(Error::BadInput(format!("{}: the pack has no workload.toml, so there is nothing to bench", pack.dir.display())));
+        return Err(Error::BadInput(format!(
+            "{}: the pack has no workload.toml, so there is nothing to bench",
+            pack.dir.display()
+        )));
     }
     let workload = workload::load(&path)?;
     Ok((pack, workload))
 }
 
 /// Runs every scale on `pg` and returns the report (not yet written).
-pub async fn run(pg: &disposable_pg::Postgres, pack: &Pack, workload: &Workload, options: &Options) -> Result<Report, Error> {
+pub async fn run(
+    pg: &disposable_pg::Postgres,
+    pack: &Pack,
+    workload: &Workload,
+    options: &Options,
+) -> Result<Report, Error> {
     if options.scales.is_empty() || options.scales.contains(&0) {
-        return Err(Error::BadInput("--scale: give one or more positive device counts, e.g. 1000,10000".into()));
+        return Err(Error::BadInput(
+            "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
+        ));
     }
     if options.duration.is_zero() {
         return Err(Error::BadInput("--duration must be positive".into()));
     }
     let mut scales = Vec::new();
     for &devices in &options.scales {
-        let counts = workload::resolve_counts(&workload.seed.counts, devices).map_err(Error::BadInput)?;
-        let db = format!("dbbench_{}_{}_{}", sanitize(&pack.name), devices, std::process::id());
+        let counts =
+            workload::resolve_counts(&workload.seed.counts, devices).map_err(Error::BadInput)?;
+        let db = format!(
+            "dbbench_{}_{}_{}",
+            sanitize(&pack.name),
+            devices,
+            std::process::id()
+        );
         pg.drop_database(&db).await?;
         let url = pg.create_database(&db, None).await?;
         let result = async {
@@ -100,15 +116,31 @@ pub async fn run(pg: &disposable_pg::Postgres, pack: &Pack, workload: &Workload,
         outcome: String::new(),
     };
     report.failures = report::failures(&report, workload.load.max_error_rate);
-    report.outcome = if report.failures.is_empty() { "pass".into() } else { "failed".into() };
+    report.outcome = if report.failures.is_empty() {
+        "pass".into()
+    } else {
+        "failed".into()
+    };
     Ok(report)
 }
 
 /// The default report directory: `reports/db-bench-<pack>-<UTC time>/`.
 pub fn default_report_dir(pack: &str) -> PathBuf {
-    PathBuf::from("reports").join(format!("db-bench-{}-{}", sanitize(pack), chrono::Utc::now().format("%Y%m%dT%H%M%SZ")))
+    PathBuf::from("reports").join(format!(
+        "db-bench-{}-{}",
+        sanitize(pack),
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ))
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

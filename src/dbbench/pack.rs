@@ -29,20 +29,36 @@ impl Pack {
         let candidates = [
             as_path.clone(),
             PathBuf::from(PACKS_DIR).join(name_or_dir),
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(PACKS_DIR).join(name_or_dir),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(PACKS_DIR)
+                .join(name_or_dir),
         ];
-        let dir = candidates.iter().find(|d| d.join("migrations").is_dir()).cloned().ok_or_else(|| {
-            Error::BadInput(format!(
+        let dir = candidates
+            .iter()
+            .find(|d| d.join("migrations").is_dir())
+            .cloned()
+            .ok_or_else(|| {
+                Error::BadInput(format!(
                 "--schema {name_or_dir}: no pack there (looked for a migrations/ directory in {})",
                 candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
             ))
-        })?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name_or_dir.to_string());
+            })?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name_or_dir.to_string());
         let migrations = list_migrations(&dir.join("migrations"))?;
         if migrations.is_empty() {
-            return Err(Error::BadInput(format!("{}: no NNN_name.sql migrations", dir.join("migrations").display())));
+            return Err(Error::BadInput(format!(
+                "{}: no NNN_name.sql migrations",
+                dir.join("migrations").display()
+            )));
         }
-        Ok(Pack { name, dir, migrations })
+        Ok(Pack {
+            name,
+            dir,
+            migrations,
+        })
     }
 
     pub fn workload_path(&self) -> PathBuf {
@@ -52,22 +68,38 @@ impl Pack {
 
 /// Up migrations: `NNN_name.sql`, not `*_down.sql` / `*.down.sql`, ordered numerically.
 fn list_migrations(dir: &Path) -> Result<Vec<Migration>, Error> {
-    let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut out: Vec<Migration> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        let Some(file) = path.file_name().and_then(|f| f.to_str()) else { continue };
-        let Some(stem) = file.strip_suffix(".sql") else { continue };
+        let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        let Some(stem) = file.strip_suffix(".sql") else {
+            continue;
+        };
         if stem.ends_with("_down") || stem.ends_with(".down") {
             continue;
         }
         let digits: String = stem.chars().take_while(|c| c.is_ascii_digit()).collect();
         let number = match (digits.parse::<u64>(), stem[digits.len()..].starts_with('_')) {
             (Ok(n), true) => n,
-            _ => return Err(Error::BadInput(format!("{}: a migration is named NNN_name.sql", path.display()))),
+            _ => {
+                return Err(Error::BadInput(format!(
+                    "{}: a migration is named NNN_name.sql",
+                    path.display()
+                )))
+            }
         };
         if let Some(other) = out.iter().find(|m| m.number == number) {
-            return Err(Error::BadInput(format!("{} and {}: two migrations numbered {number}", other.path.display(), path.display())));
+            return Err(Error::BadInput(format!(
+                "{} and {}: two migrations numbered {number}",
+                other.path.display(),
+                path.display()
+            )));
         }
         out.push(Migration { number, path });
     }
@@ -79,11 +111,18 @@ fn list_migrations(dir: &Path) -> Result<Vec<Migration>, Error> {
 /// file and PostgreSQL's message and position.
 pub async fn apply(client: &tokio_postgres::Client, pack: &Pack) -> Result<(), Error> {
     for m in &pack.migrations {
-        let sql = std::fs::read_to_string(&m.path).map_err(|source| Error::Io { path: m.path.clone(), source })?;
+        let sql = std::fs::read_to_string(&m.path).map_err(|source| Error::Io {
+            path: m.path.clone(),
+            source,
+        })?;
         let wrapped = format!("BEGIN;\n{sql}\n;COMMIT;");
         if let Err(e) = client.batch_execute(&wrapped).await {
             let _ = client.batch_execute("ROLLBACK").await;
-            return Err(Error::BadInput(format!("{}: migration failed: {}", m.path.display(), describe_db_error(&e, &sql, "BEGIN;\n".len()))));
+            return Err(Error::BadInput(format!(
+                "{}: migration failed: {}",
+                m.path.display(),
+                describe_db_error(&e, &sql, "BEGIN;\n".len())
+            )));
         }
     }
     Ok(())
@@ -92,7 +131,9 @@ pub async fn apply(client: &tokio_postgres::Client, pack: &Pack) -> Result<(), E
 /// PostgreSQL's message, SQLSTATE and, when it gives a position, the line it points at.
 /// `prefix` is the number of characters sent before `sql` (a wrapper such as `BEGIN;`).
 pub fn describe_db_error(e: &tokio_postgres::Error, sql: &str, prefix: usize) -> String {
-    let Some(db) = e.as_db_error() else { return e.to_string() };
+    let Some(db) = e.as_db_error() else {
+        return e.to_string();
+    };
     let mut out = format!("{} ({})", db.message(), db.code().code());
     if let Some(tokio_postgres::error::ErrorPosition::Original(pos)) = db.position() {
         let shifted = (*pos as usize).saturating_sub(1).saturating_sub(prefix);

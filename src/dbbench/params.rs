@@ -39,7 +39,11 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(rng: ChaCha8Rng, counts: BTreeMap<String, u64>) -> Generator {
-        Generator { rng, counts, seq: 0 }
+        Generator {
+            rng,
+            counts,
+            seq: 0,
+        }
     }
 
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
@@ -63,7 +67,9 @@ impl Generator {
             }
             Param::Bytes(n) => Value::Bytes(self.bytes(*n)),
             Param::Hex(n) => Value::Text(hex::encode(self.bytes(*n))),
-            Param::Base64(n) => Value::Text(base64::engine::general_purpose::STANDARD.encode(self.bytes(*n))),
+            Param::Base64(n) => {
+                Value::Text(base64::engine::general_purpose::STANDARD.encode(self.bytes(*n)))
+            }
             Param::Uuid => {
                 let mut b = [0u8; 16];
                 self.rng.fill_bytes(&mut b);
@@ -88,7 +94,16 @@ mod tests {
     fn values_follow_their_declaration() {
         let counts = BTreeMap::from([("devices".to_string(), 10u64)]);
         let mut g = Generator::new(ChaCha8Rng::seed_from_u64(7), counts);
-        let params = [Param::Pick("devices".into()), Param::Seq, Param::Seq, Param::Bytes(32), Param::Hex(4), Param::Base64(3), Param::Uuid, Param::Int(5, 5)];
+        let params = [
+            Param::Pick("devices".into()),
+            Param::Seq,
+            Param::Seq,
+            Param::Bytes(32),
+            Param::Hex(4),
+            Param::Base64(3),
+            Param::Uuid,
+            Param::Int(5, 5),
+        ];
         for _ in 0..100 {
             let v = g.values(&params);
             assert!(matches!(v[0], Value::Int(n) if (1..=10).contains(&n)));

@@ -62,21 +62,35 @@ impl OpReport {
         let count = s.latency.len();
         let errors = s.error_count();
         let attempted = count + errors;
-        let q = |p: f64| if count == 0 { 0 } else { s.latency.value_at_quantile(p) };
+        let q = |p: f64| {
+            if count == 0 {
+                0
+            } else {
+                s.latency.value_at_quantile(p)
+            }
+        };
         let p95 = q(0.95);
         let budget = op.budget_p95.map(|d| d.as_micros() as u64);
         OpReport {
             name: op.name.clone(),
             count,
             errors: s.errors.clone(),
-            error_rate: if attempted == 0 { 0.0 } else { errors as f64 / attempted as f64 },
+            error_rate: if attempted == 0 {
+                0.0
+            } else {
+                errors as f64 / attempted as f64
+            },
             late_starts: s.late,
             max_start_lag_us: s.max_start_lag_us,
             p50_us: q(0.50),
             p95_us: p95,
             p99_us: q(0.99),
             max_us: if count == 0 { 0 } else { s.latency.max() },
-            service_p95_us: if count == 0 { 0 } else { s.service.value_at_quantile(0.95) },
+            service_p95_us: if count == 0 {
+                0
+            } else {
+                s.service.value_at_quantile(0.95)
+            },
             budget_p95_us: budget,
             budget_source: op.source.clone(),
             within_budget: budget.map(|b| count > 0 && p95 <= b),
@@ -85,9 +99,26 @@ impl OpReport {
 }
 
 impl ScaleReport {
-    pub fn new(workload: &Workload, devices: u64, counts: std::collections::BTreeMap<String, u64>, load: Loaded, run: &RunStats) -> ScaleReport {
-        let operations = workload.operations.iter().zip(run.ops.iter()).map(|(o, s)| OpReport::from_stats(o, s)).collect();
-        ScaleReport { devices, counts, load, scheduled: run.scheduled, operations }
+    pub fn new(
+        workload: &Workload,
+        devices: u64,
+        counts: std::collections::BTreeMap<String, u64>,
+        load: Loaded,
+        run: &RunStats,
+    ) -> ScaleReport {
+        let operations = workload
+            .operations
+            .iter()
+            .zip(run.ops.iter())
+            .map(|(o, s)| OpReport::from_stats(o, s))
+            .collect();
+        ScaleReport {
+            devices,
+            counts,
+            load,
+            scheduled: run.scheduled,
+            operations,
+        }
     }
 }
 
@@ -98,11 +129,20 @@ pub fn failures(report: &Report, max_error_rate: f64) -> Vec<String> {
     for s in &report.scales {
         for o in &s.operations {
             if o.count == 0 {
-                out.push(format!("{} at {} devices: no successful sample", o.name, s.devices));
+                out.push(format!(
+                    "{} at {} devices: no successful sample",
+                    o.name, s.devices
+                ));
             }
             if let (Some(b), Some(false)) = (o.budget_p95_us, o.within_budget) {
                 if o.count > 0 {
-                    out.push(format!("{} at {} devices: p95 {} > budget {}", o.name, s.devices, ms(o.p95_us), ms(b)));
+                    out.push(format!(
+                        "{} at {} devices: p95 {} > budget {}",
+                        o.name,
+                        s.devices,
+                        ms(o.p95_us),
+                        ms(b)
+                    ));
                 }
             }
             if o.error_rate > max_error_rate {

@@ -52,8 +52,12 @@ impl OpStats {
     }
 
     fn merge(&mut self, other: &OpStats) {
-        self.latency.add(&other.latency).expect("same histogram bounds");
-        self.service.add(&other.service).expect("same histogram bounds");
+        self.latency
+            .add(&other.latency)
+            .expect("same histogram bounds");
+        self.service
+            .add(&other.service)
+            .expect("same histogram bounds");
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
@@ -100,7 +104,12 @@ pub async fn run(
             let types: Vec<_> = op.params.iter().map(|p| p.pg_type()).collect();
             let sql = super::workload::substitute(&op.sql, &counts);
             let st = client.prepare_typed(&sql, &types).await.map_err(|e| {
-                Error::BadInput(format!("{}: operation `{}` does not prepare: {}", op.at, op.name, super::pack::describe_db_error(&e, &sql, 0)))
+                Error::BadInput(format!(
+                    "{}: operation `{}` does not prepare: {}",
+                    op.at,
+                    op.name,
+                    super::pack::describe_db_error(&e, &sql, 0)
+                ))
             })?;
             statements.push(st);
         }
@@ -130,7 +139,8 @@ pub async fn run(
                     }
                     continue;
                 }
-                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = job.values.iter().map(|v| v.as_sql()).collect();
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    job.values.iter().map(|v| v.as_sql()).collect();
                 let result = client.query(&statements[job.op], &params).await;
                 let done = Instant::now();
                 if !job.measured {
@@ -143,13 +153,18 @@ pub async fn run(
                 s.max_start_lag_us = s.max_start_lag_us.max(lag.as_micros() as u64);
                 match result {
                     Ok(_) => {
-                        let latency = done.saturating_duration_since(job.due).as_micros().max(1) as u64;
-                        let service = done.saturating_duration_since(started).as_micros().max(1) as u64;
+                        let latency =
+                            done.saturating_duration_since(job.due).as_micros().max(1) as u64;
+                        let service =
+                            done.saturating_duration_since(started).as_micros().max(1) as u64;
                         s.latency.saturating_record(latency);
                         s.service.saturating_record(service);
                     }
                     Err(e) => {
-                        let key = e.code().map(|c| c.code().to_string()).unwrap_or_else(|| "connection".to_string());
+                        let key = e
+                            .code()
+                            .map(|c| c.code().to_string())
+                            .unwrap_or_else(|| "connection".to_string());
                         *s.errors.entry(key).or_default() += 1;
                         if client.is_closed() {
                             break;
@@ -191,7 +206,15 @@ pub async fn run(
         let values = generator.values(&workload.operations[op].params);
         let measured = due >= measure_from;
         scheduled += u64::from(measured);
-        if tx.send(Job { op, values, due, measured }).is_err() {
+        if tx
+            .send(Job {
+                op,
+                values,
+                due,
+                measured,
+            })
+            .is_err()
+        {
             break; // every worker has stopped (connections lost); reported below
         }
         i += 1;
@@ -200,7 +223,9 @@ pub async fn run(
 
     let mut ops: Vec<OpStats> = (0..n_ops).map(|_| OpStats::new()).collect();
     for h in handles {
-        let worker = h.await.map_err(|e| Error::Unavailable(format!("a db-bench worker panicked: {e}")))?;
+        let worker = h
+            .await
+            .map_err(|e| Error::Unavailable(format!("a db-bench worker panicked: {e}")))?;
         for (total, w) in ops.iter_mut().zip(worker.iter()) {
             total.merge(w);
         }
@@ -212,5 +237,9 @@ pub async fn run(
             *ops[job.op].errors.entry("not_started".into()).or_default() += 1;
         }
     }
-    Ok(RunStats { ops, scheduled, measured_seconds: duration.as_secs_f64() })
+    Ok(RunStats {
+        ops,
+        scheduled,
+        measured_seconds: duration.as_secs_f64(),
+    })
 }

@@ -16,18 +16,31 @@ pub struct Loaded {
     pub rows: BTreeMap<String, i64>,
 }
 
-pub async fn load(client: &tokio_postgres::Client, workload: &Workload, counts: &BTreeMap<String, u64>) -> Result<Loaded, Error> {
+pub async fn load(
+    client: &tokio_postgres::Client,
+    workload: &Workload,
+    counts: &BTreeMap<String, u64>,
+) -> Result<Loaded, Error> {
     let started = Instant::now();
     for stmt in &workload.seed.statements {
         let sql = substitute(&stmt.sql, counts);
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| Error::BadInput(format!("{}: seed statement failed: {}", stmt.at, describe_db_error(&e, &sql, 0))))?;
+        client.batch_execute(&sql).await.map_err(|e| {
+            Error::BadInput(format!(
+                "{}: seed statement failed: {}",
+                stmt.at,
+                describe_db_error(&e, &sql, 0)
+            ))
+        })?;
     }
-    client.batch_execute("ANALYZE").await.map_err(|e| Error::Unavailable(format!("ANALYZE after seeding: {e}")))?;
+    client
+        .batch_execute("ANALYZE")
+        .await
+        .map_err(|e| Error::Unavailable(format!("ANALYZE after seeding: {e}")))?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok(Loaded { seconds, rows: row_counts(client).await? })
+    Ok(Loaded {
+        seconds,
+        rows: row_counts(client).await?,
+    })
 }
 
 /// Exact row counts of every ordinary table and materialized view of the public schema.

