@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod conform;
 pub mod crypto;
+pub mod dbbench;
 pub mod error;
 pub mod exit;
 

@@ -4,6 +4,7 @@
 
 mod conform;
 mod db;
+mod db_bench;
 mod serve;
 mod vectors;
 
@@ -267,7 +268,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::Run(_) => Err(Error::NotBuilt("run")),
         Command::Conform(args) => conform::run(args).await,
         Command::Serve(args) => serve::run(args).await,
-        Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
+        Command::DbBench(args) => db_bench::run(args, cli.quiet).await,
         Command::Report(_) => Err(Error::NotBuilt("report")),
         Command::Vectors(args) => vectors::run(args),
     }
