@@ -19,6 +19,11 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
 
+    /// A schema pack that cannot be used: a migration that does not apply (file, statement,
+    /// PostgreSQL's error position), a bad file name, an invalid `expect.toml` (file:line:column).
+    #[error("bad schema pack: {0}")]
+    BadPack(String),
+
     /// A command or feature that does not exist yet.
     #[error("`{0}` is not built yet")]
     NotBuilt(&'static str),
@@ -39,7 +44,7 @@ impl Error {
         match self {
             Error::Db(e) if e.exit_code() == 2 => Outcome::BadInput,
             Error::Db(_) | Error::Unavailable(_) => Outcome::Unavailable,
-            Error::BadInput(_) | Error::NotBuilt(_) => Outcome::BadInput,
+            Error::BadInput(_) | Error::BadPack(_) | Error::NotBuilt(_) => Outcome::BadInput,
             Error::Io { .. } => Outcome::Unavailable,
             Error::Interrupted => Outcome::Failed,
         }

@@ -9,7 +9,9 @@
 
 pub mod cli;
 pub mod client;
+pub mod conform;
 pub mod crypto;
+pub mod dbbench;
 pub mod error;
 pub mod exit;
 pub mod load;

@@ -26,7 +26,9 @@ impl DockerServer {
     pub(crate) async fn start(options: &Options) -> Result<DockerServer, Error> {
         ping(Duration::from_secs(2))
             .await
-            .map_err(|detail| Error::Docker { detail })?;
+            .map_err(|why| Error::Docker {
+                detail: format!("no Docker engine answered the ping: {why}"),
+            })?;
         let (name, tag) = match options.image.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => (n.to_string(), t.to_string()),
             _ => (options.image.clone(), "latest".to_string()),

@@ -383,9 +383,24 @@ fn prepare(bins: &Binaries, who: Option<RunAs>) -> Result<PathBuf, Error> {
             ));
         }
     }
+    let data = root.join("data");
+    let result = match cached_cluster(bins, who) {
+        // A copy of a cached cluster: initdb is most of the start-up time, and its output is
+        // the same every time for the same binaries and user.
+        Ok(cached) => copy_cluster(&cached, &data, who),
+        Err(e) => {
+            tracing::debug!("initdb cache unavailable ({e}); running initdb directly");
+            run_initdb(bins, who, &data, &root)
+        }
+    };
+    result.map_err(|e| fail(&root, e))?;
+    Ok(root)
+}
+
+fn run_initdb(bins: &Binaries, who: Option<RunAs>, data: &Path, cwd: &Path) -> Result<(), Error> {
     let mut cmd = Command::new(&bins.initdb);
     cmd.arg("-D")
-        .arg(root.join("data"))
+        .arg(data)
         .args([
             "-U",
             "postgres",
@@ -397,19 +412,14 @@ fn prepare(bins: &Binaries, who: Option<RunAs>) -> Result<PathBuf, Error> {
             "--no-sync",
             "--no-instructions",
         ])
-        .current_dir(&root)
+        .current_dir(cwd)
         .stdin(Stdio::null());
     if let Some(w) = who {
         cmd.uid(w.uid).gid(w.gid);
     }
-    let out = cmd.output().map_err(|e| {
-        fail(
-            &root,
-            Error::Io {
-                path: bins.initdb.clone(),
-                source: e,
-            },
-        )
+    let out = cmd.output().map_err(|e| Error::Io {
+        path: bins.initdb.clone(),
+        source: e,
     })?;
     if !out.status.success() {
         let log = format!(
@@ -417,16 +427,106 @@ fn prepare(bins: &Binaries, who: Option<RunAs>) -> Result<PathBuf, Error> {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        return Err(fail(
-            &root,
-            Error::LocalFailed {
-                step: "running initdb".into(),
-                detail: format!("initdb exited with {}", out.status),
-                log,
-            },
-        ));
+        return Err(Error::LocalFailed {
+            step: "running initdb".into(),
+            detail: format!("initdb exited with {}", out.status),
+            log,
+        });
     }
-    Ok(root)
+    Ok(())
+}
+
+/// A pristine initdb'd cluster kept in /var/tmp per PostgreSQL build and user, built once and
+/// copied for every start. Set `E2EE_HARNESS_NO_INITDB_CACHE=1` to always run initdb.
+fn cached_cluster(bins: &Binaries, who: Option<RunAs>) -> Result<PathBuf, Error> {
+    if std::env::var_os("E2EE_HARNESS_NO_INITDB_CACHE").is_some() {
+        return Err(Error::NoBinaries {
+            detail: "initdb cache disabled".into(),
+        });
+    }
+    let out = Command::new(&bins.postgres)
+        .arg("--version")
+        .output()
+        .map_err(|e| Error::Io {
+            path: bins.postgres.clone(),
+            source: e,
+        })?;
+    let version: String = String::from_utf8_lossy(&out.stdout)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // SAFETY: geteuid has no preconditions.
+    let uid = who
+        .map(|w| w.uid)
+        .unwrap_or_else(|| unsafe { libc::geteuid() });
+    let base = PathBuf::from("/var/tmp");
+    let cache = base.join(format!(
+        "e2ee-harness-initdb-{}-{uid}",
+        version.trim_matches('_')
+    ));
+    if cache.join("PG_VERSION").is_file() {
+        return Ok(cache);
+    }
+    // Build beside it and rename into place, so concurrent first runs never see half a cluster.
+    let staging = tempfile::Builder::new()
+        .prefix("e2ee-harness-initdb-staging-")
+        .tempdir_in(&base)
+        .map_err(|e| Error::Io {
+            path: base.clone(),
+            source: e,
+        })?;
+    if let Some(w) = who {
+        chown(staging.path(), w)?;
+    }
+    let data = staging.path().join("data");
+    run_initdb(bins, who, &data, staging.path())?;
+    match std::fs::rename(&data, &cache) {
+        Ok(()) => Ok(cache),
+        Err(_) if cache.join("PG_VERSION").is_file() => Ok(cache),
+        Err(e) => Err(Error::Io {
+            path: cache,
+            source: e,
+        }),
+    }
+}
+
+/// `cp -a` as the server's user keeps the 0700 modes and ownership PostgreSQL insists on.
+fn copy_cluster(from: &Path, to: &Path, who: Option<RunAs>) -> Result<(), Error> {
+    let mut cmd = Command::new("cp");
+    cmd.arg("-a").arg(from).arg(to).stdin(Stdio::null());
+    if let Some(w) = who {
+        cmd.uid(w.uid).gid(w.gid);
+    }
+    let out = cmd.output().map_err(|e| Error::Io {
+        path: to.to_path_buf(),
+        source: e,
+    })?;
+    if !out.status.success() {
+        return Err(Error::LocalFailed {
+            step: "copying the cached cluster".into(),
+            detail: format!("cp exited with {}", out.status),
+            log: String::from_utf8_lossy(&out.stderr).to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn chown(path: &Path, w: RunAs) -> Result<(), Error> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in path");
+    // SAFETY: valid C string; chown has no other preconditions.
+    if unsafe { libc::chown(c.as_ptr(), w.uid, w.gid) } != 0 {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
 }
 
 fn free_port() -> std::io::Result<u16> {

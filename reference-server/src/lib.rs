@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 pub use config::ServerConfig;
 pub use error::{ApiError, Error};
-pub use migrate::{migrate, MIGRATIONS};
+pub use migrate::{migrate, migrate_owned, MIGRATIONS};
 
 /// A server running on the current tokio runtime. Dropping it stops it abruptly; prefer
 /// [`RunningServer::shutdown`].

@@ -33,6 +33,11 @@ pub async fn migrate(database_url: &str) -> Result<(), Error> {
     result
 }
 
+/// [`migrate`] taking its URL by value, for `tokio::spawn`.
+pub async fn migrate_owned(database_url: String) -> Result<(), Error> {
+    migrate(&database_url).await
+}
+
 async fn apply(client: &mut tokio_postgres::Client) -> Result<(), Error> {
     let sql_err = |what: &str| {
         let what = what.to_string();

@@ -2,8 +2,12 @@
 //! `anyhow` is not used here on purpose: every failure is a typed [`Error`] that knows its
 //! exit code.
 
+mod conform;
 mod db;
+mod db_bench;
 mod run;
+mod serve;
+mod vectors;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -263,11 +267,11 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Db(args) => db::run(args).await,
         Command::Run(args) => run::run(args, cli.quiet).await,
-        Command::Conform(_) => Err(Error::NotBuilt("conform")),
-        Command::Serve(_) => Err(Error::NotBuilt("serve")),
-        Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
+        Command::Conform(args) => conform::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::DbBench(args) => db_bench::run(args, cli.quiet).await,
         Command::Report(_) => Err(Error::NotBuilt("report")),
-        Command::Vectors(_) => Err(Error::NotBuilt("vectors")),
+        Command::Vectors(args) => vectors::run(args),
     }
 }
 

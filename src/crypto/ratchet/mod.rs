@@ -1,6 +1,6 @@
 //! The Double Ratchet, as Signal's specification (§3.3 initialization, §3.4 encrypting,
 //! §3.5 decrypting with skipped messages), with the §5.2 recommended algorithms
-//! ([`kdf`], [`crate::crypto::cipher`]).
+//! (`kdf.rs`, [`crate::crypto::cipher`]).
 //!
 //! Failures change nothing: [`Session::decrypt`] works on a staged copy of the ratchet state
 //! and collects newly skipped keys aside; only a message that authenticates commits them.

@@ -1,0 +1,61 @@
+//! `e2ee-harness db-bench`: a schema pack's database-level workload at several scales.
+//! The pack and its workload are read and checked before any PostgreSQL is started, so bad
+//! input costs nothing and changes nothing.
+
+use crate::cli::DbBenchArgs;
+use crate::dbbench::{self, report};
+use crate::{Error, Outcome};
+
+pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
+    let (pack, workload) = dbbench::prepare(&args.schema)?;
+    let options = dbbench::Options {
+        scales: args.scale.clone(),
+        duration: args.duration,
+        verbose: !quiet,
+    };
+    if options.scales.is_empty() || options.scales.contains(&0) {
+        return Err(Error::BadInput(
+            "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
+        ));
+    }
+    let pg = disposable_pg::Postgres::start(&args.db.options(true)?).await?;
+    if !quiet {
+        eprintln!(
+            "PostgreSQL {} ({}, {}): {}",
+            pg.version(),
+            pg.kind(),
+            if pg.durable() {
+                "durable"
+            } else {
+                "fast: fsync off"
+            },
+            pg.reason()
+        );
+    }
+    let report = dbbench::run(&pg, &pack, &workload, &options).await?;
+    drop(pg);
+    let dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| dbbench::default_report_dir(&pack.name));
+    report::write(&report, &dir)?;
+    print!("{}", report::summary(&report));
+    for f in &report.failures {
+        println!("FAIL  {f}");
+    }
+    println!(
+        "db-bench {}: {}  → {}",
+        report.pack,
+        if report.failures.is_empty() {
+            "every budget held".to_string()
+        } else {
+            format!("{} failure(s)", report.failures.len())
+        },
+        dir.display()
+    );
+    Ok(if report.failures.is_empty() {
+        Outcome::Pass
+    } else {
+        Outcome::Failed
+    })
+}

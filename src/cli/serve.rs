@@ -1,0 +1,55 @@
+//! `e2ee-harness serve`: the reference server alone, on a disposable PostgreSQL by default
+//! (or `--db URL`), until Ctrl-C. The base URL is the only line on stdout.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use reference_server::ServerConfig;
+
+use crate::cli::ServeArgs;
+use crate::{Error, Outcome};
+
+pub async fn run(args: ServeArgs) -> Result<Outcome, Error> {
+    let listen: SocketAddr = args.listen.parse().map_err(|e| {
+        Error::BadInput(format!(
+            "--listen {:?}: not a socket address like 127.0.0.1:8080 ({e})",
+            args.listen
+        ))
+    })?;
+    let options = args.db.options(false)?;
+    let pg = disposable_pg::Postgres::start(&options).await?;
+    eprintln!(
+        "PostgreSQL {} ({}, {}): {}",
+        pg.version(),
+        pg.kind(),
+        if pg.durable() {
+            "durable"
+        } else {
+            "fast: fsync off"
+        },
+        pg.reason()
+    );
+    let config = ServerConfig {
+        listen,
+        ..ServerConfig::new(pg.url())
+    };
+    let server = reference_server::start(config).await.map_err(|e| match e {
+        reference_server::Error::Bind { .. } => Error::BadInput(e.to_string()),
+        other => Error::Unavailable(format!("reference server: {other}")),
+    })?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", server.base_url());
+    let _ = out.flush();
+    drop(out);
+    eprintln!(
+        "reference server on {} until Ctrl-C (API: docs/api.md, {}/openapi.json)",
+        server.base_url(),
+        server.base_url()
+    );
+    // Returns only via the CLI's signal branch, which drops this future: the server's tasks end
+    // with the runtime and the CLI stops PostgreSQL.
+    std::future::pending::<()>().await;
+    server.shutdown().await;
+    drop(pg);
+    Ok(Outcome::Pass)
+}

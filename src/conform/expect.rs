@@ -1,0 +1,551 @@
+//! `expect.toml`: what a pack declares about its final schema and its behaviour
+//! (docs/conformance.md, section 3). Every key is checked (`deny_unknown_fields`), and errors
+//! carry `file:line:column` from the TOML spans, so a typo never silently drops a check.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use crate::conform::pack::line_col;
+use crate::Error;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub migrations: Option<MigrationsTable>,
+    #[serde(default)]
+    pub table: Vec<Spanned<Table>>,
+    #[serde(default)]
+    pub view: Vec<Spanned<View>>,
+    #[serde(default)]
+    pub materialized_view: Vec<Spanned<View>>,
+    #[serde(default)]
+    pub function: Vec<Spanned<Function>>,
+    #[serde(default)]
+    pub seed: Vec<Spanned<Seed>>,
+    #[serde(default)]
+    pub waive: Vec<Spanned<Waiver>>,
+    #[serde(default)]
+    pub succeeds: Vec<Spanned<Succeeds>>,
+    #[serde(default)]
+    pub fails: Vec<Spanned<Fails>>,
+    #[serde(default)]
+    pub query: Vec<Spanned<Query>>,
+    #[serde(default)]
+    pub notify: Vec<Spanned<Notify>>,
+    #[serde(default)]
+    pub cascade: Vec<Spanned<Cascade>>,
+    /// Filled after parsing: 1-based line of each span start, for messages.
+    #[serde(skip)]
+    pub source: String,
+    #[serde(skip)]
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationsTable {
+    pub table: Option<String>,
+    pub version_column: Option<String>,
+    /// SQL a migration runner runs once before the first migration (creating its table).
+    pub setup: Option<String>,
+    /// SQL a migration runner runs after each migration, in its transaction, to record it;
+    /// `{file}`, `{stem}`, `{number}`, `{digits}`, `{sql}` become SQL literals.
+    pub record: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub name: String,
+    #[serde(default)]
+    pub exact_columns: bool,
+    #[serde(default)]
+    pub columns: Vec<Column>,
+    pub primary_key: Option<Vec<String>>,
+    #[serde(default)]
+    pub unique: Vec<Vec<String>>,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKey>,
+    #[serde(default)]
+    pub indexes: Vec<Index>,
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub nullable: Option<bool>,
+    pub default: Option<String>,
+    #[serde(default)]
+    pub no_default: bool,
+    pub identity: Option<Identity>,
+    pub generated: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Identity {
+    #[serde(rename = "always")]
+    Always,
+    #[serde(rename = "by default")]
+    ByDefault,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: Option<String>,
+    pub expr: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForeignKey {
+    pub name: Option<String>,
+    pub columns: Vec<String>,
+    pub references: String,
+    pub ref_columns: Option<Vec<String>>,
+    pub on_delete: Option<Action>,
+    pub on_update: Option<Action>,
+}
+
+/// A referential action, as written in `expect.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Action {
+    #[serde(rename = "cascade")]
+    Cascade,
+    #[serde(rename = "set null")]
+    SetNull,
+    #[serde(rename = "set default")]
+    SetDefault,
+    #[serde(rename = "restrict")]
+    Restrict,
+    #[serde(rename = "no action")]
+    NoAction,
+}
+
+impl Action {
+    /// pg_constraint.confdeltype / confupdtype letter.
+    pub fn code(self) -> char {
+        match self {
+            Action::Cascade => 'c',
+            Action::SetNull => 'n',
+            Action::SetDefault => 'd',
+            Action::Restrict => 'r',
+            Action::NoAction => 'a',
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    pub name: Option<String>,
+    pub columns: Option<Vec<String>>,
+    pub unique: Option<bool>,
+    #[serde(rename = "where")]
+    pub predicate: Option<String>,
+    pub method: Option<String>,
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    pub name: String,
+    pub timing: Option<Timing>,
+    pub level: Option<Level>,
+    pub events: Option<Vec<Event>>,
+    pub function: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Timing {
+    #[serde(rename = "before")]
+    Before,
+    #[serde(rename = "after")]
+    After,
+    #[serde(rename = "instead of")]
+    InsteadOf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Level {
+    #[serde(rename = "row")]
+    Row,
+    #[serde(rename = "statement")]
+    Statement,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum Event {
+    #[serde(rename = "insert")]
+    Insert,
+    #[serde(rename = "update")]
+    Update,
+    #[serde(rename = "delete")]
+    Delete,
+    #[serde(rename = "truncate")]
+    Truncate,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct View {
+    pub name: String,
+    pub columns: Option<Vec<String>>,
+    #[serde(default)]
+    pub indexes: Vec<Index>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Function {
+    pub name: String,
+    pub args: Option<String>,
+    pub returns: Option<String>,
+    pub language: Option<String>,
+    pub volatility: Option<Volatility>,
+    pub security_definer: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Volatility {
+    Immutable,
+    Stable,
+    Volatile,
+}
+
+impl Volatility {
+    pub fn code(self) -> &'static str {
+        match self {
+            Volatility::Immutable => "i",
+            Volatility::Stable => "s",
+            Volatility::Volatile => "v",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seed {
+    pub before: u64,
+    pub sql: String,
+    #[serde(default)]
+    pub after: Vec<Query>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    pub rule: String,
+    pub object: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Succeeds {
+    pub name: Option<String>,
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fails {
+    pub name: Option<String>,
+    pub sql: String,
+    pub sqlstate: String,
+    pub constraint: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    pub name: Option<String>,
+    pub sql: String,
+    pub rows: Option<Vec<Vec<Cell>>>,
+    pub row_count: Option<u64>,
+    #[serde(default)]
+    pub unordered: bool,
+    pub null: Option<String>,
+}
+
+/// A cell of an expected row: compared with PostgreSQL's text output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Cell {
+    pub fn as_pg_text(&self) -> String {
+        match self {
+            Cell::Text(s) => s.clone(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(f) => f.to_string(),
+            Cell::Bool(b) => if *b { "t" } else { "f" }.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub name: Option<String>,
+    pub channel: String,
+    pub sql: String,
+    pub payload: Option<String>,
+    pub payload_json: Option<toml::Value>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cascade {
+    pub name: Option<String>,
+    pub setup: Option<String>,
+    pub delete: String,
+    pub count: String,
+    #[serde(default)]
+    pub expect: i64,
+}
+
+/// One behaviour assertion, in file order.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    Succeeds(Succeeds),
+    Fails(Fails),
+    Query(Query),
+    Notify(Notify),
+    Cascade(Cascade),
+}
+
+impl Expect {
+    /// Reads `path`; a missing file is an empty expectation set.
+    pub fn load(path: &Path) -> Result<Expect, Error> {
+        if !path.exists() {
+            return Ok(Expect {
+                path: path.display().to_string(),
+                ..Expect::default()
+            });
+        }
+        let source = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Expect::parse(&source, &path.display().to_string())
+    }
+
+    /// Parses and validates; errors read `path:line:column: message`.
+    pub fn parse(source: &str, path: &str) -> Result<Expect, Error> {
+        let mut expect: Expect = toml::from_str(source).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| line_col(source, s.start))
+                .unwrap_or((1, 1));
+            Error::BadPack(format!("{path}:{line}:{col}: {}", e.message()))
+        })?;
+        expect.source = source.to_string();
+        expect.path = path.to_string();
+        expect.validate()?;
+        Ok(expect)
+    }
+
+    /// `path:line` of a span start.
+    pub fn at(&self, span: std::ops::Range<usize>) -> String {
+        format!("{}:{}", self.path, line_col(&self.source, span.start).0)
+    }
+
+    fn bad<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        msg: impl std::fmt::Display,
+    ) -> Result<T, Error> {
+        let (line, col) = line_col(&self.source, span.start);
+        Err(Error::BadPack(format!("{}:{line}:{col}: {msg}", self.path)))
+    }
+
+    /// Rules serde cannot express (either/or keys, value formats).
+    fn validate(&self) -> Result<(), Error> {
+        for t in &self.table {
+            for c in &t.get_ref().checks {
+                if c.name.is_none() && c.expr.is_none() {
+                    return self.bad(
+                        t.span(),
+                        format!(
+                            "table {}: a check needs `name`, `expr` or both",
+                            t.get_ref().name
+                        ),
+                    );
+                }
+            }
+            for c in &t.get_ref().columns {
+                if c.no_default && c.default.is_some() {
+                    return self.bad(
+                        t.span(),
+                        format!(
+                            "table {} column {}: `default` and `no_default` contradict",
+                            t.get_ref().name,
+                            c.name
+                        ),
+                    );
+                }
+            }
+            for i in &t.get_ref().indexes {
+                if i.name.is_none() && i.columns.is_none() {
+                    return self.bad(
+                        t.span(),
+                        format!(
+                            "table {}: an index needs `name` or `columns`",
+                            t.get_ref().name
+                        ),
+                    );
+                }
+            }
+        }
+        for f in &self.fails {
+            let s = &f.get_ref().sqlstate;
+            if s.len() != 5 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return self.bad(
+                    f.span(),
+                    format!("sqlstate {s:?} is not a 5-character SQLSTATE such as \"23505\""),
+                );
+            }
+        }
+        for q in &self.query {
+            self.validate_query(q.get_ref(), q.span())?;
+        }
+        for s in &self.seed {
+            for q in &s.get_ref().after {
+                self.validate_query(q, s.span())?;
+            }
+        }
+        for n in &self.notify {
+            let n2 = n.get_ref();
+            if n2.payload.is_some() && n2.payload_json.is_some() {
+                return self.bad(n.span(), "give `payload` or `payload_json`, not both");
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_query(&self, q: &Query, span: std::ops::Range<usize>) -> Result<(), Error> {
+        match (&q.rows, q.row_count) {
+            (Some(_), Some(_)) => self.bad(span, "give `rows` or `row_count`, not both"),
+            (None, None) => self.bad(span, "a query needs `rows` or `row_count`"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Behaviour assertions in the order they appear in the file, with their `path:line`.
+    pub fn behaviours(&self) -> Vec<(String, Behaviour)> {
+        let mut all: Vec<(usize, Behaviour)> = Vec::new();
+        all.extend(
+            self.succeeds
+                .iter()
+                .map(|s| (s.span().start, Behaviour::Succeeds(s.get_ref().clone()))),
+        );
+        all.extend(
+            self.fails
+                .iter()
+                .map(|s| (s.span().start, Behaviour::Fails(s.get_ref().clone()))),
+        );
+        all.extend(
+            self.query
+                .iter()
+                .map(|s| (s.span().start, Behaviour::Query(s.get_ref().clone()))),
+        );
+        all.extend(
+            self.notify
+                .iter()
+                .map(|s| (s.span().start, Behaviour::Notify(s.get_ref().clone()))),
+        );
+        all.extend(
+            self.cascade
+                .iter()
+                .map(|s| (s.span().start, Behaviour::Cascade(s.get_ref().clone()))),
+        );
+        all.sort_by_key(|(start, _)| *start);
+        all.into_iter()
+            .map(|(start, b)| (self.at(start..start), b))
+            .collect()
+    }
+}
+
+/// Splits `schema.name` (default schema `public`).
+pub fn qualify(name: &str) -> (String, String) {
+    match name.split_once('.') {
+        Some((s, n)) => (s.to_string(), n.to_string()),
+        None => ("public".to_string(), name.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_reported_with_line_and_column() {
+        let err = Expect::parse(
+            "[[table]]\nname = \"users\"\ncolums = []\n",
+            "p/expect.toml",
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("p/expect.toml:3:1"), "{msg}");
+        assert!(msg.contains("colums"), "{msg}");
+    }
+
+    #[test]
+    fn behaviours_keep_file_order_across_kinds() {
+        let e = Expect::parse(
+            "[[fails]]\nsql = \"a\"\nsqlstate = \"23505\"\n[[succeeds]]\nsql = \"b\"\n[[fails]]\nsql = \"c\"\nsqlstate = \"23503\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        let order: Vec<String> = e
+            .behaviours()
+            .into_iter()
+            .map(|(_, b)| match b {
+                Behaviour::Succeeds(s) => s.sql,
+                Behaviour::Fails(f) => f.sql,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(order, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn bad_sqlstate_and_query_shape_are_rejected() {
+        assert!(Expect::parse("[[fails]]\nsql = \"x\"\nsqlstate = \"235\"\n", "x").is_err());
+        assert!(Expect::parse("[[query]]\nsql = \"x\"\n", "x").is_err());
+        assert!(Expect::parse("[[query]]\nsql = \"x\"\nrows = [[1, \"a\", true]]\n", "x").is_ok());
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../docs/conformance.md");
+        let start = doc
+            .find("### 3.10 A complete example")
+            .expect("example section");
+        let body = &doc[start..];
+        let toml_start = body.find("```toml\n").unwrap() + 8;
+        let toml_end = body[toml_start..].find("```").unwrap() + toml_start;
+        let e = Expect::parse(&body[toml_start..toml_end], "docs/conformance.md").unwrap();
+        assert_eq!(e.table.len(), 3);
+        assert_eq!(e.behaviours().len(), 5);
+    }
+}

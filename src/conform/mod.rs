@@ -1,0 +1,175 @@
+//! Schema conformance: apply a pack's migrations to a disposable PostgreSQL and prove what
+//! the schema promises (docs/conformance.md).
+//!
+//! Flow: [`pack`] + [`expect`] (input) → [`migrations`] (database A: apply, apply again,
+//! rollback; database B: preservation) → on database C with every migration applied:
+//! [`catalog`] snapshot → [`assertions`], [`hazards`], [`probes`] (using [`rowgen`] and
+//! [`checkexpr`]), then [`behaviour`] → [`outcome`] → [`report`].
+
+pub mod assertions;
+pub mod behaviour;
+pub mod catalog;
+pub mod checkexpr;
+pub mod expect;
+pub mod hazards;
+pub mod migrations;
+pub mod outcome;
+pub mod pack;
+pub mod probes;
+pub mod report;
+pub mod rowgen;
+pub mod runner;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use disposable_pg::Postgres;
+
+use crate::conform::catalog::Catalog;
+use crate::conform::expect::Expect;
+use crate::conform::outcome::{Check, Kind, Report, Status};
+use crate::conform::pack::Pack;
+use crate::Error;
+
+/// Loads a pack and its expectations; every problem is a bad pack (exit 2), found before any
+/// database is touched.
+pub fn load(pack: Pack) -> Result<(Pack, Expect), Error> {
+    let expect = Expect::load(&pack.expect_path)?;
+    for s in &expect.seed {
+        let before = s.get_ref().before;
+        if !pack.migrations.iter().any(|m| m.number == before) {
+            return Err(Error::BadPack(format!(
+                "{}: [[seed]] before = {before}: no up migration has that number",
+                expect.at(s.span())
+            )));
+        }
+    }
+    Ok((pack, expect))
+}
+
+/// A fresh database on `pg`, dropped when the run ends.
+struct Scratch<'a> {
+    pg: &'a Postgres,
+    name: String,
+    url: String,
+}
+
+impl<'a> Scratch<'a> {
+    async fn create(pg: &'a Postgres, role: &str) -> Result<Scratch<'a>, Error> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "conform_{}_{}_{role}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let url = pg.create_database(&name, None).await?;
+        Ok(Scratch { pg, name, url })
+    }
+
+    async fn connect(&self) -> Result<tokio_postgres::Client, Error> {
+        Ok(disposable_pg::connect(&self.url).await?)
+    }
+
+    async fn drop(self) {
+        let _ = self.pg.drop_database(&self.name).await;
+    }
+}
+
+/// Runs every check of a loaded pack on `pg`. `Err` only for a bad pack (an up migration
+/// that does not apply on a fresh database) or missing infrastructure.
+pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, Error> {
+    let mut checks = Vec::new();
+
+    // A: the migration sequence. A bad pack stops everything here.
+    let a = Scratch::create(pg, "a").await?;
+    let result = async {
+        let client = a.connect().await?;
+        migrations::check_sequence(&client, pack, expect).await
+    }
+    .await;
+    a.drop().await;
+    checks.extend(result?);
+
+    // B: data preservation.
+    let b = Scratch::create(pg, "b").await?;
+    let result = async {
+        let client = b.connect().await?;
+        Ok::<_, Error>(migrations::check_preservation(&client, pack, expect).await)
+    }
+    .await;
+    b.drop().await;
+    checks.extend(result?);
+
+    // C: the final schema.
+    let c = Scratch::create(pg, "c").await?;
+    let result = async {
+        let client = c.connect().await?;
+        migrations::setup(&client, expect).await?;
+        for m in &pack.migrations {
+            migrations::apply_migration(&client, m, expect)
+                .await
+                .map_err(|f| {
+                    Error::BadPack(format!("migration {} does not apply:\n{f}", m.up.name()))
+                })?;
+        }
+        let cat = Catalog::read(&client).await.map_err(Error::Unavailable)?;
+        let mut out = assertions::run(&client, &cat, expect).await;
+        out.extend(hazards::run(&cat));
+        let exclude: Vec<_> = migrations::migrations_table(&cat, expect)
+            .map(|(t, _)| t)
+            .into_iter()
+            .collect();
+        out.extend(probes::run(&client, &cat, &exclude).await);
+        out.extend(behaviour::run(&client, &c.url, expect).await);
+        Ok::<_, Error>(out)
+    }
+    .await;
+    c.drop().await;
+    checks.extend(result?);
+
+    apply_waivers(&mut checks, expect);
+    checks.sort_by_key(|c| c.kind);
+    Ok(Report {
+        pack: pack.name.clone(),
+        source: pack.dir.display().to_string(),
+        postgres: format!("{} ({})", pg.version(), pg.kind()),
+        checks,
+    })
+}
+
+/// Marks waived findings; a waiver that matches nothing fails (stale waivers hide regressions).
+fn apply_waivers(checks: &mut Vec<Check>, expect: &Expect) {
+    for w in &expect.waive {
+        let wv = w.get_ref();
+        let mut hit = false;
+        for c in checks.iter_mut() {
+            if c.status == Status::Finding
+                && c.rule.as_deref() == Some(wv.rule.as_str())
+                && c.object.as_deref() == Some(wv.object.as_str())
+            {
+                c.status = Status::Waived;
+                c.detail = format!(
+                    "{} — waived ({}): {}",
+                    c.detail,
+                    expect.at(w.span()),
+                    wv.reason
+                );
+                hit = true;
+            }
+        }
+        if !hit {
+            let kind = if wv.rule.starts_with("probe.") {
+                Kind::Probes
+            } else {
+                Kind::Hazards
+            };
+            checks.push(Check::fail(
+                kind,
+                format!("waiver {} {}", wv.rule, wv.object),
+                format!(
+                    "{}: the waiver matches no finding; remove it",
+                    expect.at(w.span())
+                ),
+            ));
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The result of a conformance run: one [`Check`] per thing proved or disproved.
+
+use serde::Serialize;
+
+/// Checks are printed grouped by kind, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Migrations,
+    Preservation,
+    Catalog,
+    Probes,
+    Hazards,
+    Behaviour,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Migrations,
+        Kind::Preservation,
+        Kind::Catalog,
+        Kind::Probes,
+        Kind::Hazards,
+        Kind::Behaviour,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Migrations => "migrations",
+            Kind::Preservation => "preservation",
+            Kind::Catalog => "catalog",
+            Kind::Probes => "probes",
+            Kind::Hazards => "hazards",
+            Kind::Behaviour => "behaviour",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// Something the schema admits that it evidently should not (probes, hazards).
+    Finding,
+    /// A finding accepted on purpose by a `[[waive]]` entry.
+    Waived,
+    /// Could not be decided (e.g. no valid row could be built); never a failure.
+    Skip,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Finding => "FINDING",
+            Status::Waived => "WAIVED",
+            Status::Skip => "SKIP",
+        }
+    }
+
+    pub fn is_bad(self) -> bool {
+        matches!(self, Status::Fail | Status::Finding)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub kind: Kind,
+    pub name: String,
+    pub status: Status,
+    /// Why it failed, what was observed, or why it was skipped.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// For findings: the rule id (docs/conformance.md sections 4 and 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// For findings: the object as waivers name it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// SQL that shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+impl Check {
+    pub fn pass(kind: Kind, name: impl Into<String>) -> Check {
+        Check {
+            kind,
+            name: name.into(),
+            status: Status::Pass,
+            detail: String::new(),
+            rule: None,
+            object: None,
+            sql: None,
+        }
+    }
+
+    pub fn fail(kind: Kind, name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            status: Status::Fail,
+            detail: detail.into(),
+            ..Check::pass(kind, name)
+        }
+    }
+
+    pub fn skip(kind: Kind, name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            status: Status::Skip,
+            detail: detail.into(),
+            ..Check::pass(kind, name)
+        }
+    }
+
+    /// A finding under `rule` about `object`, with the SQL that shows it.
+    pub fn finding(
+        kind: Kind,
+        rule: &str,
+        object: impl Into<String>,
+        detail: impl Into<String>,
+        sql: impl Into<String>,
+    ) -> Check {
+        let object = object.into();
+        Check {
+            kind,
+            name: format!("{rule} {object}"),
+            status: Status::Finding,
+            detail: detail.into(),
+            rule: Some(rule.to_string()),
+            object: Some(object),
+            sql: Some(sql.into()),
+        }
+    }
+
+    /// `pass` if `ok`, else `fail` with `detail`.
+    pub fn verdict(
+        kind: Kind,
+        name: impl Into<String>,
+        ok: bool,
+        detail: impl Into<String>,
+    ) -> Check {
+        if ok {
+            Check::pass(kind, name)
+        } else {
+            Check::fail(kind, name, detail)
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Check {
+        self.detail = detail.into();
+        self
+    }
+
+    pub fn with_sql(mut self, sql: impl Into<String>) -> Check {
+        self.sql = Some(sql.into());
+        self
+    }
+
+    pub fn with_rule(mut self, rule: &str, object: impl Into<String>) -> Check {
+        self.rule = Some(rule.to_string());
+        self.object = Some(object.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub findings: usize,
+    pub waived: usize,
+    pub skipped: usize,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub pack: String,
+    pub source: String,
+    pub postgres: String,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.checks {
+            match c.status {
+                Status::Pass => s.passed += 1,
+                Status::Fail => s.failed += 1,
+                Status::Finding => s.findings += 1,
+                Status::Waived => s.waived += 1,
+                Status::Skip => s.skipped += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether every check held and nothing was found.
+    pub fn held(&self) -> bool {
+        !self.checks.iter().any(|c| c.status.is_bad())
+    }
+
+    pub fn outcome(&self) -> crate::Outcome {
+        if self.held() {
+            crate::Outcome::Pass
+        } else {
+            crate::Outcome::Failed
+        }
+    }
+
+    /// Findings and failures (for tests and summaries).
+    pub fn problems(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.status.is_bad())
+    }
+
+    /// Findings of one rule.
+    pub fn findings_of<'a>(&'a self, rule: &'a str) -> impl Iterator<Item = &'a Check> + 'a {
+        self.checks
+            .iter()
+            .filter(move |c| c.status == Status::Finding && c.rule.as_deref() == Some(rule))
+    }
+}

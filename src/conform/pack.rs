@@ -1,0 +1,517 @@
+//! A schema pack on disk: `migrations/NNN_name.sql` (+ `NNN_name.down.sql` or
+//! `NNN_name_down.sql`) and an optional `expect.toml`. Files are split into statements here,
+//! by us, so that a PostgreSQL error can name the file, the statement and its position.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// One SQL statement of a file, with where it starts (for error positions).
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub text: String,
+    /// Byte offset of `text` in the file.
+    pub offset: usize,
+    /// 1-based index among the file's statements.
+    pub index: usize,
+}
+
+/// A migration file, read and split.
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    pub path: PathBuf,
+    pub source: String,
+    pub statements: Vec<Statement>,
+}
+
+impl SqlFile {
+    pub fn read(path: &Path) -> Result<SqlFile, Error> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            Error::BadPack(format!(
+                "{}: not UTF-8 (byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let statements = split_statements(&source);
+        Ok(SqlFile {
+            path: path.to_path_buf(),
+            source,
+            statements,
+        })
+    }
+
+    /// The file name, as shown in reports.
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(&self.source, offset)
+    }
+
+    /// Where a statement fails: PostgreSQL's 1-based *character* position inside the statement
+    /// (if it gave one) mapped to `file:line:column`.
+    pub fn locate(&self, stmt: &Statement, pg_position: Option<u32>) -> String {
+        let offset = match pg_position {
+            Some(p) if p > 0 => {
+                let chars = (p - 1) as usize;
+                stmt.offset
+                    + stmt
+                        .text
+                        .char_indices()
+                        .nth(chars)
+                        .map(|(i, _)| i)
+                        .unwrap_or(stmt.text.len())
+            }
+            _ => stmt.offset,
+        };
+        let (line, col) = self.line_col(offset);
+        format!("{}:{line}:{col}", self.path.display())
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// An up migration and its optional rollback.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub number: u64,
+    /// The number as written (`001`).
+    pub digits: String,
+    /// File stem of the up migration (`001_init`).
+    pub stem: String,
+    pub up: SqlFile,
+    pub down: Option<SqlFile>,
+}
+
+impl fmt::Display for Migration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.up.name())
+    }
+}
+
+/// A loaded pack.
+#[derive(Debug, Clone)]
+pub struct Pack {
+    pub name: String,
+    pub dir: PathBuf,
+    pub migrations: Vec<Migration>,
+    /// Where `expect.toml` is (it may not exist).
+    pub expect_path: PathBuf,
+}
+
+impl Pack {
+    /// Resolves `--schema`: `reference`, a pack name under `scenarios/schemas/`, or a directory.
+    /// `reference` is the reference server's migrations directory with its expectations beside it.
+    pub fn resolve(schema: &str, root: &Path) -> Result<Pack, Error> {
+        if schema == "reference" {
+            let base = root.join("reference-server");
+            return Pack::load_dirs(
+                "reference",
+                &base.join("migrations"),
+                &base.join("expect.toml"),
+            );
+        }
+        let as_path = PathBuf::from(schema);
+        let dir = if as_path.is_dir() {
+            as_path
+        } else {
+            let named = root.join("scenarios").join("schemas").join(schema);
+            if named.is_dir() {
+                named
+            } else {
+                return Err(Error::BadPack(format!(
+                    "--schema {schema:?}: no such pack (looked for the directory {} and {}); \
+                     give `reference`, a pack name under scenarios/schemas/, or a pack directory",
+                    PathBuf::from(schema).display(),
+                    named.display()
+                )));
+            }
+        };
+        Pack::load(&dir)
+    }
+
+    /// Loads a pack directory (`migrations/` + optional `expect.toml`).
+    pub fn load(dir: &Path) -> Result<Pack, Error> {
+        let name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "pack".into());
+        Pack::load_dirs(&name, &dir.join("migrations"), &dir.join("expect.toml"))
+    }
+
+    fn load_dirs(name: &str, migrations_dir: &Path, expect_path: &Path) -> Result<Pack, Error> {
+        let entries = std::fs::read_dir(migrations_dir).map_err(|e| {
+            Error::BadPack(format!(
+                "{}: cannot read the migrations directory: {e}",
+                migrations_dir.display()
+            ))
+        })?;
+        let mut files: Vec<PathBuf> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::Io {
+                path: migrations_dir.to_path_buf(),
+                source: e,
+            })?;
+            let path = entry.path();
+            if path.is_file() && path.extension().is_some_and(|e| e == "sql") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let migrations = pair_migrations(&files)?;
+        if migrations.is_empty() {
+            return Err(Error::BadPack(format!(
+                "{}: no NNN_name.sql migrations",
+                migrations_dir.display()
+            )));
+        }
+        Ok(Pack {
+            name: name.to_string(),
+            dir: migrations_dir
+                .parent()
+                .unwrap_or(migrations_dir)
+                .to_path_buf(),
+            migrations,
+            expect_path: expect_path.to_path_buf(),
+        })
+    }
+}
+
+/// What a file name says it is.
+#[derive(Debug, PartialEq, Eq)]
+struct FileName {
+    number: u64,
+    digits: String,
+    stem: String,
+    down: bool,
+}
+
+fn parse_file_name(file: &str) -> Option<FileName> {
+    let stem = file.strip_suffix(".sql")?;
+    let digits: String = stem.chars().take_while(|c| c.is_ascii_digit()).collect();
+    if digits.is_empty() || !stem[digits.len()..].starts_with('_') || stem.len() == digits.len() + 1
+    {
+        return None;
+    }
+    let number = digits.parse().ok()?;
+    let (up_stem, down) = if let Some(s) = stem.strip_suffix(".down") {
+        (s, true)
+    } else if let Some(s) = stem.strip_suffix("_down") {
+        (s, true)
+    } else {
+        (stem, false)
+    };
+    Some(FileName {
+        number,
+        digits,
+        stem: up_stem.to_string(),
+        down,
+    })
+}
+
+fn pair_migrations(files: &[PathBuf]) -> Result<Vec<Migration>, Error> {
+    let mut ups: BTreeMap<u64, (FileName, PathBuf)> = BTreeMap::new();
+    let mut downs: BTreeMap<u64, (FileName, PathBuf)> = BTreeMap::new();
+    for path in files {
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parsed = parse_file_name(&file).ok_or_else(|| {
+            Error::BadPack(format!(
+                "{}: not a migration file name; expected NNN_name.sql, NNN_name.down.sql or NNN_name_down.sql",
+                path.display()
+            ))
+        })?;
+        let map = if parsed.down { &mut downs } else { &mut ups };
+        if let Some((_, other)) = map.get(&parsed.number) {
+            return Err(Error::BadPack(format!(
+                "{} and {}: two {} migrations numbered {}",
+                other.display(),
+                path.display(),
+                if parsed.down { "rollback" } else { "up" },
+                parsed.number
+            )));
+        }
+        map.insert(parsed.number, (parsed, path.clone()));
+    }
+    if let Some((n, (_, path))) = downs.iter().find(|(n, _)| !ups.contains_key(n)) {
+        return Err(Error::BadPack(format!(
+            "{}: a rollback for migration {n}, which does not exist",
+            path.display()
+        )));
+    }
+    let mut out = Vec::new();
+    for (number, (name, path)) in ups {
+        let down = match downs.remove(&number) {
+            Some((_, p)) => Some(SqlFile::read(&p)?),
+            None => None,
+        };
+        out.push(Migration {
+            number,
+            digits: name.digits,
+            stem: name.stem,
+            up: SqlFile::read(&path)?,
+            down,
+        });
+    }
+    Ok(out)
+}
+
+/// Splits SQL text into statements at top-level `;`, respecting `'…'`, `E'…'`, `"…"`,
+/// `$tag$…$tag$`, `--` and nested `/* */` comments, and `BEGIN ATOMIC … END` bodies.
+/// Statements holding only whitespace and comments are dropped.
+pub fn split_statements(sql: &str) -> Vec<Statement> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    let mut atomic_depth = 0usize;
+    let mut prev_word = String::new();
+    let push = |from: usize, to: usize, out: &mut Vec<Statement>| {
+        let text = &sql[from..to];
+        if has_code(text) {
+            let lead = text.len() - text.trim_start().len();
+            let index = out.len() + 1;
+            out.push(Statement {
+                text: text.trim().to_string(),
+                offset: from + lead,
+                index,
+            });
+        }
+    };
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut depth = 1;
+                i += 2;
+                while i < b.len() && depth > 0 {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'\'' => {
+                let escapes =
+                    i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !is_word(b[i - 2]));
+                i = skip_quoted(b, i, b'\'', escapes);
+            }
+            b'"' => i = skip_quoted(b, i, b'"', false),
+            b'$' if i == 0 || !is_word(b[i - 1]) => {
+                if let Some(tag_end) = dollar_tag_end(b, i) {
+                    let tag = &sql[i..=tag_end];
+                    i = match sql[tag_end + 1..].find(tag) {
+                        Some(p) => tag_end + 1 + p + tag.len(),
+                        None => b.len(),
+                    };
+                } else {
+                    i += 1;
+                }
+            }
+            b';' if atomic_depth == 0 => {
+                push(start, i, &mut out);
+                start = i + 1;
+                i += 1;
+                prev_word.clear();
+            }
+            c if is_word(c) && (i == 0 || !is_word(b[i - 1])) => {
+                let end = (i..b.len()).find(|&j| !is_word(b[j])).unwrap_or(b.len());
+                let word = sql[i..end].to_ascii_lowercase();
+                // `BEGIN ATOMIC … END` (SQL-standard function bodies) contain `;`; so do
+                // CASE … END inside them, which is why CASE counts as an opener there.
+                let opens = (word == "atomic" && prev_word == "begin")
+                    || (atomic_depth > 0 && word == "case");
+                if opens {
+                    atomic_depth += 1;
+                } else if atomic_depth > 0 && word == "end" {
+                    atomic_depth -= 1;
+                }
+                prev_word = word;
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    push(start, b.len(), &mut out);
+    out
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+/// Index just past the closing quote (a doubled quote is an escaped quote).
+fn skip_quoted(b: &[u8], open: usize, quote: u8, backslash_escapes: bool) -> usize {
+    let mut i = open + 1;
+    while i < b.len() {
+        if backslash_escapes && b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == quote {
+            if b.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// If a dollar-quote tag (`$$` or `$tag$`) starts at `i`, the index of its closing `$`.
+fn dollar_tag_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    if b.get(j).is_some_and(|c| c.is_ascii_digit()) {
+        return None; // `$1` is a parameter, not a tag
+    }
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
+        j += 1;
+    }
+    (b.get(j) == Some(&b'$')).then_some(j)
+}
+
+/// Whether `text` holds anything besides whitespace and comments.
+fn has_code(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+        } else if b[i] == b'-' && b.get(i + 1) == Some(&b'-') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            let mut depth = 1;
+            i += 2;
+            while i < b.len() && depth > 0 {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(sql: &str) -> Vec<String> {
+        split_statements(sql).into_iter().map(|s| s.text).collect()
+    }
+
+    #[test]
+    fn splits_at_top_level_semicolons_only() {
+        let sql = "CREATE TABLE a (x text DEFAULT ';');\n-- a comment; with a semicolon\n\
+                   CREATE FUNCTION f() RETURNS trigger AS $body$ BEGIN PERFORM 1; RETURN NEW; END $body$ LANGUAGE plpgsql;\n\
+                   /* outer /* nested; */ still; */ SELECT \"a;b\" FROM t; SELECT E'it\\'s;'; DO $$ BEGIN NULL; END $$";
+        assert_eq!(
+            texts(sql),
+            vec![
+                "CREATE TABLE a (x text DEFAULT ';')",
+                "-- a comment; with a semicolon\nCREATE FUNCTION f() RETURNS trigger AS $body$ BEGIN PERFORM 1; RETURN NEW; END $body$ LANGUAGE plpgsql",
+                "/* outer /* nested; */ still; */ SELECT \"a;b\" FROM t",
+                "SELECT E'it\\'s;'",
+                "DO $$ BEGIN NULL; END $$",
+            ]
+        );
+    }
+
+    #[test]
+    fn begin_atomic_bodies_stay_whole() {
+        let sql = "CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN x > 0 THEN 1 ELSE 0 END; SELECT 2; END; SELECT 3;";
+        let t = texts(sql);
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert!(t[0].ends_with("SELECT 2; END"));
+    }
+
+    #[test]
+    fn comment_only_tail_is_dropped_and_offsets_point_at_code() {
+        let sql = "\n\n  SELECT 1;\n-- done\n";
+        let s = split_statements(sql);
+        assert_eq!(s.len(), 1);
+        assert_eq!(line_col(sql, s[0].offset), (3, 3));
+    }
+
+    #[test]
+    fn file_names_pair_up_and_down() {
+        assert_eq!(
+            parse_file_name("001_init.down.sql"),
+            Some(FileName {
+                number: 1,
+                digits: "001".into(),
+                stem: "001_init".into(),
+                down: true
+            })
+        );
+        assert_eq!(
+            parse_file_name("010_x_down.sql").map(|f| (f.number, f.down, f.stem)),
+            Some((10, true, "010_x".into()))
+        );
+        assert_eq!(
+            parse_file_name("2_devices.sql").map(|f| f.down),
+            Some(false)
+        );
+        assert_eq!(parse_file_name("init.sql"), None);
+        assert_eq!(parse_file_name("001_.sql"), None);
+    }
+
+    #[test]
+    fn locate_maps_character_positions_to_file_lines() {
+        let f = SqlFile {
+            path: "m/001_x.sql".into(),
+            source: "SELECT 1;\nCREATE TABLEX t ();".into(),
+            statements: split_statements("SELECT 1;\nCREATE TABLEX t ();"),
+        };
+        assert_eq!(f.locate(&f.statements[1], Some(8)), "m/001_x.sql:2:8");
+    }
+}

@@ -1,0 +1,128 @@
+//! Runs migration files statement by statement, so a failure names the file, the statement
+//! and PostgreSQL's error position as `file:line:column`.
+
+use tokio_postgres::Client;
+
+use crate::conform::pack::SqlFile;
+
+/// A statement PostgreSQL refused.
+#[derive(Debug, Clone)]
+pub struct SqlFailure {
+    /// `file:line:column` of the error position (or of the statement's start).
+    pub location: String,
+    pub statement_index: usize,
+    pub statement: String,
+    pub sqlstate: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for SqlFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: statement {} failed: {} (SQLSTATE {})\n  statement: {}",
+            self.location,
+            self.statement_index,
+            self.message,
+            self.sqlstate,
+            excerpt(&self.statement, 300)
+        )
+    }
+}
+
+/// The first `max` characters of a statement, on one line.
+pub fn excerpt(sql: &str, max: usize) -> String {
+    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+/// The SQLSTATE and message of an error (the driver's text when the server sent none).
+pub fn describe(e: &tokio_postgres::Error) -> (String, String) {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut msg = db.message().to_string();
+            if let Some(d) = db.detail() {
+                msg.push_str(&format!(" ({d})"));
+            }
+            (db.code().code().to_string(), msg)
+        }
+        None => (
+            e.code()
+                .map(|c| c.code().to_string())
+                .unwrap_or_else(|| "-----".into()),
+            e.to_string(),
+        ),
+    }
+}
+
+/// Runs each statement of `file` in the current session (no transaction control).
+pub async fn run_statements(client: &Client, file: &SqlFile) -> Result<(), SqlFailure> {
+    for stmt in &file.statements {
+        if let Err(e) = client.batch_execute(&stmt.text).await {
+            let position = e.as_db_error().and_then(|db| match db.position() {
+                Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p),
+                _ => None,
+            });
+            let (sqlstate, message) = describe(&e);
+            return Err(SqlFailure {
+                location: file.locate(stmt, position),
+                statement_index: stmt.index,
+                statement: stmt.text.clone(),
+                sqlstate,
+                message,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Applies `file` in one transaction, as migration runners do; on failure nothing is left.
+pub async fn apply(client: &Client, file: &SqlFile) -> Result<(), SqlFailure> {
+    apply_then(client, file, None).await
+}
+
+/// Like [`apply`], then runs `record` (the runner's bookkeeping) in the same transaction.
+pub async fn apply_then(
+    client: &Client,
+    file: &SqlFile,
+    record: Option<&str>,
+) -> Result<(), SqlFailure> {
+    let infra = |e: tokio_postgres::Error| {
+        let (sqlstate, message) = describe(&e);
+        SqlFailure {
+            location: file.path.display().to_string(),
+            statement_index: 0,
+            statement: String::new(),
+            sqlstate,
+            message,
+        }
+    };
+    client.batch_execute("BEGIN").await.map_err(infra)?;
+    let mut result = run_statements(client, file).await;
+    if let (Ok(()), Some(sql)) = (&result, record) {
+        if let Err(e) = client.batch_execute(sql).await {
+            let (sqlstate, message) = describe(&e);
+            result = Err(SqlFailure {
+                location: format!(
+                    "{} (recording it with [migrations] record)",
+                    file.path.display()
+                ),
+                statement_index: 0,
+                statement: sql.to_string(),
+                sqlstate,
+                message,
+            });
+        }
+    }
+    match result {
+        Ok(()) => client.batch_execute("COMMIT").await.map_err(infra),
+        Err(f) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(f)
+        }
+    }
+}

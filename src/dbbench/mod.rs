@@ -1,0 +1,146 @@
+//! `db-bench`: the database-level workload of a schema pack at several table sizes.
+//!
+//! For each scale (number of devices) it creates a fresh database, applies the pack's
+//! migrations, loads the seed the pack's `workload.toml` describes, then runs the pack's
+//! operations in the open model ([`runner`]) and reports percentiles per operation against the
+//! budgets the seed document states ([`report`], [`chart`]). Format: `docs/workload.md`.
+
+pub mod chart;
+pub mod pack;
+pub mod params;
+pub mod report;
+pub mod runner;
+pub mod seed;
+pub mod workload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Error;
+pub use pack::Pack;
+pub use report::Report;
+pub use workload::Workload;
+
+/// How to run a db-bench.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scales: Vec<u64>,
+    pub duration: Duration,
+    /// Progress lines on stderr.
+    pub verbose: bool,
+}
+
+/// A pack and its workload, both read and validated before anything is started.
+pub fn prepare(schema: &str) -> Result<(Pack, Workload), Error> {
+    let pack = Pack::resolve(schema)?;
+    let path = pack.workload_path();
+    if !path.is_file() {
+        return Err(Error::BadInput(format!(
+            "{}: the pack has no workload.toml, so there is nothing to bench",
+            pack.dir.display()
+        )));
+    }
+    let workload = workload::load(&path)?;
+    Ok((pack, workload))
+}
+
+/// Runs every scale on `pg` and returns the report (not yet written).
+pub async fn run(
+    pg: &disposable_pg::Postgres,
+    pack: &Pack,
+    workload: &Workload,
+    options: &Options,
+) -> Result<Report, Error> {
+    if options.scales.is_empty() || options.scales.contains(&0) {
+        return Err(Error::BadInput(
+            "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
+        ));
+    }
+    if options.duration.is_zero() {
+        return Err(Error::BadInput("--duration must be positive".into()));
+    }
+    let mut scales = Vec::new();
+    for &devices in &options.scales {
+        let counts =
+            workload::resolve_counts(&workload.seed.counts, devices).map_err(Error::BadInput)?;
+        let db = format!(
+            "dbbench_{}_{}_{}",
+            sanitize(&pack.name),
+            devices,
+            std::process::id()
+        );
+        pg.drop_database(&db).await?;
+        let url = pg.create_database(&db, None).await?;
+        let result = async {
+            let admin = disposable_pg::connect(&url).await?;
+            if options.verbose {
+                eprintln!("db-bench {}: {devices} devices: applying migrations", pack.name);
+            }
+            pack::apply(&admin, pack).await?;
+            if options.verbose {
+                eprintln!("db-bench {}: {devices} devices: seeding {:?}", pack.name, counts);
+            }
+            let loaded = seed::load(&admin, workload, &counts).await?;
+            if options.verbose {
+                eprintln!(
+                    "db-bench {}: {devices} devices: seeded in {:.1} s; running {:?} + {:?} warm-up at {}/s",
+                    pack.name, loaded.seconds, options.duration, workload.load.warmup, workload.load.rate
+                );
+            }
+            let mut clients = Vec::new();
+            for _ in 0..workload.load.connections {
+                clients.push(disposable_pg::connect(&url).await?);
+            }
+            let stats = runner::run(workload, clients, counts.clone(), options.duration).await?;
+            Ok::<_, Error>(report::ScaleReport::new(workload, devices, counts, loaded, &stats))
+        }
+        .await;
+        // The database goes whatever happened; its error does not hide the run's.
+        let dropped = pg.drop_database(&db).await;
+        let scale = result?;
+        dropped?;
+        scales.push(scale);
+    }
+    let mut report = Report {
+        pack: pack.name.clone(),
+        source: pack.dir.display().to_string(),
+        workload: workload.path.display().to_string(),
+        postgres: format!("{} ({})", pg.version(), pg.kind()),
+        durable: pg.durable(),
+        rate_per_second: workload.load.rate,
+        connections: workload.load.connections,
+        warmup_seconds: workload.load.warmup.as_secs_f64(),
+        duration_seconds: options.duration.as_secs_f64(),
+        scales,
+        failures: Vec::new(),
+        outcome: String::new(),
+    };
+    report.failures = report::failures(&report, workload.load.max_error_rate);
+    report.outcome = if report.failures.is_empty() {
+        "pass".into()
+    } else {
+        "failed".into()
+    };
+    Ok(report)
+}
+
+/// The default report directory: `reports/db-bench-<pack>-<UTC time>/`.
+pub fn default_report_dir(pack: &str) -> PathBuf {
+    PathBuf::from("reports").join(format!(
+        "db-bench-{}-{}",
+        sanitize(pack),
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ))
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,212 @@
+//! The db-bench report: per scale and operation, percentiles from the merged histograms,
+//! errors, late starts and the budget verdict; written as `report.json` and `report.html`, and
+//! summarised on stdout.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::runner::{OpStats, RunStats};
+use super::seed::Loaded;
+use super::workload::Workload;
+use crate::Error;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub pack: String,
+    pub source: String,
+    pub workload: String,
+    pub postgres: String,
+    pub durable: bool,
+    pub rate_per_second: f64,
+    pub connections: usize,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub scales: Vec<ScaleReport>,
+    /// One line per budget breach, error-rate breach or unsampled operation.
+    pub failures: Vec<String>,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleReport {
+    pub devices: u64,
+    pub counts: std::collections::BTreeMap<String, u64>,
+    pub load: Loaded,
+    pub scheduled: u64,
+    pub operations: Vec<OpReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpReport {
+    pub name: String,
+    /// Successful operations measured (warm-up excluded).
+    pub count: u64,
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub error_rate: f64,
+    pub late_starts: u64,
+    pub max_start_lag_us: u64,
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub service_p95_us: u64,
+    pub budget_p95_us: Option<u64>,
+    pub budget_source: Option<String>,
+    /// `None` when the operation has no budget.
+    pub within_budget: Option<bool>,
+}
+
+impl OpReport {
+    pub fn from_stats(op: &super::workload::Operation, s: &OpStats) -> OpReport {
+        let count = s.latency.len();
+        let errors = s.error_count();
+        let attempted = count + errors;
+        let q = |p: f64| {
+            if count == 0 {
+                0
+            } else {
+                s.latency.value_at_quantile(p)
+            }
+        };
+        let p95 = q(0.95);
+        let budget = op.budget_p95.map(|d| d.as_micros() as u64);
+        OpReport {
+            name: op.name.clone(),
+            count,
+            errors: s.errors.clone(),
+            error_rate: if attempted == 0 {
+                0.0
+            } else {
+                errors as f64 / attempted as f64
+            },
+            late_starts: s.late,
+            max_start_lag_us: s.max_start_lag_us,
+            p50_us: q(0.50),
+            p95_us: p95,
+            p99_us: q(0.99),
+            max_us: if count == 0 { 0 } else { s.latency.max() },
+            service_p95_us: if count == 0 {
+                0
+            } else {
+                s.service.value_at_quantile(0.95)
+            },
+            budget_p95_us: budget,
+            budget_source: op.source.clone(),
+            within_budget: budget.map(|b| count > 0 && p95 <= b),
+        }
+    }
+}
+
+impl ScaleReport {
+    pub fn new(
+        workload: &Workload,
+        devices: u64,
+        counts: std::collections::BTreeMap<String, u64>,
+        load: Loaded,
+        run: &RunStats,
+    ) -> ScaleReport {
+        let operations = workload
+            .operations
+            .iter()
+            .zip(run.ops.iter())
+            .map(|(o, s)| OpReport::from_stats(o, s))
+            .collect();
+        ScaleReport {
+            devices,
+            counts,
+            load,
+            scheduled: run.scheduled,
+            operations,
+        }
+    }
+}
+
+/// Every reason the run fails: budget breaches, error rates above the workload's limit, and
+/// operations that were never sampled at some scale (an incomplete report proves nothing).
+pub fn failures(report: &Report, max_error_rate: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &report.scales {
+        for o in &s.operations {
+            if o.count == 0 {
+                out.push(format!(
+                    "{} at {} devices: no successful sample",
+                    o.name, s.devices
+                ));
+            }
+            if let (Some(b), Some(false)) = (o.budget_p95_us, o.within_budget) {
+                if o.count > 0 {
+                    out.push(format!(
+                        "{} at {} devices: p95 {} > budget {}",
+                        o.name,
+                        s.devices,
+                        ms(o.p95_us),
+                        ms(b)
+                    ));
+                }
+            }
+            if o.error_rate > max_error_rate {
+                let kinds: Vec<String> = o.errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+                out.push(format!(
+                    "{} at {} devices: {:.2}% of operations failed ({}), limit {:.2}%",
+                    o.name,
+                    s.devices,
+                    o.error_rate * 100.0,
+                    kinds.join(", "),
+                    max_error_rate * 100.0
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Milliseconds with two decimals, for people.
+pub fn ms(us: u64) -> String {
+    format!("{:.2} ms", us as f64 / 1000.0)
+}
+
+/// The stdout summary: one table per scale.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    for s in &report.scales {
+        out.push_str(&format!(
+            "\n{} devices (seeded in {:.1} s, {} operations scheduled)\n  {:<22} {:>8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10}  budget\n",
+            s.devices, s.load.seconds, s.scheduled, "operation", "count", "errors", "late", "p50", "p95", "p99", "max"
+        ));
+        for o in &s.operations {
+            let verdict = match (o.budget_p95_us, o.within_budget) {
+                (Some(b), Some(true)) => format!("p95 <= {}  ok", ms(b)),
+                (Some(b), _) => format!("p95 <= {}  BREACH", ms(b)),
+                _ => "-".to_string(),
+            };
+            out.push_str(&format!(
+                "  {:<22} {:>8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10}  {}\n",
+                o.name,
+                o.count,
+                o.errors.values().sum::<u64>(),
+                o.late_starts,
+                ms(o.p50_us),
+                ms(o.p95_us),
+                ms(o.p99_us),
+                ms(o.max_us),
+                verdict
+            ));
+        }
+    }
+    out
+}
+
+pub fn write(report: &Report, dir: &Path) -> Result<(), Error> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let json = serde_json::to_string_pretty(report).expect("report serialises");
+    let jp = dir.join("report.json");
+    std::fs::write(&jp, json).map_err(io(&jp))?;
+    let hp = dir.join("report.html");
+    std::fs::write(&hp, super::chart::html(report)).map_err(io(&hp))?;
+    Ok(())
+}
