@@ -156,24 +156,64 @@ fn an_impossible_budget_exits_1_and_names_it() {
     );
 }
 
+/// `e2ee-harness serve` in a process of its own, stopped with SIGTERM when dropped.
+struct Serve {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Serve {
+    fn start() -> Serve {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                "local",
+                "--pg-fast",
+            ])
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting e2ee-harness serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("serve prints its URL");
+        let url = line.trim().to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "serve printed {url:?}"
+        );
+        Serve { child, url }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // SIGTERM lets serve stop its PostgreSQL; then reap it.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
-fn target_runs_against_a_separately_started_server() {
-    // The server runs on its own runtime in this process; the harness is another process.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(common::server());
+fn target_runs_against_a_separately_started_serve() {
+    let serve = Serve::start();
     let dir = tempfile::tempdir().unwrap();
-    let base = server.base_url();
     let out = harness(&[
         "run",
         "scenarios/smoke.toml",
         "--quiet",
         "--target",
-        &base,
+        &serve.url,
         "--report-dir",
         dir.path().to_str().unwrap(),
     ]);
     let (stdout, stderr) = text(&out);
-    rt.block_on(server.shutdown());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -182,6 +222,7 @@ fn target_runs_against_a_separately_started_server() {
     let report = common::read_report(dir.path());
     common::assert_smoke_report(&report);
     assert!(!report.environment.bundled_server);
-    assert_eq!(report.environment.target, base);
+    assert_eq!(report.environment.target, serve.url);
     assert_eq!(report.environment.db_provider, "external");
+    drop(serve);
 }
