@@ -94,6 +94,30 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// Starts the PostgreSQL these flags ask for and says on stderr which one and why (unless
+    /// `quiet`): every command that needs a database starts it the same way.
+    pub async fn start(
+        &self,
+        durable_by_default: bool,
+        quiet: bool,
+    ) -> Result<disposable_pg::Postgres, Error> {
+        let pg = disposable_pg::Postgres::start(&self.options(durable_by_default)?).await?;
+        if !quiet {
+            eprintln!(
+                "PostgreSQL {} ({}, {}): {}",
+                pg.version(),
+                pg.kind(),
+                if pg.durable() {
+                    "durable"
+                } else {
+                    "fast: fsync off"
+                },
+                pg.reason()
+            );
+        }
+        Ok(pg)
+    }
+
     /// Provider options; `durable_by_default` is the command's own default.
     pub fn options(&self, durable_by_default: bool) -> Result<disposable_pg::Options, Error> {
         let choice: disposable_pg::Choice = self.db.parse()?;
