@@ -639,6 +639,7 @@ CREATE INDEX "messages_senderId_idx" ON messages ("senderId");
 CREATE INDEX messages_sender_created ON messages ("senderId" DESC, "createdAt" DESC);
 CREATE INDEX messages_created ON messages ("createdAt");
 CREATE UNIQUE INDEX messages_client ON messages ("clientMsgId" DESC);
+CREATE INDEX messages_client_prefix ON messages ("clientMsgId" text_pattern_ops);
 CREATE INDEX messages_lower_id ON messages (lower(id) DESC NULLS LAST);
 "#;
 
@@ -702,7 +703,8 @@ indexes = [
     );
 
     // (conversationId) leads (conversationId, createdAt DESC); (senderId) is
-    // (senderId DESC, createdAt DESC) scanned backwards; (createdAt) leads nothing.
+    // (senderId DESC, createdAt DESC) scanned backwards; (createdAt) leads nothing; the
+    // text_pattern_ops index serves LIKE prefixes the unique index cannot.
     let redundant: Vec<_> = r.findings_of("hazard.redundant_index").collect();
     let objects: Vec<_> = redundant
         .iter()

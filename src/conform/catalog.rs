@@ -352,7 +352,7 @@ impl Catalog {
                               i.indnkeyatts::int4, i.indkey::int2[], am.amname::text, pg_get_expr(i.indpred, i.indrelid, true),
                               i.indisvalid,
                               ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) k ORDER BY k),
-                              i.indoption::int2[]
+                              i.indoption::int2[], i.indclass::oid[], i.indcollation::oid[]
                        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
                        WHERE i.indrelid = ANY($1) ORDER BY i.indrelid, ic.relname";
         for row in client
@@ -365,6 +365,8 @@ impl Catalog {
             let printed: Vec<String> = row.get(10);
             let attnums: Vec<i16> = row.get(6);
             let options: Vec<i16> = row.get(11);
+            let opclasses: Vec<u32> = row.get(12);
+            let collations: Vec<u32> = row.get(13);
             // Plain columns by their real name (pg_attribute), expressions as PostgreSQL
             // prints them; the order comes from indoption (key columns only).
             let all_keys: Vec<IndexKey> = printed
@@ -383,6 +385,8 @@ impl Catalog {
                         } else {
                             SortOrder::ASC
                         },
+                        opclass: opclasses.get(k).copied().unwrap_or(0),
+                        collation: collations.get(k).copied().unwrap_or(0),
                     }
                 })
                 .collect();

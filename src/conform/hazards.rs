@@ -41,14 +41,15 @@ fn covers(idx: &Index, columns: &[String]) -> bool {
         .all(|c| lead.iter().any(|k| k.column.as_deref() == Some(c.as_str())))
 }
 
-/// `a`'s keys are the leading keys of `b`, with the same sort orders or all of them reversed
-/// (a btree is scanned in both directions, so `(x)` is served by `(x DESC, y)`).
+/// `a`'s keys are the leading keys of `b` (same operator classes and collations), with the same
+/// sort orders or all of them reversed (a btree is scanned in both directions, so `(x)` is
+/// served by `(x DESC, y)`, but `(x text_pattern_ops)` is not served by `(x)`).
 fn leading_prefix(a: &Index, b: &Index) -> bool {
     if a.keys.len() > b.keys.len() {
         return false;
     }
     let pairs = || a.keys.iter().zip(&b.keys);
-    pairs().all(|(x, y)| x.same_target(y))
+    pairs().all(|(x, y)| x.same_key(y))
         && (pairs().all(|(x, y)| x.order == y.order)
             || pairs().all(|(x, y)| x.order == y.order.reversed()))
 }

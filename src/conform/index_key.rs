@@ -54,6 +54,10 @@ pub struct IndexKey {
     /// `pg_get_indexdef(index, k, true)`: the expression, or the column as SQL quotes it.
     pub printed: String,
     pub order: SortOrder,
+    /// Operator class and collation OIDs (`indclass`, `indcollation`): `(x text_pattern_ops)`
+    /// serves other queries than `(x)`.
+    pub opclass: u32,
+    pub collation: u32,
 }
 
 impl IndexKey {
@@ -65,6 +69,14 @@ impl IndexKey {
     /// How reports show the key: `conversationId`, `created_at DESC`, `lower(email)`.
     pub fn label(&self) -> String {
         format!("{}{}", self.target(), self.order.suffix())
+    }
+
+    /// Same column or expression, operator class and collation: one can stand in for the
+    /// other (sort order aside).
+    pub fn same_key(&self, other: &IndexKey) -> bool {
+        self.same_target(other)
+            && self.opclass == other.opclass
+            && self.collation == other.collation
     }
 
     /// Same column or expression (order aside).
@@ -262,8 +274,15 @@ mod tests {
             column: Some(name.into()),
             printed: printed.into(),
             order: SortOrder::ASC,
+            opclass: 3126,
+            collation: 100,
         };
         let a = col("conversationId", "\"conversationId\"");
+        let pattern = IndexKey {
+            opclass: 10052,
+            ..a.clone()
+        };
+        assert!(a.same_target(&pattern) && !a.same_key(&pattern));
         assert!(a.same_target(&col("conversationId", "\"conversationId\"")));
         assert!(!a.same_target(&col("conversationid", "conversationid")));
         assert_eq!(a.label(), "conversationId");
