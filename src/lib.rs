@@ -8,11 +8,16 @@
 //! `disposable-pg`; the server under test by default is the `reference-server` crate.
 
 pub mod cli;
+pub mod client;
 pub mod conform;
 pub mod crypto;
 pub mod dbbench;
 pub mod error;
 pub mod exit;
+pub mod load;
+pub mod metrics;
+pub mod report;
+pub mod scenario;
 
 pub use error::Error;
 pub use exit::Outcome;

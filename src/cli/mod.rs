@@ -5,6 +5,7 @@
 mod conform;
 mod db;
 mod db_bench;
+mod run;
 mod serve;
 mod vectors;
 
@@ -289,7 +290,7 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Db(args) => db::run(args).await,
-        Command::Run(_) => Err(Error::NotBuilt("run")),
+        Command::Run(args) => run::run(args, cli.quiet).await,
         Command::Conform(args) => conform::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::DbBench(args) => db_bench::run(args, cli.quiet).await,

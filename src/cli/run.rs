@@ -1,0 +1,195 @@
+//! `e2ee-harness run [SCENARIO]`: check the scenario, get a server (the bundled one on a
+//! disposable PostgreSQL, or `--target`), run the load, print the summary, write
+//! `report.json`, and exit 0 only if every budget and integrity count held.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::RunArgs;
+use crate::client::Api;
+use crate::load::{self, RunContext};
+use crate::metrics::{process, progress};
+use crate::report::model::Environment;
+use crate::report::{json, summary};
+use crate::scenario::Scenario;
+use crate::{Error, Outcome};
+
+/// HTTP timeout of one API call during a run: slower than this is an error, not a sample.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `--target` gets to answer `/healthz` before the run is refused.
+const TARGET_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
+    // Bad input first: nothing starts for a scenario or flag that is wrong.
+    let mut scenario = Scenario::load(&args.scenario)?;
+    scenario.apply_budget_flags(&args.budgets)?;
+    let db_options = args.db.options(true)?;
+    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!(
+            "{}-{}",
+            scenario.name,
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ))
+    });
+    let mode = progress::Mode::detect(quiet);
+
+    let report = match &args.target {
+        Some(target) => {
+            let api = Api::new(target, REQUEST_TIMEOUT)
+                .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
+            check_target(target).await?;
+            let environment = environment("external", None, None, api.base(), false);
+            if !quiet {
+                eprintln!("running {} against {}", scenario.path.display(), api.base());
+            }
+            load::execute(
+                &scenario,
+                RunContext {
+                    api,
+                    environment,
+                    progress: mode,
+                    report_dir: &report_dir,
+                },
+            )
+            .await?
+        }
+        None => {
+            let pg = disposable_pg::Postgres::start(&db_options).await?;
+            let db_name = format!("e2ee_run_{}", uuid::Uuid::new_v4().simple());
+            let url = pg.create_database(&db_name, None).await?;
+            let server = BundledServer::start(url).await?;
+            let api = Api::new(&server.base_url, REQUEST_TIMEOUT)
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
+            let environment = environment(
+                &pg.kind().to_string(),
+                Some(pg.version().to_string()),
+                Some(pg.durable()),
+                &server.base_url,
+                true,
+            );
+            if !quiet {
+                eprintln!(
+                    "running {} against the bundled server at {} on PostgreSQL {} ({}, {})",
+                    scenario.path.display(),
+                    server.base_url,
+                    pg.version(),
+                    pg.kind(),
+                    if pg.durable() {
+                        "durable"
+                    } else {
+                        "fast: fsync off"
+                    }
+                );
+            }
+            let result = load::execute(
+                &scenario,
+                RunContext {
+                    api,
+                    environment,
+                    progress: mode,
+                    report_dir: &report_dir,
+                },
+            )
+            .await;
+            server.stop().await;
+            if pg.kind() == disposable_pg::ProviderKind::Url {
+                // Somebody else's server: leave it as we found it.
+                let _ = pg.drop_database(&db_name).await;
+            }
+            drop(pg);
+            result?
+        }
+    };
+
+    let path = json::write(&report_dir, &report)?;
+    print!("{}", summary::render(&report));
+    println!("report: {}", path.display());
+    Ok(if report.passed {
+        Outcome::Pass
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn environment(
+    provider: &str,
+    version: Option<String>,
+    durable: Option<bool>,
+    target: &str,
+    bundled: bool,
+) -> Environment {
+    Environment {
+        db_provider: provider.to_string(),
+        postgres_version: version,
+        durable,
+        target: target.to_string(),
+        bundled_server: bundled,
+        cpus: process::cpus(),
+        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+        platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string()),
+    }
+}
+
+/// `--target` must answer `/healthz` before any load starts (exit 3 otherwise).
+async fn check_target(target: &str) -> Result<(), Error> {
+    let api = Api::new(target, TARGET_CHECK_TIMEOUT)
+        .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
+    api.health().await.map_err(|e| {
+        Error::Unavailable(format!(
+            "--target {target} is unreachable or unhealthy: {e}"
+        ))
+    })
+}
+
+/// The bundled reference server, on a runtime of its own whose threads are named
+/// [`process::SERVER_THREAD_PREFIX`], so its CPU time can be told apart from the generator's.
+struct BundledServer {
+    runtime: Option<tokio::runtime::Runtime>,
+    server: Option<reference_server::RunningServer>,
+    base_url: String,
+}
+
+impl BundledServer {
+    async fn start(database_url: String) -> Result<BundledServer, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(process::SERVER_THREAD_PREFIX)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Unavailable(format!("cannot start the server's runtime: {e}")))?;
+        let mut config = reference_server::ServerConfig::new(database_url);
+        config.pool_size = 16;
+        let server = runtime
+            .spawn(reference_server::start(config))
+            .await
+            .map_err(|e| {
+                Error::Unavailable(format!("the bundled server panicked while starting: {e}"))
+            })?
+            .map_err(|e| Error::Unavailable(format!("the bundled server did not start: {e}")))?;
+        let base_url = server.base_url();
+        Ok(BundledServer {
+            runtime: Some(runtime),
+            server: Some(server),
+            base_url,
+        })
+    }
+
+    async fn stop(mut self) {
+        if let (Some(rt), Some(server)) = (&self.runtime, self.server.take()) {
+            let _ = rt.spawn(server.shutdown()).await;
+        }
+    }
+}
+
+impl Drop for BundledServer {
+    fn drop(&mut self) {
+        // Dropping a runtime from async code would panic; let it go in the background.
+        drop(self.server.take());
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}

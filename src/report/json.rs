@@ -1,0 +1,59 @@
+//! Writing and reading `report.json`.
+
+use std::path::{Path, PathBuf};
+
+use crate::report::model::{Report, SCHEMA_VERSION};
+use crate::Error;
+
+/// File name of the report inside a report directory.
+pub const REPORT_FILE: &str = "report.json";
+
+/// Writes `dir/report.json` (pretty-printed), creating `dir`. The file is written to a
+/// temporary name and renamed, so a reader never sees half a report.
+pub fn write(dir: &Path, report: &Report) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(REPORT_FILE);
+    let tmp = dir.join(format!(".{REPORT_FILE}.tmp"));
+    let text = serde_json::to_string_pretty(report).expect("a Report always serializes");
+    std::fs::write(&tmp, text).map_err(|source| Error::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Reads a report from a `report.json` file or a report directory.
+pub fn read(path: &Path) -> Result<Report, Error> {
+    let file = if path.is_dir() {
+        path.join(REPORT_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let report: Report = serde_json::from_str(&text).map_err(|e| {
+        Error::BadInput(format!(
+            "{}:{}:{}: not a harness report: {e}",
+            file.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if report.schema_version != SCHEMA_VERSION {
+        return Err(Error::BadInput(format!(
+            "{}: report schema_version {} is not supported (this harness reads {SCHEMA_VERSION})",
+            file.display(),
+            report.schema_version
+        )));
+    }
+    Ok(report)
+}

@@ -1,0 +1,443 @@
+//! The serde model of `report.json`: the single source of truth for everything a run reports.
+//!
+//! Every other output (the terminal summary, HTML, JUnit, HDR logs, `report compare`,
+//! `report merge`) is derived from a [`Report`], so they can never disagree with each other.
+//! Latency figures are in whole microseconds. Besides the percentiles, each operation carries
+//! its full HdrHistogram and its per-second interval histograms (HdrHistogram "V2 + DEFLATE",
+//! standard base64), so reports of several workers can be *merged* (histograms added, never
+//! percentiles averaged) and time series drawn without rerunning anything.
+//!
+//! Reading is tolerant of fields a newer harness added (no `deny_unknown_fields`); a change
+//! that alters the meaning of an existing field bumps [`SCHEMA_VERSION`].
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Version of this document's shape. Readers refuse a major they do not know.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Highest latency a histogram can hold: one hour in microseconds. Anything slower is a hang,
+/// recorded as this value (saturated), never dropped.
+pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+/// Significant decimal digits of every latency histogram (0.1 % value resolution).
+pub const HISTOGRAM_SIGFIG: u8 = 3;
+
+/// One run's report (`report.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub scenario: ScenarioInfo,
+    pub environment: Environment,
+    /// When the run (including warm-up) started and when it finished, UTC.
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The measured window: warm-up excluded, drain period excluded.
+    pub window: Window,
+    /// Per operation (`bundle_fetch`, `key_insert`, `message_insert`, `delivery`,
+    /// `ws_connect`, `flow_<name>`, …), sorted by name.
+    pub operations: BTreeMap<String, OperationStats>,
+    pub budgets: Vec<BudgetVerdict>,
+    pub integrity: Integrity,
+    pub generator: Generator,
+    /// True when every budget held, every integrity failure count is zero, and the run was
+    /// not cut short.
+    pub passed: bool,
+    /// Why `passed` is false, one human-readable line per reason (empty when it passed).
+    #[serde(default)]
+    pub failures: Vec<String>,
+}
+
+/// What was run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// The scenario's `name`, or its file stem.
+    pub name: String,
+    /// Path of the scenario file as given on the command line.
+    pub path: String,
+    /// `open` or `closed`.
+    pub model: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    /// Open model: the configured arrival rate (flows/s) per stage; closed model: users per stage.
+    pub stages: Vec<StageInfo>,
+    /// Flow name → weight, as configured.
+    pub flow_weights: BTreeMap<String, u32>,
+    /// The scenario file's full text, so a report alone says exactly what ran.
+    pub source: String,
+}
+
+/// One load stage as configured: ramp linearly to `target` over `duration_s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageInfo {
+    pub duration_s: f64,
+    /// Flows per second (open model) or virtual users (closed model) at the stage's end.
+    pub target: f64,
+}
+
+/// Where and on what the run happened; needed to compare two reports honestly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// `local`, `docker`, `url`, or `external` when `--target` pointed at a server we did not start.
+    pub db_provider: String,
+    /// PostgreSQL `server_version`, when the harness started or reached the database.
+    pub postgres_version: Option<String>,
+    /// fsync and synchronous_commit on. `None` when the database is not ours to know.
+    pub durable: Option<bool>,
+    /// Base URL of the server under test.
+    pub target: String,
+    /// True when the harness started the bundled reference server itself.
+    pub bundled_server: bool,
+    /// Logical CPUs of the machine running the generator (and the bundled server, if any).
+    pub cpus: usize,
+    pub harness_version: String,
+    /// `std::env::consts::OS`/`ARCH`, e.g. `linux-x86_64`.
+    pub platform: String,
+    pub hostname: Option<String>,
+}
+
+/// The measured window, relative to which rates and interval offsets are computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// UTC instant the measured window began (end of warm-up). Interval offsets count from here;
+    /// HDR log writers use it as `StartTime`.
+    pub start: DateTime<Utc>,
+    /// Length of the measured window in seconds.
+    pub duration_s: f64,
+    /// Width of each interval histogram in milliseconds (1000: per-second).
+    pub interval_ms: u64,
+}
+
+/// Latency statistics of one operation over the measured window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationStats {
+    /// Successful samples (recorded in the histogram).
+    pub count: u64,
+    /// Failed attempts (server errors, timeouts, protocol failures); not in the histogram.
+    pub errors: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    /// Successful samples per second of the measured window.
+    pub rate_per_s: f64,
+    /// The full histogram of the window (V2 + DEFLATE, base64).
+    pub histogram: String,
+    /// Per-interval histograms for time series, in time order. Intervals with no samples and
+    /// no errors are omitted.
+    pub intervals: Vec<IntervalStats>,
+}
+
+/// One interval (normally one second) of one operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalStats {
+    /// Start of the interval in milliseconds after [`Window::start`].
+    pub offset_ms: u64,
+    pub count: u64,
+    pub errors: u64,
+    /// Convenience for charts that do not decode histograms.
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// The interval's histogram (V2 + DEFLATE, base64).
+    pub histogram: String,
+}
+
+/// One budget and what was observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetVerdict {
+    pub operation: String,
+    /// Percentile as written in the budget, e.g. `p95`, `p99.9`.
+    pub percentile: String,
+    pub limit_us: u64,
+    /// `None` when the operation has no samples (which fails the budget).
+    pub observed_us: Option<u64>,
+    pub passed: bool,
+    /// `scenario` or `command line` (a `--budget` flag added or overrode it).
+    pub source: String,
+}
+
+/// Message and key accounting across all virtual clients. Every field but the first three is a
+/// failure count: any non-zero value fails the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Integrity {
+    /// Envelopes the server acknowledged storing (one per recipient device).
+    pub messages_sent: u64,
+    /// Envelopes that reached their recipient device (first arrival only).
+    pub messages_delivered: u64,
+    /// Envelopes the recipient decrypted to exactly the plaintext that was sent.
+    pub messages_decrypted: u64,
+    /// Acknowledged envelopes that never arrived by the end of the drain period.
+    pub messages_lost: u64,
+    /// Second and later arrivals of an envelope that was already delivered and acknowledged.
+    pub messages_duplicated: u64,
+    /// Arrived but could not be decrypted, or decrypted to something else than was sent.
+    pub decrypt_failures: u64,
+    /// One-time prekeys handed out to two different initiators.
+    pub prekeys_reused: u64,
+    /// Bundles whose signed-prekey signature did not verify.
+    pub signature_failures: u64,
+    /// Envelopes that arrived but were never sent by any virtual client of this run.
+    #[serde(default)]
+    pub messages_unexpected: u64,
+}
+
+impl Integrity {
+    /// The failure counts with their names, for verdicts and summaries.
+    pub fn failure_counts(&self) -> [(&'static str, u64); 6] {
+        [
+            ("messages_lost", self.messages_lost),
+            ("messages_duplicated", self.messages_duplicated),
+            ("decrypt_failures", self.decrypt_failures),
+            ("prekeys_reused", self.prekeys_reused),
+            ("signature_failures", self.signature_failures),
+            ("messages_unexpected", self.messages_unexpected),
+        ]
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.failure_counts().iter().all(|(_, n)| *n == 0)
+    }
+}
+
+/// The load generator's own behaviour: proof that it was not the bottleneck.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    /// Load model actually used (`open` or `closed`).
+    pub model: String,
+    /// CPU time of the generator's threads over the run divided by (wall time × CPUs), 0..=1.
+    /// When the bundled server runs in the same process, its CPU is excluded when measurable
+    /// (see `cpu_share_includes_server`).
+    pub cpu_share: f64,
+    /// True when `cpu_share` could not separate the in-process server from the generator.
+    pub cpu_share_includes_server: bool,
+    /// Process CPU seconds (user + system) over the whole run.
+    pub process_cpu_s: f64,
+    /// Peak resident set size of the harness process (VmHWM), bytes.
+    pub peak_rss_bytes: u64,
+    /// Open model: flows that started later than `late_start_threshold_us` after their intended
+    /// start. They are still timed from the intended start; this counts how often it happened.
+    pub late_starts: u64,
+    pub late_start_threshold_us: u64,
+    /// Open model: largest delay between a flow's intended and actual start, microseconds.
+    pub max_start_lag_us: u64,
+    /// Flows started within the measured window, and how many were intended.
+    pub flows_started: u64,
+    pub flows_intended: u64,
+    /// Flows per second started within the measured window, and the rate the open-model
+    /// schedule intended over the same window (0 in the closed model, which has no schedule).
+    pub achieved_rate_per_s: f64,
+    pub configured_rate_per_s: f64,
+    /// Flows that had not finished when the run ended and were cancelled.
+    pub flows_cancelled: u64,
+    /// Virtual devices created over the run.
+    pub devices: u64,
+    /// Most WebSockets held open at once.
+    pub peak_open_websockets: u64,
+    /// Measured generator memory per virtual device holding an open WebSocket, bytes: the RSS
+    /// growth of a dedicated probe that opens `ws_probe_devices` connections (0 if not run).
+    pub memory_per_ws_device_bytes: u64,
+    pub ws_probe_devices: u64,
+    /// True when the server ran in this process during the probe, so the figure also holds
+    /// the server's side of each connection (an upper bound for the generator alone).
+    #[serde(default)]
+    pub memory_probe_includes_server: bool,
+    /// Closed model: path of goose's own report, relative to the report directory.
+    pub goose_report: Option<String>,
+}
+
+/// Percentiles of a histogram as [`OperationStats`] reports them.
+pub const REPORTED_PERCENTILES: [(&str, f64); 5] = [
+    ("p50", 50.0),
+    ("p90", 90.0),
+    ("p95", 95.0),
+    ("p99", 99.0),
+    ("p99.9", 99.9),
+];
+
+/// A new empty latency histogram with the harness's precision. It grows as values arrive (up
+/// to [`HISTOGRAM_MAX_US`], which recorders clamp to), so an idle operation costs little memory.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(HISTOGRAM_SIGFIG).expect("static histogram precision is valid")
+}
+
+/// Clamps a latency to what histograms hold (1 µs ..= [`HISTOGRAM_MAX_US`]).
+pub fn clamp_us(us: u128) -> u64 {
+    us.clamp(1, HISTOGRAM_MAX_US as u128) as u64
+}
+
+/// Serializes a histogram as V2 + DEFLATE, base64 (the format of `histogram` fields).
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .expect("serializing to a Vec cannot fail for a valid histogram");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+/// Why a `histogram` field could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramDecodeError {
+    #[error("not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("not an HdrHistogram V2 encoding: {0:?}")]
+    Hdr(hdrhistogram::serialization::DeserializeError),
+}
+
+/// Reads a `histogram` field back.
+pub fn decode_histogram(s: &str) -> Result<Histogram<u64>, HistogramDecodeError> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s)?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(HistogramDecodeError::Hdr)
+}
+
+impl OperationStats {
+    /// Summarises a window histogram. `window_s` is the measured window's length (for the rate).
+    pub fn from_histogram(
+        h: &Histogram<u64>,
+        errors: u64,
+        window_s: f64,
+        intervals: Vec<IntervalStats>,
+    ) -> Self {
+        let count = h.len();
+        let q = |p: f64| {
+            if count == 0 {
+                0
+            } else {
+                h.value_at_quantile(p / 100.0)
+            }
+        };
+        OperationStats {
+            count,
+            errors,
+            p50_us: q(50.0),
+            p90_us: q(90.0),
+            p95_us: q(95.0),
+            p99_us: q(99.0),
+            p999_us: q(99.9),
+            max_us: if count == 0 { 0 } else { h.max() },
+            mean_us: if count == 0 {
+                0.0
+            } else {
+                (h.mean() * 10.0).round() / 10.0
+            },
+            rate_per_s: if window_s > 0.0 {
+                round3(count as f64 / window_s)
+            } else {
+                0.0
+            },
+            histogram: encode_histogram(h),
+            intervals,
+        }
+    }
+
+    /// The value at a percentile written as in budgets (`p95`, `p99.9`), from the full histogram
+    /// when it decodes (any percentile), else from the stored fields.
+    pub fn percentile_us(&self, percentile: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        if let Ok(h) = decode_histogram(&self.histogram) {
+            return Some(h.value_at_quantile(percentile / 100.0));
+        }
+        REPORTED_PERCENTILES
+            .iter()
+            .find(|(_, p)| (*p - percentile).abs() < f64::EPSILON)
+            .map(|(name, _)| match *name {
+                "p50" => self.p50_us,
+                "p90" => self.p90_us,
+                "p95" => self.p95_us,
+                "p99" => self.p99_us,
+                _ => self.p999_us,
+            })
+    }
+}
+
+impl IntervalStats {
+    pub fn from_histogram(offset_ms: u64, h: &Histogram<u64>, errors: u64) -> Self {
+        let count = h.len();
+        let q = |p: f64| {
+            if count == 0 {
+                0
+            } else {
+                h.value_at_quantile(p)
+            }
+        };
+        IntervalStats {
+            offset_ms,
+            count,
+            errors,
+            p50_us: q(0.5),
+            p95_us: q(0.95),
+            p99_us: q(0.99),
+            max_us: if count == 0 { 0 } else { h.max() },
+            histogram: encode_histogram(h),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_round_trips_through_base64_v2_deflate() {
+        let mut h = new_histogram();
+        for v in [1u64, 10, 100, 1_000, 10_000, 123_456] {
+            h.record(v).unwrap();
+        }
+        let back = decode_histogram(&encode_histogram(&h)).unwrap();
+        assert_eq!(back.len(), h.len());
+        assert_eq!(back.max(), h.max());
+        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
+    }
+
+    #[test]
+    fn stats_from_histogram_computes_rate_and_percentiles() {
+        let mut h = new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v).unwrap();
+        }
+        let s = OperationStats::from_histogram(&h, 3, 10.0, vec![]);
+        assert_eq!(s.count, 1000);
+        assert_eq!(s.errors, 3);
+        assert_eq!(s.rate_per_s, 100.0);
+        assert!(h.equivalent(s.p95_us, 950), "p95 {}", s.p95_us);
+        assert_eq!(s.percentile_us(95.0), Some(s.p95_us));
+        assert!(s.p999_us >= s.p99_us && s.max_us >= s.p999_us);
+    }
+
+    #[test]
+    fn empty_histogram_has_no_percentile() {
+        let s = OperationStats::from_histogram(&new_histogram(), 2, 10.0, vec![]);
+        assert_eq!(s.count, 0);
+        assert_eq!(s.percentile_us(95.0), None);
+    }
+
+    #[test]
+    fn integrity_fails_on_any_failure_count() {
+        let mut i = Integrity {
+            messages_sent: 5,
+            messages_delivered: 5,
+            messages_decrypted: 5,
+            ..Default::default()
+        };
+        assert!(i.is_clean());
+        i.prekeys_reused = 1;
+        assert!(!i.is_clean());
+    }
+}

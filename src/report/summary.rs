@@ -1,0 +1,122 @@
+//! The end-of-run summary printed on stdout: one line per operation, the budget verdicts and
+//! the integrity line. Plain text (no colours), so it reads the same in CI logs.
+
+use std::fmt::Write as _;
+
+use crate::report::model::Report;
+
+/// Renders the summary of a report.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let name_w = report
+        .operations
+        .keys()
+        .map(|k| k.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let _ = writeln!(
+        out,
+        "{:<name_w$} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "operation", "count", "errors", "p50", "p95", "p99", "max", "rate/s"
+    );
+    for (name, op) in &report.operations {
+        let _ = writeln!(
+            out,
+            "{:<name_w$} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9.1}",
+            name,
+            op.count,
+            op.errors,
+            format_us(op.p50_us),
+            format_us(op.p95_us),
+            format_us(op.p99_us),
+            format_us(op.max_us),
+            op.rate_per_s
+        );
+    }
+    if !report.budgets.is_empty() {
+        let _ = writeln!(out, "\nbudgets:");
+        for b in &report.budgets {
+            let observed = b
+                .observed_us
+                .map(format_us)
+                .unwrap_or_else(|| "no samples".into());
+            let _ = writeln!(
+                out,
+                "  {} {}.{} <= {}: observed {}",
+                if b.passed { "PASS" } else { "FAIL" },
+                b.operation,
+                b.percentile,
+                format_us(b.limit_us),
+                observed
+            );
+        }
+    }
+    let i = &report.integrity;
+    let _ = writeln!(
+        out,
+        "\nintegrity: sent {} delivered {} decrypted {} | lost {} duplicated {} undecryptable {} prekeys_reused {} signature_failures {} unexpected {}",
+        i.messages_sent,
+        i.messages_delivered,
+        i.messages_decrypted,
+        i.messages_lost,
+        i.messages_duplicated,
+        i.decrypt_failures,
+        i.prekeys_reused,
+        i.signature_failures,
+        i.messages_unexpected
+    );
+    let g = &report.generator;
+    let _ = writeln!(
+        out,
+        "generator: {} model, {:.1} flows/s achieved of {:.1} configured, late starts {}, cpu share {:.1}%{}, peak RSS {:.1} MiB{}",
+        g.model,
+        g.achieved_rate_per_s,
+        g.configured_rate_per_s,
+        g.late_starts,
+        g.cpu_share * 100.0,
+        if g.cpu_share_includes_server { " (incl. in-process server)" } else { "" },
+        g.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        if g.memory_per_ws_device_bytes > 0 {
+            format!(
+                ", {:.1} KiB per WebSocket device{}",
+                g.memory_per_ws_device_bytes as f64 / 1024.0,
+                if g.memory_probe_includes_server { " (incl. in-process server side)" } else { "" }
+            )
+        } else {
+            String::new()
+        }
+    );
+    if report.passed {
+        let _ = writeln!(out, "result: PASS");
+    } else {
+        let _ = writeln!(out, "result: FAIL");
+        for f in &report.failures {
+            let _ = writeln!(out, "  - {f}");
+        }
+    }
+    out
+}
+
+/// Microseconds in the most readable unit: `850us`, `12.3ms`, `1.50s`.
+pub fn format_us(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}us")
+    } else if us < 1_000_000 {
+        format!("{:.1}ms", us as f64 / 1_000.0)
+    } else {
+        format!("{:.2}s", us as f64 / 1_000_000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_us;
+
+    #[test]
+    fn units_are_readable() {
+        assert_eq!(format_us(850), "850us");
+        assert_eq!(format_us(12_345), "12.3ms");
+        assert_eq!(format_us(1_500_000), "1.50s");
+    }
+}

@@ -1,0 +1,72 @@
+//! Shared by the run tests: a real PostgreSQL (one per test binary), a fresh migrated database
+//! per test, the reference server on a free port, and the smoke scenarios.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use disposable_pg::TemplateCache;
+use e2ee_harness::metrics::Op;
+use e2ee_harness::report::Report;
+use reference_server::{RunningServer, ServerConfig};
+
+static TEMPLATE: LazyLock<TemplateCache> = LazyLock::new(|| TemplateCache::new("harness_run"));
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    repo().join("scenarios").join(name)
+}
+
+/// A fresh, migrated database on the test binary's PostgreSQL.
+pub async fn database() -> String {
+    let pg = disposable_pg::shared_for_tests();
+    TEMPLATE
+        .database(pg, |url| async move {
+            reference_server::migrate(&url)
+                .await
+                .unwrap_or_else(|e| panic!("migrating the template: {e}"));
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("cloning the template database: {e}"))
+}
+
+/// The reference server on a fresh database.
+pub async fn server() -> RunningServer {
+    let url = database().await;
+    reference_server::start(ServerConfig::new(url))
+        .await
+        .unwrap_or_else(|e| panic!("starting the server: {e}"))
+}
+
+/// What every smoke run must show, whatever the model: every operation measured, every
+/// message accounted for, nothing lost, duplicated or mangled.
+pub fn assert_smoke_report(report: &Report) {
+    for op in Op::ALL {
+        let stats = report
+            .operations
+            .get(op.name())
+            .unwrap_or_else(|| panic!("no samples of {}", op.name()));
+        assert!(stats.count > 0, "{} has no samples: {stats:?}", op.name());
+        assert!(
+            !stats.intervals.is_empty(),
+            "{} has no interval histograms",
+            op.name()
+        );
+    }
+    let i = &report.integrity;
+    assert!(i.is_clean(), "integrity failures: {i:?}");
+    assert!(i.messages_sent > 0, "nothing was sent: {i:?}");
+    assert_eq!(i.messages_delivered, i.messages_sent, "{i:?}");
+    assert_eq!(i.messages_decrypted, i.messages_sent, "{i:?}");
+    assert!(report.generator.flows_started > 0);
+    assert!(report.generator.peak_rss_bytes > 0);
+}
+
+pub fn read_report(dir: &Path) -> Report {
+    e2ee_harness::report::json::read(dir)
+        .unwrap_or_else(|e| panic!("reading the report in {}: {e}", dir.display()))
+}
