@@ -3,6 +3,7 @@
 //! exit code.
 
 mod db;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -191,6 +192,9 @@ pub enum ReportCommand {
         /// Largest allowed regression per operation and percentile, e.g. 10%.
         #[arg(long, default_value = "10%")]
         max_regression: String,
+        /// text (a table for the terminal) or markdown (e.g. for $GITHUB_STEP_SUMMARY).
+        #[arg(long, default_value = "text", value_parser = ["text", "markdown"])]
+        format: String,
     },
     /// Merge the reports of several workers of one test (histograms added, never averaged).
     Merge {
@@ -265,7 +269,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::Conform(_) => Err(Error::NotBuilt("conform")),
         Command::Serve(_) => Err(Error::NotBuilt("serve")),
         Command::DbBench(_) => Err(Error::NotBuilt("db-bench")),
-        Command::Report(_) => Err(Error::NotBuilt("report")),
+        Command::Report(args) => report::run(args),
         Command::Vectors(_) => Err(Error::NotBuilt("vectors")),
     }
 }
