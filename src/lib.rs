@@ -8,9 +8,12 @@
 //! `disposable-pg`; the server under test by default is the `reference-server` crate.
 
 pub mod cli;
+pub mod crypto;
 pub mod error;
 pub mod exit;
+pub mod metrics;
 pub mod report;
+pub mod scenario;
 
 pub use error::Error;
 pub use exit::Outcome;

@@ -259,10 +259,15 @@ pub const REPORTED_PERCENTILES: [(&str, f64); 5] = [
     ("p99.9", 99.9),
 ];
 
-/// A new empty latency histogram with the harness's range and precision.
+/// A new empty latency histogram with the harness's precision. It grows as values arrive (up
+/// to [`HISTOGRAM_MAX_US`], which recorders clamp to), so an idle operation costs little memory.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, HISTOGRAM_SIGFIG)
-        .expect("static histogram bounds are valid")
+    Histogram::new(HISTOGRAM_SIGFIG).expect("static histogram precision is valid")
+}
+
+/// Clamps a latency to what histograms hold (1 µs ..= [`HISTOGRAM_MAX_US`]).
+pub fn clamp_us(us: u128) -> u64 {
+    us.clamp(1, HISTOGRAM_MAX_US as u128) as u64
 }
 
 /// Serializes a histogram as V2 + DEFLATE, base64 (the format of `histogram` fields).

@@ -1,0 +1,527 @@
+//! What to run: a scenario file (`scenarios/*.toml`) parsed and validated into a [`Scenario`].
+//!
+//! Parsing is serde + toml with unknown keys rejected; every error, whether toml's own (syntax,
+//! type, unknown key) or ours (negative rate, unknown budget operation, …) is reported as
+//! `file:line:column: what is wrong`, using toml's spans.
+
+pub mod budget;
+mod error;
+mod file;
+mod flow;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use budget::{Budget, BudgetSource};
+pub use error::{line_column, ScenarioError};
+pub use file::LoadModel;
+pub use flow::FlowKind;
+use toml::Spanned;
+
+/// The server's per-request limit on one-time prekeys (docs/api.md).
+pub const MAX_PREKEYS_PER_UPLOAD: u32 = 100;
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    /// The file's full text (embedded in the report).
+    pub source: String,
+    pub seed: u64,
+    pub load: Load,
+    /// Total run time including warm-up.
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub drain: Duration,
+    pub population: Population,
+    /// Weight per [`FlowKind`], indexed by `FlowKind as usize`.
+    pub weights: [u32; 7],
+    pub converse_messages: u32,
+    pub fanout_group_size: u32,
+    pub offline_messages: u32,
+    pub offline_away: Duration,
+    pub message_size: u32,
+    pub budgets: Vec<Budget>,
+}
+
+/// The population set up before the clock starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Population {
+    pub users: u32,
+    pub devices_per_user: u32,
+    pub one_time_prekeys: u32,
+    pub replenish_threshold: u32,
+}
+
+/// How load is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Load {
+    Open(OpenPlan),
+    Closed(ClosedPlan),
+}
+
+/// Open model: flows start at an arrival rate, linearly interpolated between stage ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenPlan {
+    pub start_rate: f64,
+    pub stages: Vec<Stage>,
+    pub max_in_flight: u32,
+}
+
+/// Ramp linearly to `rate` flows/s over `duration`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub rate: f64,
+}
+
+/// Closed model: N virtual users looping over flows, ramped up and down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedPlan {
+    pub users: u32,
+    pub ramp_up: Duration,
+    pub ramp_down: Duration,
+    pub think_time: Duration,
+}
+
+impl OpenPlan {
+    /// Configured average rate over the whole run.
+    pub fn mean_rate(&self) -> f64 {
+        let total: f64 = self.stages.iter().map(|s| s.duration.as_secs_f64()).sum();
+        if total == 0.0 {
+            return 0.0;
+        }
+        let mut from = self.start_rate;
+        let mut flows = 0.0;
+        for s in &self.stages {
+            flows += (from + s.rate) / 2.0 * s.duration.as_secs_f64();
+            from = s.rate;
+        }
+        flows / total
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            origin: path.display().to_string(),
+            position: None,
+            message: format!("cannot read scenario file: {e}"),
+        })?;
+        Scenario::parse(path, &source)
+    }
+
+    /// Parses and validates scenario text; `path` is only used in messages and the report.
+    pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+        let raw: file::RawScenario = toml::from_str(source).map_err(|e| {
+            ScenarioError::at(path, source, e.span(), e.message().trim_end().to_string())
+        })?;
+        Validator { path, source }.validate(raw)
+    }
+
+    pub fn model(&self) -> LoadModel {
+        match self.load {
+            Load::Open(_) => LoadModel::Open,
+            Load::Closed(_) => LoadModel::Closed,
+        }
+    }
+
+    pub fn weight(&self, flow: FlowKind) -> u32 {
+        self.weights[flow as usize]
+    }
+
+    /// Adds or overrides budgets from `--budget` flags.
+    pub fn apply_budget_flags(&mut self, flags: &[String]) -> Result<(), ScenarioError> {
+        let mut extra = Vec::new();
+        for f in flags {
+            extra.push(budget::parse_flag(f).map_err(|m| ScenarioError::flag(f, m))?);
+        }
+        budget::merge(&mut self.budgets, extra);
+        Ok(())
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Validator<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.path, self.source, Some(span), message)
+    }
+
+    fn duration(&self, v: &Spanned<String>, what: &str) -> Result<Duration, ScenarioError> {
+        humantime::parse_duration(v.get_ref().trim()).map_err(|e| {
+            self.err(
+                v.span(),
+                format!(
+                    "{what} `{}` is not a duration like 30s or 1m: {e}",
+                    v.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn opt_duration(
+        &self,
+        v: &Option<Spanned<String>>,
+        what: &str,
+        default: Duration,
+    ) -> Result<Duration, ScenarioError> {
+        v.as_ref().map_or(Ok(default), |v| self.duration(v, what))
+    }
+
+    fn rate(&self, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
+        let r = *v.get_ref();
+        if !r.is_finite() || r < 0.0 {
+            return Err(self.err(
+                v.span(),
+                format!("{what} must be a non-negative number of flows per second, got {r}"),
+            ));
+        }
+        Ok(r)
+    }
+
+    fn validate(&self, raw: file::RawScenario) -> Result<Scenario, ScenarioError> {
+        let name = raw.name.clone().unwrap_or_else(|| {
+            self.path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into())
+        });
+        let whole = 0..self.source.len();
+        let population = self.population(&raw.population)?;
+
+        let duration = raw
+            .duration
+            .as_ref()
+            .map(|d| (self.duration(d, "duration"), d.span()));
+        let (load, duration) = match raw.model {
+            LoadModel::Open => {
+                if let Some(c) = &raw.closed {
+                    return Err(self.err(
+                        c.span(),
+                        "a [closed] table in an open-model scenario (model = \"open\")",
+                    ));
+                }
+                let open = raw.open.as_ref().ok_or_else(|| {
+                    self.err(
+                        whole.clone(),
+                        "model = \"open\" needs an [open] table with `rate` or `stages`",
+                    )
+                })?;
+                self.open(open, duration)?
+            }
+            LoadModel::Closed => {
+                if let Some(o) = &raw.open {
+                    return Err(self.err(
+                        o.span(),
+                        "an [open] table in a closed-model scenario (model = \"closed\")",
+                    ));
+                }
+                let closed = raw.closed.as_ref().ok_or_else(|| {
+                    self.err(
+                        whole.clone(),
+                        "model = \"closed\" needs a [closed] table with `users`",
+                    )
+                })?;
+                let (d, span) = match duration {
+                    Some((d, span)) => (d?, span),
+                    None => {
+                        return Err(self.err(
+                            whole.clone(),
+                            "missing `duration` (e.g. duration = \"30s\")",
+                        ))
+                    }
+                };
+                (Load::Closed(self.closed(closed, d, span)?), d)
+            }
+        };
+
+        let warmup = self.opt_duration(&raw.warmup, "warmup", Duration::ZERO)?;
+        if warmup >= duration {
+            let span = raw
+                .warmup
+                .as_ref()
+                .map(|w| w.span())
+                .unwrap_or(whole.clone());
+            return Err(self.err(
+                span,
+                format!("warmup ({warmup:?}) must be shorter than the duration ({duration:?})"),
+            ));
+        }
+        let drain = self.opt_duration(&raw.drain, "drain", Duration::from_secs(10))?;
+
+        let m = raw.mix.get_ref();
+        let weights = [
+            m.register,
+            m.replenish,
+            m.rotate,
+            m.initiate,
+            m.converse,
+            m.fanout,
+            m.offline,
+        ];
+        if weights.iter().all(|w| *w == 0) {
+            return Err(self.err(
+                raw.mix.span(),
+                "[mix] needs at least one flow with a weight above 0",
+            ));
+        }
+
+        let positive =
+            |v: &Option<Spanned<u32>>, default: u32, what: &str| -> Result<u32, ScenarioError> {
+                match v {
+                    None => Ok(default),
+                    Some(v) if *v.get_ref() == 0 => {
+                        Err(self.err(v.span(), format!("{what} must be at least 1")))
+                    }
+                    Some(v) => Ok(*v.get_ref()),
+                }
+            };
+        let converse_messages = positive(&raw.converse.messages, 3, "converse.messages")?;
+        let fanout_group_size = positive(&raw.fanout.group_size, 3, "fanout.group_size")?;
+        if fanout_group_size >= population.users {
+            let span = raw
+                .fanout
+                .group_size
+                .as_ref()
+                .map(|v| v.span())
+                .unwrap_or(raw.population.span());
+            return Err(self.err(
+                span,
+                format!(
+                    "fanout.group_size ({fanout_group_size}) must be below population.users ({})",
+                    population.users
+                ),
+            ));
+        }
+        let offline_messages = positive(&raw.offline.messages, 3, "offline.messages")?;
+        let offline_away = self.opt_duration(
+            &raw.offline.away,
+            "offline.away",
+            Duration::from_millis(200),
+        )?;
+        let message_size = positive(&raw.message_size, 128, "message_size")?;
+        if !(32..=60 * 1024).contains(&message_size) {
+            let span = raw
+                .message_size
+                .as_ref()
+                .map(|v| v.span())
+                .unwrap_or(whole.clone());
+            return Err(self.err(span, "message_size must be between 32 and 61440 bytes"));
+        }
+
+        let mut budgets = Vec::new();
+        for (op, percentiles) in &raw.budgets {
+            let op_parsed = budget::parse_op(op.get_ref()).map_err(|m| self.err(op.span(), m))?;
+            if percentiles.is_empty() {
+                return Err(self.err(
+                    op.span(),
+                    format!("budget `{}` names no percentile", op.get_ref()),
+                ));
+            }
+            for (pct, limit) in percentiles {
+                let (percentile, label) =
+                    budget::parse_percentile(pct.get_ref()).map_err(|m| self.err(pct.span(), m))?;
+                let limit_us =
+                    budget::parse_limit(limit.get_ref()).map_err(|m| self.err(limit.span(), m))?;
+                budgets.push(Budget {
+                    op: op_parsed,
+                    percentile,
+                    label,
+                    limit_us,
+                    source: BudgetSource::Scenario,
+                });
+            }
+        }
+
+        Ok(Scenario {
+            name,
+            description: raw.description,
+            path: self.path.to_path_buf(),
+            source: self.source.to_string(),
+            seed: raw.seed,
+            load,
+            duration,
+            warmup,
+            drain,
+            population,
+            weights,
+            converse_messages,
+            fanout_group_size,
+            offline_messages,
+            offline_away,
+            message_size,
+            budgets,
+        })
+    }
+
+    fn population(&self, p: &Spanned<file::RawPopulation>) -> Result<Population, ScenarioError> {
+        let r = p.get_ref();
+        if *r.users.get_ref() < 2 {
+            return Err(self.err(
+                r.users.span(),
+                "population.users must be at least 2 (someone has to talk to someone)",
+            ));
+        }
+        if *r.devices_per_user.get_ref() == 0 {
+            return Err(self.err(
+                r.devices_per_user.span(),
+                "population.devices_per_user must be at least 1",
+            ));
+        }
+        let otpk = *r.one_time_prekeys.get_ref();
+        if otpk == 0 || otpk > MAX_PREKEYS_PER_UPLOAD {
+            return Err(self.err(
+                r.one_time_prekeys.span(),
+                format!("population.one_time_prekeys must be 1..={MAX_PREKEYS_PER_UPLOAD} (one upload), got {otpk}"),
+            ));
+        }
+        if *r.replenish_threshold.get_ref() >= otpk {
+            return Err(self.err(
+                r.replenish_threshold.span(),
+                format!("population.replenish_threshold must be below one_time_prekeys ({otpk})"),
+            ));
+        }
+        Ok(Population {
+            users: *r.users.get_ref(),
+            devices_per_user: *r.devices_per_user.get_ref(),
+            one_time_prekeys: otpk,
+            replenish_threshold: *r.replenish_threshold.get_ref(),
+        })
+    }
+
+    fn open(
+        &self,
+        open: &Spanned<file::RawOpen>,
+        duration: Option<(Result<Duration, ScenarioError>, Range<usize>)>,
+    ) -> Result<(Load, Duration), ScenarioError> {
+        let o = open.get_ref();
+        let max_in_flight = match &o.max_in_flight {
+            Some(v) if *v.get_ref() == 0 => {
+                return Err(self.err(v.span(), "open.max_in_flight must be at least 1"))
+            }
+            Some(v) => *v.get_ref(),
+            None => 10_000,
+        };
+        match (&o.rate, &o.stages) {
+            (Some(_), Some(stages)) => Err(self.err(
+                stages.first().map(|s| s.span()).unwrap_or(open.span()),
+                "[open] has both `rate` and `stages`; use one",
+            )),
+            (None, None) => Err(self.err(
+                open.span(),
+                "[open] needs `rate` (constant) or `stages` (ramping)",
+            )),
+            (Some(rate), None) => {
+                let r = self.rate(rate, "open.rate")?;
+                if r == 0.0 {
+                    return Err(self.err(rate.span(), "open.rate must be above 0"));
+                }
+                if let Some(s) = &o.start_rate {
+                    return Err(self.err(s.span(), "open.start_rate only applies to `stages`"));
+                }
+                let d = match duration {
+                    Some((d, _)) => d?,
+                    None => {
+                        return Err(self.err(
+                            open.span(),
+                            "a constant open.rate needs a top-level `duration`",
+                        ))
+                    }
+                };
+                let plan = OpenPlan {
+                    start_rate: r,
+                    stages: vec![Stage {
+                        duration: d,
+                        rate: r,
+                    }],
+                    max_in_flight,
+                };
+                Ok((Load::Open(plan), d))
+            }
+            (None, Some(raw_stages)) => {
+                if raw_stages.is_empty() {
+                    return Err(self.err(open.span(), "open.stages is empty"));
+                }
+                let start_rate = o
+                    .start_rate
+                    .as_ref()
+                    .map(|s| self.rate(s, "open.start_rate"))
+                    .transpose()?
+                    .unwrap_or(0.0);
+                let mut stages = Vec::new();
+                for s in raw_stages {
+                    let st = s.get_ref();
+                    let d = self.duration(&st.duration, "stage duration")?;
+                    if d.is_zero() {
+                        return Err(
+                            self.err(st.duration.span(), "a stage must last longer than 0s")
+                        );
+                    }
+                    stages.push(Stage {
+                        duration: d,
+                        rate: self.rate(&st.rate, "stage rate")?,
+                    });
+                }
+                let total: Duration = stages.iter().map(|s| s.duration).sum();
+                if let Some((d, span)) = duration {
+                    let d = d?;
+                    if d != total {
+                        return Err(self.err(
+                            span,
+                            format!("duration ({d:?}) differs from the sum of open.stages ({total:?}); omit it or make them agree"),
+                        ));
+                    }
+                }
+                let plan = OpenPlan {
+                    start_rate,
+                    stages,
+                    max_in_flight,
+                };
+                if plan.mean_rate() == 0.0 {
+                    return Err(self.err(
+                        open.span(),
+                        "open.stages never start a flow (every rate is 0)",
+                    ));
+                }
+                Ok((Load::Open(plan), total))
+            }
+        }
+    }
+
+    fn closed(
+        &self,
+        c: &Spanned<file::RawClosed>,
+        duration: Duration,
+        dspan: Range<usize>,
+    ) -> Result<ClosedPlan, ScenarioError> {
+        let r = c.get_ref();
+        if *r.users.get_ref() == 0 {
+            return Err(self.err(r.users.span(), "closed.users must be at least 1"));
+        }
+        let ramp_up = self.opt_duration(&r.ramp_up, "closed.ramp_up", Duration::ZERO)?;
+        let ramp_down = self.opt_duration(&r.ramp_down, "closed.ramp_down", Duration::ZERO)?;
+        if ramp_up + ramp_down >= duration {
+            return Err(self.err(
+                dspan,
+                format!("duration ({duration:?}) must be longer than closed.ramp_up + closed.ramp_down ({:?})", ramp_up + ramp_down),
+            ));
+        }
+        Ok(ClosedPlan {
+            users: *r.users.get_ref(),
+            ramp_up,
+            ramp_down,
+            think_time: self.opt_duration(&r.think_time, "closed.think_time", Duration::ZERO)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
