@@ -175,7 +175,10 @@ fn junit_has_one_testcase_per_budget_and_integrity_check() {
         let case = budgets
             .cases
             .iter()
-            .find(|c| c.name.starts_with(&format!("{}.{} ", b.operation, b.percentile)))
+            .find(|c| {
+                c.name
+                    .starts_with(&format!("{}.{} ", b.operation, b.percentile))
+            })
             .unwrap_or_else(|| panic!("no testcase for {}.{}", b.operation, b.percentile));
         match (&case.failure_message, b.passed) {
             (None, true) => {}
@@ -231,9 +234,16 @@ fn hlog_reads_back_with_the_same_counts() {
             LogEntry::StartTime(t) => start_time = Some(t),
             LogEntry::BaseTime(t) => base_time = Some(t),
             LogEntry::Interval(ilh) => {
-                assert!(ilh.start_timestamp() >= last_start, "intervals in time order");
+                assert!(
+                    ilh.start_timestamp() >= last_start,
+                    "intervals in time order"
+                );
                 last_start = ilh.start_timestamp();
-                let tag = ilh.tag().expect("every interval is tagged").as_str().to_string();
+                let tag = ilh
+                    .tag()
+                    .expect("every interval is tagged")
+                    .as_str()
+                    .to_string();
                 let raw = base64::Engine::decode(
                     &base64::engine::general_purpose::STANDARD,
                     ilh.encoded_histogram(),
@@ -289,7 +299,10 @@ fn markdown_summary_lists_every_operation_and_budget() {
             .lines()
             .find(|l| l.starts_with(&format!("| `{}.{}` |", b.operation, b.percentile)))
             .unwrap();
-        assert!(row.ends_with(if b.passed { "✅ |" } else { "❌ |" }), "{row}");
+        assert!(
+            row.ends_with(if b.passed { "✅ |" } else { "❌ |" }),
+            "{row}"
+        );
     }
     assert!(md.contains("**messages_lost 1**"));
     for f in &report.failures {
@@ -343,11 +356,7 @@ fn html_is_self_contained_with_a_chart_per_operation() {
         chart_points(&html, "throughput", None),
         report.operations.len() * intervals
     );
-    let with_errors = report
-        .operations
-        .values()
-        .filter(|o| o.errors > 0)
-        .count();
+    let with_errors = report.operations.values().filter(|o| o.errors > 0).count();
     assert!(with_errors > 0, "the fixture records errors");
     assert_eq!(chart_points(&html, "errors", None), with_errors * intervals);
 
@@ -360,8 +369,8 @@ fn html_is_self_contained_with_a_chart_per_operation() {
     for banned in [
         "<script", "<link", "<img", "<iframe", "src=", "url(", "@import", "http://", "https://",
     ] {
-        let allowed_in_source = report.scenario.source.contains(banned)
-            || report.environment.target.contains(banned);
+        let allowed_in_source =
+            report.scenario.source.contains(banned) || report.environment.target.contains(banned);
         if !allowed_in_source {
             assert!(!html.contains(banned), "report.html contains {banned}");
         }
@@ -402,15 +411,14 @@ fn a_clean_run_passes_in_every_file() {
 #[test]
 fn a_report_that_cannot_render_writes_nothing() {
     let mut report = failing_report();
-    report
-        .operations
-        .get_mut("delivery")
-        .unwrap()
-        .histogram = "not a histogram".into();
+    report.operations.get_mut("delivery").unwrap().histogram = "not a histogram".into();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let err = write_report_dir(&out, &report).unwrap_err();
-    assert!(err.to_string().contains("operations.delivery.histogram"), "{err}");
+    assert!(
+        err.to_string().contains("operations.delivery.histogram"),
+        "{err}"
+    );
     assert_eq!(err.outcome(), e2ee_harness::Outcome::BadInput);
     assert!(!out.exists(), "nothing written");
     // Sanity: the undamaged report's histogram decodes.

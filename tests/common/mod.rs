@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use e2ee_harness::report::model::{
-    new_histogram, BudgetVerdict, Environment, Generator, Integrity, IntervalStats,
-    OperationStats, Report, ScenarioInfo, StageInfo, Window, HISTOGRAM_MAX_US, SCHEMA_VERSION,
+    new_histogram, BudgetVerdict, Environment, Generator, Integrity, IntervalStats, OperationStats,
+    Report, ScenarioInfo, StageInfo, Window, HISTOGRAM_MAX_US, SCHEMA_VERSION,
 };
 use e2ee_harness::report::verdict;
 use rand::{Rng, SeedableRng};
