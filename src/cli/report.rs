@@ -37,18 +37,18 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
             })
         }
         ReportCommand::Merge { dirs, out } => {
-            let reports = dirs
-                .iter()
-                .map(|d| read(d))
-                .collect::<Result<Vec<_>, _>>()?;
-            let labels: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-            let merged = merge::merge(&reports, &labels)?;
             if dirs.iter().any(|d| same_dir(d, &out)) {
                 return Err(Error::BadInput(format!(
                     "--out {} is one of the inputs; merge into a new directory",
                     out.display()
                 )));
             }
+            let reports = dirs
+                .iter()
+                .map(|d| read(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            let labels: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            let merged = merge::merge(&reports, &labels)?;
             let files = write_report_dir(&out, &merged)?;
             print!("{}", crate::report::summary::render(&merged));
             eprintln!(

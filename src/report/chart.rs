@@ -132,7 +132,7 @@ pub struct Chart {
 }
 
 const MARGIN_LEFT: f64 = 64.0;
-const MARGIN_RIGHT: f64 = 16.0;
+const MARGIN_RIGHT: f64 = 30.0;
 const MARGIN_TOP: f64 = 30.0;
 const MARGIN_BOTTOM: f64 = 58.0;
 

@@ -356,7 +356,7 @@ fn per_operation(out: &mut String, report: &Report) -> Result<(), Error> {
             kind: "spectrum".into(),
             operation: Some(name.clone()),
             title: format!("{name}: latency by percentile"),
-            width: 590,
+            width: 575,
             height: 280,
             x: Axis {
                 ticks: [
@@ -413,7 +413,7 @@ fn per_operation(out: &mut String, report: &Report) -> Result<(), Error> {
             kind: "percentiles-over-time".into(),
             operation: Some(name.clone()),
             title: format!("{name}: p50 / p95 / p99 per interval"),
-            width: 590,
+            width: 575,
             height: 280,
             x: time_axis(report),
             y: latency_axis(time_max.max(budget_max)),
