@@ -424,3 +424,46 @@ fn a_report_that_cannot_render_writes_nothing() {
     // Sanity: the undamaged report's histogram decodes.
     assert!(decode_histogram(&failing_report().operations["delivery"].histogram).is_ok());
 }
+
+#[test]
+fn an_operation_with_only_errors_renders_everywhere() {
+    // Every key_insert attempt failed: no samples, only errors.
+    let mut samples = record_run(2, 10, 13);
+    for s in samples.iter_mut().filter(|s| s.op == "key_insert") {
+        s.latency_us = None;
+    }
+    let mut spec = RunSpec::new("errors-only", 2);
+    spec.budgets = vec![("key_insert".into(), "p95".into(), 1_000_000)];
+    let report = build_report(&samples, &spec);
+    let op = &report.operations["key_insert"];
+    assert_eq!((op.count, op.errors), (0, 20));
+    assert_eq!(report.budgets[0].observed_us, None);
+    assert!(!report.passed);
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_report_dir(dir.path(), &report).unwrap();
+    assert_eq!(json::read(dir.path()).unwrap(), report);
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    let marker = r#"data-chart="spectrum" data-op="key_insert" data-points="0""#;
+    let at = html.find(marker).expect("an empty spectrum chart");
+    assert!(html[at..]
+        .split("</svg>")
+        .next()
+        .unwrap()
+        .contains("no samples"));
+    let (_, suites) = parse_junit(&std::fs::read_to_string(&files.junit).unwrap());
+    let case = &suites.iter().find(|s| s.name == "budgets").unwrap().cases[0];
+    assert_eq!(
+        case.failure_message.as_deref(),
+        Some("key_insert.p95: no samples (limit 1.00s)")
+    );
+    let hlog = std::fs::read(&files.hlog).unwrap();
+    let tagged = IntervalLogIterator::new(&hlog)
+        .filter_map(|e| match e.unwrap() {
+            LogEntry::Interval(i) => Some(i.tag().map(|t| t.as_str().to_string())),
+            _ => None,
+        })
+        .filter(|t| t.as_deref() == Some("key_insert"))
+        .count();
+    assert_eq!(tagged, op.intervals.len());
+}
