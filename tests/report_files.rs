@@ -186,8 +186,10 @@ fn junit_has_one_testcase_per_budget_and_integrity_check() {
                 let observed = e2ee_harness::report::summary::format_us(b.observed_us.unwrap());
                 let limit = e2ee_harness::report::summary::format_us(b.limit_us);
                 assert!(
-                    msg.contains(&format!("observed {observed}"))
-                        && msg.contains(&format!("limit {limit}")),
+                    msg.contains(&format!(
+                        "observed {observed} ({}us)",
+                        b.observed_us.unwrap()
+                    )) && msg.contains(&format!("limit {limit} ({}us)", b.limit_us)),
                     "failure message shows observed and limit: {msg}"
                 );
             }

@@ -35,11 +35,12 @@ pub fn render(report: &Report) -> String {
             let failure = (!b.passed).then(|| match b.observed_us {
                 Some(v) => (
                     format!(
-                        "{}.{}: observed {} > limit {}",
+                        "{}.{}: observed {} ({v}us) > limit {} ({}us)",
                         b.operation,
                         b.percentile,
                         format_us(v),
-                        format_us(b.limit_us)
+                        format_us(b.limit_us),
+                        b.limit_us
                     ),
                     format!(
                         "observed_us={v} limit_us={} source={}",
