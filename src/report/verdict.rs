@@ -71,12 +71,20 @@ pub fn integrity_failure_lines(i: &Integrity) -> Vec<String> {
         .collect()
 }
 
+/// Whether a `failures` line is a budget or integrity verdict (recomputable from the data).
+/// Accepts `integrity: ` as well as `integrity `, as the load engine writes either.
+pub fn is_verdict_line(line: &str) -> bool {
+    line.starts_with(BUDGET_PREFIX)
+        || line.starts_with(INTEGRITY_PREFIX)
+        || line.starts_with("integrity:")
+}
+
 /// Failure lines of a report that are neither budget nor integrity verdicts.
 pub fn run_failures(report: &Report) -> Vec<String> {
     report
         .failures
         .iter()
-        .filter(|f| !f.starts_with(BUDGET_PREFIX) && !f.starts_with(INTEGRITY_PREFIX))
+        .filter(|f| !is_verdict_line(f))
         .cloned()
         .collect()
 }
@@ -113,6 +121,19 @@ mod tests {
         assert_eq!(parse_percentile("95"), None);
         assert_eq!(parse_percentile("p101"), None);
         assert_eq!(parse_percentile("pNaN"), None);
+    }
+
+    #[test]
+    fn verdict_lines_are_told_from_run_failures() {
+        assert!(is_verdict_line(
+            "budget bundle_fetch.p95 <= 10000us: observed 12000us"
+        ));
+        assert!(is_verdict_line("integrity: messages_lost = 1"));
+        assert!(is_verdict_line("integrity messages_lost = 1 (must be 0)"));
+        assert!(!is_verdict_line("no flow started in the measured window"));
+        assert!(!is_verdict_line(
+            "bundle_fetch: 9 errors in 10 attempts is above max_error_rate 0.01"
+        ));
     }
 
     #[test]
