@@ -8,9 +8,11 @@
 //! `disposable-pg`; the server under test by default is the `reference-server` crate.
 
 pub mod cli;
+pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod exit;
+pub mod load;
 pub mod metrics;
 pub mod report;
 pub mod scenario;

@@ -9,7 +9,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,9 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// The run's latency recorder. Shared (`Arc`) by every task; recording locks only the
 /// calling thread's shard, which no other thread normally touches.
 pub struct Recorder {
-    window_start: Instant,
+    base: Instant,
+    /// End of warm-up, in nanoseconds after `base`; `u64::MAX` until set (all warm-up).
+    window_start_ns: AtomicU64,
     shards: Box<[Mutex<Shard>]>,
 }
 
@@ -96,9 +98,17 @@ thread_local! {
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 impl Recorder {
-    /// `window_start`: end of warm-up. Shards: one per worker thread, with some slack for
-    /// blocking threads.
+    /// A recorder whose window starts at `window_start` (the end of warm-up). Shards: two per
+    /// CPU, enough for the worker threads and some blocking threads.
     pub fn new(window_start: Instant) -> Self {
+        let r = Self::unstarted();
+        r.set_window_start(window_start);
+        r
+    }
+
+    /// A recorder that counts everything as warm-up until [`Recorder::set_window_start`]
+    /// (for setup, before the run's clock is known).
+    pub fn unstarted() -> Self {
         let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         let shards = (0..n)
             .map(|_| {
@@ -108,13 +118,31 @@ impl Recorder {
             })
             .collect();
         Recorder {
-            window_start,
+            base: Instant::now(),
+            window_start_ns: AtomicU64::new(u64::MAX),
             shards,
         }
     }
 
-    pub fn window_start(&self) -> Instant {
-        self.window_start
+    pub fn set_window_start(&self, at: Instant) {
+        let ns = at
+            .saturating_duration_since(self.base)
+            .as_nanos()
+            .min(u64::MAX as u128 - 1) as u64;
+        self.window_start_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// End of warm-up, if set.
+    pub fn window_start(&self) -> Option<Instant> {
+        match self.window_start_ns.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ns => Some(self.base + Duration::from_nanos(ns)),
+        }
+    }
+
+    fn in_window(&self, start: Instant) -> Option<Instant> {
+        let ws = self.window_start()?;
+        (start >= ws).then_some(ws)
     }
 
     fn shard(&self) -> std::sync::MutexGuard<'_, Shard> {
@@ -131,21 +159,17 @@ impl Recorder {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn second_of(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.window_start).as_secs()
-    }
-
     /// Records a success that started (or was intended to start) at `start` and ended at `end`.
     pub fn record(&self, op: Op, start: Instant, end: Instant) {
         let us = clamp_us(end.saturating_duration_since(start).as_micros());
-        let in_window = start >= self.window_start;
-        let sec = self.second_of(end);
+        let window = self.in_window(start);
         let mut shard = self.shard();
         let s = &mut shard.ops[op.index()];
-        if !in_window {
+        let Some(ws) = window else {
             s.warmup_count += 1;
             return;
-        }
+        };
+        let sec = end.saturating_duration_since(ws).as_secs();
         s.window.saturating_record(us);
         s.roll_to(sec);
         s.current.saturating_record(us);
@@ -153,14 +177,14 @@ impl Recorder {
 
     /// Records a failure of an operation that started at `start`.
     pub fn record_error(&self, op: Op, start: Instant) {
-        let in_window = start >= self.window_start;
-        let sec = self.second_of(Instant::now());
+        let window = self.in_window(start);
         let mut shard = self.shard();
         let s = &mut shard.ops[op.index()];
-        if !in_window {
+        let Some(ws) = window else {
             s.warmup_errors += 1;
             return;
-        }
+        };
+        let sec = Instant::now().saturating_duration_since(ws).as_secs();
         s.errors += 1;
         s.roll_to(sec);
         s.current_errors += 1;

@@ -32,6 +32,10 @@ pub struct RawScenario {
     pub offline: RawOffline,
     /// Plaintext bytes per message (before encryption).
     pub message_size: Option<Spanned<u32>>,
+    /// Largest share of failed operations (errors / attempts, per operation) that still passes.
+    pub max_error_rate: Option<Spanned<f64>>,
+    /// Devices the memory probe connects to measure generator memory per WebSocket (0: off).
+    pub memory_probe_devices: Option<Spanned<u32>>,
     /// `operation = { p95 = "10ms", ... }`
     #[serde(default)]
     pub budgets: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>,

@@ -44,6 +44,9 @@ pub struct Scenario {
     pub offline_messages: u32,
     pub offline_away: Duration,
     pub message_size: u32,
+    /// Largest share of failed attempts per operation that still passes (0..=1).
+    pub max_error_rate: f64,
+    pub memory_probe_devices: u32,
     pub budgets: Vec<Budget>,
 }
 
@@ -317,6 +320,13 @@ impl Validator<'_> {
             return Err(self.err(span, "message_size must be between 32 and 61440 bytes"));
         }
 
+        let max_error_rate = match &raw.max_error_rate {
+            None => 0.01,
+            Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => return Err(self.err(v.span(), format!("max_error_rate must be between 0 and 1, got {}", v.get_ref()))),
+        };
+        let memory_probe_devices = raw.memory_probe_devices.as_ref().map_or(200, |v| *v.get_ref());
+
         let mut budgets = Vec::new();
         for (op, percentiles) in &raw.budgets {
             let op_parsed = budget::parse_op(op.get_ref()).map_err(|m| self.err(op.span(), m))?;
@@ -358,6 +368,8 @@ impl Validator<'_> {
             offline_messages,
             offline_away,
             message_size,
+            max_error_rate,
+            memory_probe_devices,
             budgets,
         })
     }

@@ -1,0 +1,223 @@
+//! Real-time delivery. Each server instance holds one dedicated connection that LISTENs on the
+//! `envelopes` channel (fed by the insert trigger, so it hears inserts made through *any*
+//! instance) and wakes the local WebSocket sessions of the addressed device. A wake-up carries
+//! no data: the session reads its queue after its cursor, so bursts coalesce and a missed
+//! notification (e.g. while reconnecting) costs nothing but a re-read.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_postgres::AsyncMessage;
+
+use crate::Error;
+
+/// Channel name the trigger in the first migration notifies on.
+pub const CHANNEL: &str = "envelopes";
+
+/// The wake-up handles of one device's local sessions, by subscription key.
+type Sessions = Vec<(u64, Arc<Notify>)>;
+
+/// Local subscribers by device row id.
+#[derive(Default)]
+pub struct Hub {
+    subscribers: Mutex<HashMap<i64, Sessions>>,
+    next_key: AtomicU64,
+}
+
+/// A WebSocket session's registration; dropping it unregisters.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    device: i64,
+    key: u64,
+    pub wake: Arc<Notify>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut subs = self
+            .hub
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = subs.get_mut(&self.device) {
+            list.retain(|(k, _)| *k != self.key);
+            if list.is_empty() {
+                subs.remove(&self.device);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn subscribe(self: &Arc<Self>, device: i64) -> Subscription {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let wake = Arc::new(Notify::new());
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subs.entry(device).or_default().push((key, wake.clone()));
+        Subscription {
+            hub: self.clone(),
+            device,
+            key,
+            wake,
+        }
+    }
+
+    /// Wakes every local session of `device` (a stored permit if it is busy, so none is lost).
+    pub fn wake(&self, device: i64) {
+        let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = subs.get(&device) {
+            for (_, n) in list {
+                n.notify_one();
+            }
+        }
+    }
+
+    fn wake_all(&self) {
+        let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, n) in subs.values().flatten() {
+            n.notify_one();
+        }
+    }
+
+    pub fn sessions(&self) -> usize {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+/// `"<device row id>:<envelope id>"` → device row id.
+fn route(payload: &str) -> Option<i64> {
+    payload.split_once(':')?.0.parse().ok()
+}
+
+/// Starts the LISTEN task and returns once the first LISTEN is active, so anything stored
+/// after `start` returns is heard. Reconnects (and wakes everyone, to re-read) if the
+/// connection drops.
+pub async fn spawn_listener(
+    database_url: String,
+    hub: Arc<Hub>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, Error> {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut ready = Some(ready_tx);
+        loop {
+            match listen_once(&database_url, &hub, &mut shutdown, &mut ready).await {
+                Ok(()) => return, // shutdown
+                Err(e) => {
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                    tracing::warn!(error = %e, "delivery listener lost its connection; reconnecting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    });
+    match ready_rx.await {
+        Ok(Ok(())) => Ok(task),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Task(
+            "delivery listener ended before it was ready".into(),
+        )),
+    }
+}
+
+async fn listen_once(
+    url: &str,
+    hub: &Hub,
+    shutdown: &mut watch::Receiver<bool>,
+    ready: &mut Option<oneshot::Sender<Result<(), Error>>>,
+) -> Result<(), Error> {
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|source| Error::Connect {
+            target: disposable_pg::display_target(url),
+            source,
+        })?;
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    // The connection must be polled for LISTEN to complete; drive both together.
+    let sql = format!("LISTEN {CHANNEL}");
+    let listen = client.batch_execute(&sql);
+    tokio::pin!(listen);
+    loop {
+        tokio::select! {
+            r = &mut listen => {
+                r.map_err(|source| Error::Sql { what: "LISTEN".into(), source })?;
+                break;
+            }
+            m = messages.next() => match m {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if let Some(d) = route(n.payload()) { hub.wake(d) }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(source)) => return Err(Error::Sql { what: "LISTEN connection".into(), source }),
+                None => return Err(Error::Task("LISTEN connection closed".into())),
+            }
+        }
+    }
+    match ready.take() {
+        Some(tx) => {
+            let _ = tx.send(Ok(()));
+        }
+        // A reconnect: anything stored while we were away was not heard.
+        None => hub.wake_all(),
+    }
+    loop {
+        tokio::select! {
+            m = messages.next() => match m {
+                Some(Ok(AsyncMessage::Notification(n))) => match route(n.payload()) {
+                    Some(device) => hub.wake(device),
+                    None => tracing::warn!(payload = n.payload(), "unroutable notification"),
+                },
+                Some(Ok(_)) => {}
+                Some(Err(source)) => return Err(Error::Sql { what: "LISTEN connection".into(), source }),
+                None => return Err(Error::Task("LISTEN connection closed".into())),
+            },
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_reads_the_device_part() {
+        assert_eq!(route("17:12345"), Some(17));
+        assert_eq!(route("garbage"), None);
+        assert_eq!(route("x:1"), None);
+    }
+
+    #[tokio::test]
+    async fn wake_reaches_only_the_addressed_device_and_unsubscribes_on_drop() {
+        let hub = Arc::new(Hub::default());
+        let a = hub.subscribe(1);
+        let b = hub.subscribe(2);
+        hub.wake(1);
+        tokio::time::timeout(Duration::from_secs(1), a.wake.notified())
+            .await
+            .expect("device 1 woken");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), b.wake.notified())
+                .await
+                .is_err()
+        );
+        drop(a);
+        assert_eq!(hub.sessions(), 1);
+    }
+}

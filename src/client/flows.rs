@@ -1,0 +1,490 @@
+//! The flows a scenario mixes, each a real protocol exchange between virtual devices.
+//!
+//! Timing: a flow is timed as a whole from its *intended* start, and its first operation is
+//! too, so a flow that starts late carries its lateness into the figures instead of hiding it
+//! (no coordinated omission). Later operations of a flow are timed from their own start.
+//! Every failure is recorded against the operation that failed; the run goes on.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use uuid::Uuid;
+
+use crate::client::device::{to_prekey_bundle, Device};
+use crate::client::http::{ApiError, Bundle, OutgoingMessage, SendOutcome, SendRequest};
+use crate::client::population::{User, World};
+use crate::client::wire;
+use crate::crypto::CryptoError;
+use crate::metrics::{DeviceAddr, Op};
+use crate::scenario::FlowKind;
+
+/// Why a flow stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("{op}: {source}")]
+    Api { op: &'static str, source: ApiError },
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("websocket: {0}")]
+    Ws(#[from] crate::client::ws::WsError),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// One flow's context: its world, its own seeded randomness, and its intended start (taken
+/// by the first timed operation).
+pub struct FlowCtx {
+    pub world: Arc<World>,
+    pub rng: ChaCha20Rng,
+    intended: Option<Instant>,
+    /// Every timed step of this flow, for executors that report steps themselves (goose).
+    pub steps: Vec<Step>,
+}
+
+/// One timed step of a flow.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    pub op: Op,
+    pub elapsed: std::time::Duration,
+    pub ok: bool,
+}
+
+impl FlowCtx {
+    pub fn new(world: Arc<World>, seed: u64, intended: Instant) -> FlowCtx {        FlowCtx { world, rng: ChaCha20Rng::seed_from_u64(seed), intended: Some(intended), steps: Vec::new() }
+    }
+
+    /// Records a success of `op` that started at `start` (recorder and step list).
+    fn ok(&mut self, op: Op, start: Instant) {
+        let end = Instant::now();
+        self.world.recorder.record(op, start, end);
+        self.steps.push(Step { op, elapsed: end.saturating_duration_since(start), ok: true });
+    }
+
+    /// Records a failure of `op` that started at `start`.
+    fn failed(&mut self, op: Op, start: Instant) {
+        self.world.recorder.record_error(op, start);
+        self.steps.push(Step { op, elapsed: start.elapsed(), ok: false });
+    }
+
+    /// Start of the next timed operation: the flow's intended start for the first one.
+    fn begin(&mut self) -> Instant {
+        self.intended.take().unwrap_or_else(Instant::now)
+    }
+
+    fn uuid(&mut self) -> Uuid {
+        uuid::Builder::from_random_bytes(self.rng.gen()).into_uuid()
+    }
+
+    /// Times an API call as `op`.
+    async fn timed<T>(
+        &mut self,
+        op: Op,
+        call: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, FlowError> {
+        let start = self.begin();
+        match call.await {            Ok(v) => {
+                self.ok(op, start);
+                Ok(v)
+            }
+            Err(source) => {
+                self.failed(op, start);
+                Err(FlowError::Api {
+                    op: op.name(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// What a flow did: its result and its timed steps.
+pub struct FlowOutcome {
+    pub result: Result<(), FlowError>,
+    pub steps: Vec<Step>,
+}
+
+/// Runs one flow of `kind` intended to start at `intended`, recording it as `flow_<kind>`.
+pub async fn run(world: Arc<World>, kind: FlowKind, intended: Instant, seed: u64) -> FlowOutcome {
+    let mut ctx = FlowCtx::new(world.clone(), seed, intended);
+    let result = match kind {
+        FlowKind::Register => register(&mut ctx).await,
+        FlowKind::Replenish => replenish(&mut ctx).await,
+        FlowKind::Rotate => rotate(&mut ctx).await,
+        FlowKind::Initiate => initiate(&mut ctx).await,
+        FlowKind::Converse => converse(&mut ctx).await,
+        FlowKind::Fanout => fanout(&mut ctx).await,
+        FlowKind::Offline => offline(&mut ctx).await,
+    };    match &result {
+        Ok(()) => ctx.ok(Op::Flow(kind), intended),
+        Err(e) => {
+            tracing::debug!(flow = kind.name(), error = %e, "flow failed");
+            world.counters.flows_failed.fetch_add(1, Ordering::Relaxed);
+            ctx.failed(Op::Flow(kind), intended);
+        }
+    }
+    FlowOutcome { result, steps: ctx.steps }
+}
+
+/// A new user's device registers (identity, signed prekey, one-time prekeys) and connects.
+async fn register(ctx: &mut FlowCtx) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let keys = world.keys.take();
+    let req = Device::register_request(&keys);
+    let reg = ctx
+        .timed(Op::KeyInsert, world.api.register_user(&req))
+        .await?;
+    let device = world.device_from(reg, keys);
+    connect_timed(ctx, &device).await?;
+    world.add_user(Arc::new(User {
+        id: device.addr.user,
+        devices: vec![device],
+    }));
+    Ok(())
+}
+
+async fn connect_timed(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), FlowError> {
+    let start = ctx.begin();
+    match ctx.world.connect(device).await {        Ok(()) => {
+            ctx.ok(Op::WsConnect, start);
+            Ok(())
+        }
+        Err(e) => {
+            ctx.failed(Op::WsConnect, start);
+            Err(e.into())
+        }
+    }
+}
+
+/// A device checks its one-time prekey count and tops it up when below the threshold.
+async fn replenish(ctx: &mut FlowCtx) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let device = world.pick_device(&mut ctx.rng);
+    let count = ctx
+        .timed(Op::KeyCount, world.api.prekey_count(&device.token))
+        .await?;
+    if count < world.cfg.replenish_threshold as u64 {
+        let n = (world.cfg.one_time_prekeys as u64 - count) as usize;
+        let bodies = device.add_one_time(world.keys.take_one_time(n));
+        let up = ctx
+            .timed(
+                Op::KeyInsert,
+                world.api.upload_one_time(&device.token, &bodies),
+            )
+            .await?;
+        if up.stored != bodies.len() as u64 {
+            return Err(FlowError::Protocol(format!(
+                "uploaded {} one-time prekeys, server stored {}",
+                bodies.len(),
+                up.stored
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A device rotates its signed prekey.
+async fn rotate(ctx: &mut FlowCtx) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let device = world.pick_device(&mut ctx.rng);
+    let body = device.rotate_signed();
+    ctx.timed(Op::KeyInsert, world.api.rotate_signed(&device.token, &body))
+        .await
+}
+
+/// Fetch a user's bundles, verify, X3DH with each device, send the prekey message.
+async fn initiate(ctx: &mut FlowCtx) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let sender = world.pick_device(&mut ctx.rng);
+    let to = world.pick_user(&mut ctx.rng, Some(sender.addr.user));
+    fetch_and_establish(ctx, &sender, to.id, None).await?;
+    send_message(ctx, &sender, &to).await?;
+    Ok(())
+}
+
+/// K messages each way between a device and a user, each decrypted before the answer.
+async fn converse(ctx: &mut FlowCtx) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let a = world.pick_device(&mut ctx.rng);
+    let b_user = world.pick_user(&mut ctx.rng, Some(a.addr.user));
+    let a_user = world
+        .user(a.addr.user)
+        .ok_or_else(|| FlowError::Protocol("sender's user vanished".into()))?;
+    for _ in 0..world.cfg.converse_messages {
+        let (id, targets) = send_message(ctx, &a, &b_user).await?;
+        // The answer comes from a recipient device that is online (an offline flow may have
+        // one of them disconnected).
+        let online: Vec<&DeviceAddr> = targets
+            .iter()
+            .filter(|t| {
+                world
+                    .device(**t)
+                    .is_some_and(|d| !d.offline.load(Ordering::Relaxed))
+            })
+            .collect();
+        let Some(&b_addr) = online.first().copied() else {
+            return Ok(());
+        };
+        wait_decrypted(ctx, id, b_addr).await?;
+        let b = world
+            .device(b_addr)
+            .ok_or_else(|| FlowError::Protocol("recipient vanished".into()))?;
+        let (id, _) = send_message(ctx, &b, &a_user).await?;
+        if !a.offline.load(Ordering::Relaxed) {
+            wait_decrypted(ctx, id, a.addr).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One message to a user with several devices, then one to each of a group of M users.
+async fn fanout(ctx: &mut FlowCtx) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let sender = world.pick_device(&mut ctx.rng);
+    let multi = world.pick_user(&mut ctx.rng, Some(sender.addr.user));
+    send_message(ctx, &sender, &multi).await?;
+    let group = world.pick_users(
+        &mut ctx.rng,
+        world.cfg.fanout_group_size as usize,
+        sender.addr.user,
+    );
+    for member in group {
+        send_message(ctx, &sender, &member).await?;
+    }
+    Ok(())
+}
+
+/// A device goes offline, messages queue for it, it reconnects and drains them.
+async fn offline(ctx: &mut FlowCtx) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let mut device = None;
+    for _ in 0..16 {
+        let d = world.pick_device(&mut ctx.rng);
+        if d.offline
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            device = Some(d);
+            break;
+        }
+    }
+    let Some(device) = device else {
+        return Err(FlowError::Protocol("no device free to go offline".into()));
+    };
+    let result = offline_with(ctx, &device).await;
+    device.offline.store(false, Ordering::Release);
+    result
+}
+
+async fn offline_with(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    if let Some(conn) = device.connection.lock().await.take() {
+        conn.close().await;
+    }
+    let user = world
+        .user(device.addr.user)
+        .ok_or_else(|| FlowError::Protocol("user vanished".into()))?;
+    let mut queued = Vec::new();
+    let outcome = async {
+        for _ in 0..world.cfg.offline_messages {
+            let sender = world.pick_user(&mut ctx.rng, Some(user.id));
+            let sender = sender.devices[ctx.rng.gen_range(0..sender.devices.len())].clone();
+            let (id, _) = send_message(ctx, &sender, &user).await?;
+            queued.push(id);
+        }
+        Ok::<(), FlowError>(())
+    }
+    .await;
+    tokio::time::sleep(world.cfg.offline_away).await;
+    // Reconnect even if sending failed, so the device is never left offline.
+    let start = Instant::now();
+    connect_timed(ctx, device).await?;
+    outcome?;
+    for id in queued {
+        wait_decrypted(ctx, id, device.addr).await?;
+    }    ctx.ok(Op::OfflineDrain, start);
+    Ok(())
+}
+
+/// Waits until `recipient` has processed `message_id`; fails if it could not decrypt it.
+async fn wait_decrypted(
+    ctx: &FlowCtx,
+    message_id: Uuid,
+    recipient: DeviceAddr,
+) -> Result<(), FlowError> {
+    let world = &ctx.world;
+    let rx = world
+        .ledger
+        .wait_decrypted(message_id, recipient)
+        .ok_or_else(|| FlowError::Protocol(format!("message {message_id} is not in the ledger")))?;
+    match tokio::time::timeout(world.cfg.reply_timeout, rx).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(FlowError::Protocol(format!(
+            "{recipient:?} could not decrypt {message_id}"
+        ))),
+        Ok(Err(_)) => Err(FlowError::Protocol("ledger dropped a waiter".into())),
+        Err(_) => Err(FlowError::Protocol(format!(
+            "{recipient:?} had not decrypted {message_id} after {:?}",
+            world.cfg.reply_timeout
+        ))),
+    }
+}
+
+/// Fetches bundles of `user` (all devices, or one) and sets up a new session with each:
+/// the signature is checked, and every one-time prekey handed out is checked against all
+/// handed out before in this run.
+async fn fetch_and_establish(
+    ctx: &mut FlowCtx,
+    sender: &Device,
+    user: Uuid,
+    device: Option<u32>,
+) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let bundles: Vec<Bundle> = match device {
+        None => {
+            ctx.timed(Op::BundleFetch, world.api.bundles(&sender.token, user))
+                .await?
+        }
+        Some(d) => {
+            ctx.timed(
+                Op::BundleFetch,
+                world.api.device_bundle(&sender.token, user, d),
+            )
+            .await?
+        }
+    };
+    if device.is_none() {
+        sender.set_known_devices(user, bundles.iter().map(|b| b.device_id).collect());
+    }
+    for b in &bundles {
+        let peer = DeviceAddr {
+            user,
+            device: b.device_id,
+        };
+        if let Some(k) = &b.one_time_prekey {
+            world.ledger.claim_prekey(peer, k.key_id);
+        }
+        match sender.establish(peer, &to_prekey_bundle(b)) {
+            Ok(()) => {}
+            Err(CryptoError::BadSignature) => {
+                world.ledger.signature_failure();
+                return Err(CryptoError::BadSignature.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Sends one logical message from `sender` to every device of `to` (one envelope each):
+/// sessions are set up where missing, `409 mismatched_devices` is answered by learning the
+/// device list and retrying, as a real client does. Returns the message id and the devices
+/// it was stored for.
+pub async fn send_message(
+    ctx: &mut FlowCtx,
+    sender: &Device,
+    to: &User,
+) -> Result<(Uuid, Vec<DeviceAddr>), FlowError> {
+    let world = ctx.world.clone();
+    let mut devices = match sender.known_devices(to.id) {
+        Some(d) => d,
+        None => {
+            let with_session: Vec<u32> = to
+                .devices
+                .iter()
+                .map(|d| d.addr.device)
+                .filter(|d| {
+                    sender.can_send_to(DeviceAddr {
+                        user: to.id,
+                        device: *d,
+                    })
+                })
+                .collect();
+            if with_session.is_empty() {
+                fetch_and_establish(ctx, sender, to.id, None).await?;
+                sender.known_devices(to.id).unwrap_or_default()
+            } else {
+                with_session
+            }
+        }
+    };
+    let message_id = ctx.uuid();
+    let plaintext = wire::plaintext(message_id, world.cfg.message_size);
+    for _attempt in 0..3 {
+        for d in &devices {
+            let peer = DeviceAddr {
+                user: to.id,
+                device: *d,
+            };
+            if peer != sender.addr && !sender.can_send_to(peer) {
+                fetch_and_establish(ctx, sender, to.id, Some(*d)).await?;
+            }
+        }
+        let targets: Vec<DeviceAddr> = devices
+            .iter()
+            .map(|d| DeviceAddr {
+                user: to.id,
+                device: *d,
+            })
+            .filter(|a| *a != sender.addr)
+            .collect();
+        let start = ctx.begin();
+        let mut messages = Vec::with_capacity(targets.len());
+        for t in &targets {
+            let sealed = match sender.seal(*t, &plaintext) {
+                Ok(s) => s,
+                Err(e) => {
+                    ctx.failed(Op::MessageInsert, start);
+                    return Err(e.into());
+                }
+            };
+            messages.push(OutgoingMessage {
+                device_id: t.device,
+                kind: sealed.kind,
+                header: sealed.header,
+                ciphertext: sealed.ciphertext,
+            });
+        }
+        world.ledger.expect(message_id, &targets, start);
+        let req = SendRequest {
+            message_id,
+            messages,
+        };
+        match world.api.send(&sender.token, to.id, &req).await {
+            Ok(SendOutcome::Stored { stored, duplicate }) => {                ctx.ok(Op::MessageInsert, start);
+                world.ledger.confirm(message_id, &targets);
+                if sender.known_devices(to.id).is_none() {
+                    sender.set_known_devices(to.id, devices.clone());
+                }
+                if duplicate || stored != targets.len() as u64 {
+                    return Err(FlowError::Protocol(format!(
+                        "server stored {stored} of {} envelopes (duplicate: {duplicate})",
+                        targets.len()
+                    )));
+                }
+                return Ok((message_id, targets));
+            }
+            Ok(SendOutcome::MismatchedDevices { missing, extra }) => {
+                // The normal way a client learns about devices: not an error.
+                world.ledger.withdraw(message_id, &targets);
+                devices.retain(|d| !extra.contains(d));
+                devices.extend(missing);
+                sender.set_known_devices(to.id, devices.clone());
+                devices = sender.known_devices(to.id).unwrap_or_default();
+            }
+            Err(source) => {
+                ctx.failed(Op::MessageInsert, start);
+                return Err(FlowError::Api {
+                    op: Op::MessageInsert.name(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(FlowError::Protocol(format!(
+        "device list of {} kept changing",
+        to.id
+    )))
+}

@@ -1,0 +1,320 @@
+//! The virtual world of a run: every virtual user and device, the shared API client, and the
+//! shared measurement (recorder, ledger, counters). Flows pick their participants here.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rand::Rng;
+use uuid::Uuid;
+
+use crate::client::device::Device;
+use crate::client::http::{Api, ApiError, Envelope};
+use crate::client::keys::KeyFactory;
+use crate::client::wire;
+use crate::client::ws::{self, WsError};
+use crate::metrics::{Arrival, DeviceAddr, GeneratorCounters, Ledger, Op, Recorder};
+
+/// What flows need to know from the scenario.
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    pub converse_messages: u32,
+    pub fanout_group_size: u32,
+    pub offline_messages: u32,
+    pub offline_away: Duration,
+    pub message_size: usize,
+    pub one_time_prekeys: u32,
+    pub replenish_threshold: u32,
+    pub devices_per_user: u32,
+    /// How long a flow waits for its peer to decrypt before it gives up (the message is
+    /// still accounted for by the ledger).
+    pub reply_timeout: Duration,
+}
+
+/// A virtual user and its devices (fixed once registered).
+pub struct User {
+    pub id: Uuid,
+    pub devices: Vec<Arc<Device>>,
+}
+
+#[derive(Default)]
+struct Roster {
+    list: Vec<Arc<User>>,
+    by_id: HashMap<Uuid, Arc<User>>,
+}
+
+/// A setup step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("registering a device: {0}")]
+    Api(#[from] ApiError),
+    #[error("connecting a device: {0}")]
+    Ws(#[from] WsError),
+}
+
+pub struct World {
+    pub api: Api,
+    /// `ws://host:port` of the server.
+    pub ws_base: String,
+    pub recorder: Arc<Recorder>,
+    pub ledger: Arc<Ledger>,
+    pub counters: Arc<GeneratorCounters>,
+    pub keys: KeyFactory,
+    pub cfg: FlowConfig,
+    roster: RwLock<Roster>,
+    seed: u64,
+    device_seq: AtomicU64,
+    stopping: AtomicBool,
+    ws_dropped: AtomicU64,
+}
+
+impl World {
+    pub fn new(
+        api: Api,
+        recorder: Arc<Recorder>,
+        ledger: Arc<Ledger>,
+        counters: Arc<GeneratorCounters>,
+        keys: KeyFactory,
+        cfg: FlowConfig,
+        seed: u64,
+    ) -> Arc<World> {
+        let ws_base = api
+            .base()
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1);
+        Arc::new(World {
+            api,
+            ws_base,
+            recorder,
+            ledger,
+            counters,
+            keys,
+            cfg,
+            roster: RwLock::new(Roster::default()),
+            seed,
+            device_seq: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            ws_dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// From now on a closing WebSocket is expected, not a failure.
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// A live WebSocket ended without being asked to: counted as a `ws_connect` error.
+    pub fn ws_dropped(&self) {
+        self.ws_dropped.fetch_add(1, Ordering::Relaxed);
+        self.recorder.record_error(Op::WsConnect, Instant::now());
+    }
+
+    pub fn ws_dropped_count(&self) -> u64 {
+        self.ws_dropped.load(Ordering::Relaxed)
+    }
+
+    /// What a device does with an envelope: account, open, check, time live delivery.
+    pub fn on_envelope(&self, device: &Device, env: Envelope, live: bool) {
+        let sender = DeviceAddr {
+            user: env.sender_user,
+            device: env.sender_device,
+        };
+        if let Arrival::Fresh { intended } = self.ledger.arrived(env.message_id, device.addr) {
+            let ok = match device.open(sender, env.kind, &env.header, &env.ciphertext) {
+                Ok(plain) => wire::is_expected(env.message_id, self.cfg.message_size, &plain),
+                Err(e) => {
+                    tracing::debug!(error = %e, message = %env.message_id, "undecryptable envelope");
+                    false
+                }
+            };
+            if ok && live {
+                self.recorder.record(Op::Delivery, intended, Instant::now());
+            }
+            self.ledger.decrypted(env.message_id, device.addr, ok);
+        }
+    }
+
+    fn next_device_seed(&self) -> u64 {
+        self.seed
+            ^ (self.device_seq.fetch_add(1, Ordering::Relaxed) + 1)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// A device object for a registration the server accepted.
+    pub fn device_from(
+        &self,
+        reg: crate::client::http::Registered,
+        keys: crate::client::keys::DeviceKeys,
+    ) -> Arc<Device> {
+        self.counters.devices.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Device::new(
+            DeviceAddr {
+                user: reg.user_id,
+                device: reg.device_id,
+            },
+            reg.token,
+            keys,
+            self.next_device_seed(),
+        ))
+    }
+
+    /// Connects a device's WebSocket and keeps the connection on the device.
+    pub async fn connect(self: &Arc<Self>, device: &Arc<Device>) -> Result<(), WsError> {
+        let conn = ws::connect(self.clone(), device.clone()).await?;
+        if let Some(old) = device.connection.lock().await.replace(conn) {
+            old.close().await;
+        }
+        Ok(())
+    }
+
+    /// Registers a user with `devices` devices, all connected (setup: not timed).
+    pub async fn register_user(self: &Arc<Self>, devices: u32) -> Result<Arc<User>, SetupError> {
+        let keys = self.keys.take();
+        let reg = self
+            .api
+            .register_user(&Device::register_request(&keys))
+            .await?;
+        let user_id = reg.user_id;
+        let first = self.device_from(reg, keys);
+        let mut list = vec![first.clone()];
+        for _ in 1..devices {
+            let keys = self.keys.take();
+            let reg = self
+                .api
+                .add_device(&first.token, &Device::register_request(&keys))
+                .await?;
+            list.push(self.device_from(reg, keys));
+        }
+        for d in &list {
+            self.connect(d).await?;
+        }
+        let user = Arc::new(User {
+            id: user_id,
+            devices: list,
+        });
+        self.add_user(user.clone());
+        Ok(user)
+    }
+
+    pub fn add_user(&self, user: Arc<User>) {
+        let mut r = self.roster.write().unwrap_or_else(|p| p.into_inner());
+        r.by_id.insert(user.id, user.clone());
+        r.list.push(user);
+    }
+
+    /// Registers the starting population, `parallel` users at a time.
+    pub async fn populate(
+        self: &Arc<Self>,
+        users: u32,
+        devices_per_user: u32,
+        parallel: usize,
+    ) -> Result<(), SetupError> {
+        let mut stream = futures::stream::iter(0..users)
+            .map(|_| {
+                let w = self.clone();
+                async move { w.register_user(devices_per_user).await }
+            })
+            .buffer_unordered(parallel);
+        while let Some(r) = stream.next().await {
+            r?;
+        }
+        Ok(())
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.roster
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .list
+            .len()
+    }
+
+    pub fn user(&self, id: Uuid) -> Option<Arc<User>> {
+        self.roster
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_id
+            .get(&id)
+            .cloned()
+    }
+
+    pub fn device(&self, addr: DeviceAddr) -> Option<Arc<Device>> {
+        self.user(addr.user)?
+            .devices
+            .iter()
+            .find(|d| d.addr.device == addr.device)
+            .cloned()
+    }
+
+    /// A random user other than `not`.
+    pub fn pick_user(&self, rng: &mut impl Rng, not: Option<Uuid>) -> Arc<User> {
+        let r = self.roster.read().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let u = &r.list[rng.gen_range(0..r.list.len())];
+            if Some(u.id) != not || r.list.len() == 1 {
+                return u.clone();
+            }
+        }
+    }
+
+    /// A random device of a random user.
+    pub fn pick_device(&self, rng: &mut impl Rng) -> Arc<Device> {
+        let u = self.pick_user(rng, None);
+        u.devices[rng.gen_range(0..u.devices.len())].clone()
+    }
+
+    /// `n` distinct users other than `not` (fewer if there are not enough).
+    pub fn pick_users(&self, rng: &mut impl Rng, n: usize, not: Uuid) -> Vec<Arc<User>> {
+        let r = self.roster.read().unwrap_or_else(|p| p.into_inner());
+        let candidates: Vec<&Arc<User>> = r.list.iter().filter(|u| u.id != not).collect();
+        rand::seq::index::sample(rng, candidates.len(), n.min(candidates.len()))
+            .into_iter()
+            .map(|i| candidates[i].clone())
+            .collect()
+    }
+
+    pub fn all_devices(&self) -> Vec<Arc<Device>> {
+        let r = self.roster.read().unwrap_or_else(|p| p.into_inner());
+        r.list
+            .iter()
+            .flat_map(|u| u.devices.iter().cloned())
+            .collect()
+    }
+
+    /// Reconnects every device whose socket is gone (dropped, or left offline by a cancelled
+    /// flow), so queued envelopes can still be delivered during the drain.
+    pub async fn reconnect_all(self: &Arc<Self>) {
+        for d in self.all_devices() {
+            let dead = match &*d.connection.lock().await {
+                None => true,
+                Some(c) => c.is_finished(),
+            };
+            if dead {
+                if let Err(e) = self.connect(&d).await {
+                    tracing::warn!(device = ?d.addr, error = %e, "could not reconnect for the drain");
+                }
+            }
+        }
+    }
+
+    /// Closes every WebSocket (end of run).
+    pub async fn disconnect_all(&self) {
+        self.set_stopping();
+        let conns: Vec<ws::Connection> = {
+            let mut out = Vec::new();
+            for d in self.all_devices() {
+                if let Some(c) = d.connection.lock().await.take() {
+                    out.push(c);
+                }
+            }
+            out
+        };
+        futures::future::join_all(conns.into_iter().map(|c| c.close())).await;
+    }
+}

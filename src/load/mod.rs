@@ -1,0 +1,264 @@
+//! Running a scenario against a server: set up the population, apply the load (open model:
+//! [`open`]; closed model on goose: [`closed`]), drain, and turn what was measured into a
+//! [`Report`].
+
+pub mod closed;
+pub mod memory_probe;
+pub mod mix;
+pub mod open;
+pub mod schedule;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::client::keys::KeyFactory;
+use crate::client::{Api, FlowConfig, World};
+use crate::metrics::progress::{self, Progress};
+use crate::metrics::{process, GeneratorCounters, Ledger, Recorder};
+use crate::report::model::{
+    BudgetVerdict, Environment, Generator, Report, ScenarioInfo, StageInfo, Window, SCHEMA_VERSION,
+};
+use crate::scenario::{FlowKind, Load, Scenario};
+use crate::Error;
+
+/// A flow that starts more than this after its intended start counts as a late start.
+pub const LATE_START_THRESHOLD: Duration = Duration::from_millis(5);
+/// How long a flow waits for a peer to decrypt before giving up on the exchange.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Registrations in flight at once while setting up the population.
+const SETUP_PARALLELISM: usize = 16;
+
+/// Everything a run needs besides the scenario.
+pub struct RunContext<'a> {
+    pub api: Api,
+    pub environment: Environment,
+    pub progress: progress::Mode,    /// Where goose writes its own report (closed model).
+    pub report_dir: &'a Path,
+}
+
+/// Runs `scenario` and returns its report (not yet written).
+pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report, Error> {
+    let started_at = Utc::now();
+    let pop = &scenario.population;
+    let recorder = Arc::new(Recorder::unstarted());
+    let ledger = Arc::new(Ledger::new());
+    let counters = Arc::new(GeneratorCounters::default());
+
+    // Key material ahead of the clock: the population, the expected registrations and the
+    // memory probe; spare one-time prekeys for the expected replenishments.
+    let expected_flows = expected_flows(scenario);
+    let share = |k: FlowKind| scenario.weight(k) as f64 / scenario.weights.iter().sum::<u32>() as f64;
+    let registers = (expected_flows * share(FlowKind::Register) * 1.2).ceil() as usize + 4;
+    let replenish_keys =
+        ((expected_flows * share(FlowKind::Replenish) * 1.2).ceil() as usize + 4) * pop.one_time_prekeys as usize;
+    let device_sets = (pop.users * pop.devices_per_user) as usize + registers + scenario.memory_probe_devices as usize;
+    let (seed, otpk) = (scenario.seed, pop.one_time_prekeys as usize);
+    let keys = tokio::task::spawn_blocking(move || {
+        let f = KeyFactory::with_seed(seed, device_sets, otpk);
+        f.stock_one_time(replenish_keys);
+        f
+    })
+    .await
+    .map_err(|e| Error::Unavailable(format!("precomputing keys failed: {e}")))?;
+
+    let cfg = FlowConfig {
+        converse_messages: scenario.converse_messages,
+        fanout_group_size: scenario.fanout_group_size,
+        offline_messages: scenario.offline_messages,
+        offline_away: scenario.offline_away,
+        message_size: scenario.message_size as usize,
+        one_time_prekeys: pop.one_time_prekeys,
+        replenish_threshold: pop.replenish_threshold,
+        devices_per_user: pop.devices_per_user,
+        reply_timeout: REPLY_TIMEOUT,
+    };
+    let world = World::new(ctx.api.clone(), recorder.clone(), ledger.clone(), counters.clone(), keys, cfg, scenario.seed);
+
+    let probe = memory_probe::run(&world, scenario.memory_probe_devices)
+        .await
+        .map_err(|e| Error::Unavailable(format!("memory probe: {e}")))?;
+    world
+        .populate(pop.users, pop.devices_per_user, SETUP_PARALLELISM)
+        .await
+        .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", pop.users)))?;
+
+    // The clock starts.
+    let cpu0 = process::process_cpu().unwrap_or_default();
+    let server_cpu0 = process::threads_cpu(process::SERVER_THREAD_PREFIX).unwrap_or_default();
+    let epoch = Instant::now();
+    let window_start = epoch + scenario.warmup;
+    let window_start_utc = Utc::now() + chrono::Duration::from_std(scenario.warmup).unwrap_or_default();
+    let end = epoch + scenario.duration;
+    recorder.set_window_start(window_start);
+    let progress = Progress::start(
+        ctx.progress,
+        progress::Sources {
+            recorder: recorder.clone(),
+            ledger: ledger.clone(),
+            counters: counters.clone(),
+            start: epoch,
+            total: scenario.duration,
+            warmup: scenario.warmup,
+        },
+    );
+    let mix = mix::Mix::new(scenario.weights);
+    let flow_deadline = end + scenario.drain;
+    let mut goose_report = None;
+    match &scenario.load {
+        Load::Open(plan) => open::run(world.clone(), plan, &mix, scenario.seed, epoch, window_start, flow_deadline).await,
+        Load::Closed(plan) => {
+            goose_report = Some(closed::run(world.clone(), plan, &mix, scenario, window_start, ctx.report_dir).await?);
+        }
+    }
+    let flows_done = Instant::now();
+
+    // Drain: every device online again, then wait for what is still on its way.
+    world.reconnect_all().await;
+    let drain_deadline = flows_done.max(end) + scenario.drain;
+    while ledger.outstanding() > 0 && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    progress.finish().await;
+    let wall = epoch.elapsed();
+    let cpu = process::process_cpu().unwrap_or_default().saturating_sub(cpu0);
+    let server_cpu =
+        process::threads_cpu(process::SERVER_THREAD_PREFIX).unwrap_or_default().saturating_sub(server_cpu0);
+    world.disconnect_all().await;
+
+    let window = scenario.duration - scenario.warmup;
+    let operations = recorder.finish(window);
+    let integrity = ledger.finish();
+    let budgets: Vec<BudgetVerdict> = scenario
+        .budgets
+        .iter()
+        .map(|b| {
+            let observed = operations.get(b.op.name()).and_then(|o| o.percentile_us(b.percentile));
+            BudgetVerdict {
+                operation: b.op.name().to_string(),
+                percentile: b.label.clone(),
+                limit_us: b.limit_us,
+                observed_us: observed,
+                passed: observed.is_some_and(|o| o <= b.limit_us),
+                source: b.source.label().to_string(),
+            }
+        })
+        .collect();
+
+    let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let cpus = process::cpus();
+    let generator_cpu = cpu.saturating_sub(server_cpu);
+    let flows_started = g(&counters.flows_started);
+    let generator = Generator {
+        model: match scenario.load {
+            Load::Open(_) => "open".into(),
+            Load::Closed(_) => "closed".into(),
+        },
+        cpu_share: round4(generator_cpu.as_secs_f64() / (wall.as_secs_f64() * cpus as f64).max(1e-9)),
+        cpu_share_includes_server: false,
+        process_cpu_s: round4(cpu.as_secs_f64()),
+        peak_rss_bytes: process::peak_rss().unwrap_or(0),
+        late_starts: g(&counters.late_starts),
+        late_start_threshold_us: LATE_START_THRESHOLD.as_micros() as u64,
+        max_start_lag_us: g(&counters.max_start_lag_us),
+        flows_started,
+        flows_intended: g(&counters.flows_intended),
+        achieved_rate_per_s: round4(flows_started as f64 / window.as_secs_f64()),
+        configured_rate_per_s: match &scenario.load {
+            Load::Open(plan) => round4(plan.mean_rate()),
+            Load::Closed(_) => 0.0,
+        },
+        flows_cancelled: g(&counters.flows_cancelled),
+        devices: g(&counters.devices),
+        peak_open_websockets: g(&counters.peak_open_websockets),
+        memory_per_ws_device_bytes: probe.map_or(0, |p| p.bytes_per_device),
+        ws_probe_devices: probe.map_or(0, |p| p.devices),
+        goose_report,
+    };let mut failures = Vec::new();
+    for b in budgets.iter().filter(|b| !b.passed) {
+        failures.push(match b.observed_us {
+            Some(o) => format!("budget {}.{} <= {}us: observed {}us", b.operation, b.percentile, b.limit_us, o),
+            None => format!("budget {}.{} <= {}us: no samples", b.operation, b.percentile, b.limit_us),
+        });
+    }
+    for (name, n) in integrity.failure_counts() {
+        if n > 0 {
+            failures.push(format!("integrity: {name} = {n}"));
+        }
+    }
+    for (name, op) in &operations {
+        let attempts = op.count + op.errors;
+        if attempts > 0 && op.errors as f64 / attempts as f64 > scenario.max_error_rate {
+            failures.push(format!(
+                "{name}: {} errors in {attempts} attempts is above max_error_rate {}",
+                op.errors, scenario.max_error_rate
+            ));
+        }
+    }
+    if flows_started == 0 {
+        failures.push("no flow started in the measured window".into());
+    }
+
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        scenario: scenario_info(scenario),
+        environment: Environment { cpus, ..ctx.environment },
+        started_at,
+        finished_at: Utc::now(),
+        window: Window { start: window_start_utc, duration_s: window.as_secs_f64(), interval_ms: 1000 },
+        operations,
+        budgets,
+        integrity,
+        generator,
+        passed: failures.is_empty(),
+        failures,
+    })
+}
+
+/// Flows the scenario will start (open model: exactly; closed model: a generous estimate).
+fn expected_flows(scenario: &Scenario) -> f64 {
+    match &scenario.load {
+        Load::Open(plan) => plan.mean_rate() * scenario.duration.as_secs_f64(),
+        Load::Closed(plan) => {
+            let per_user = scenario.duration.as_secs_f64() / plan.think_time.as_secs_f64().max(0.05);
+            (plan.users as f64 * per_user).min(20_000.0)
+        }
+    }
+}
+
+fn scenario_info(s: &Scenario) -> ScenarioInfo {
+    let stages = match &s.load {
+        Load::Open(plan) => {
+            plan.stages.iter().map(|st| StageInfo { duration_s: st.duration.as_secs_f64(), target: st.rate }).collect()
+        }
+        Load::Closed(plan) => {
+            let hold = s.duration - plan.ramp_up - plan.ramp_down;
+            vec![
+                StageInfo { duration_s: plan.ramp_up.as_secs_f64(), target: plan.users as f64 },
+                StageInfo { duration_s: hold.as_secs_f64(), target: plan.users as f64 },
+                StageInfo { duration_s: plan.ramp_down.as_secs_f64(), target: 0.0 },
+            ]
+        }
+    };
+    ScenarioInfo {
+        name: s.name.clone(),
+        path: s.path.display().to_string(),
+        model: match s.load {
+            Load::Open(_) => "open".into(),
+            Load::Closed(_) => "closed".into(),
+        },
+        seed: s.seed,
+        duration_s: s.duration.as_secs_f64(),
+        warmup_s: s.warmup.as_secs_f64(),
+        stages,
+        flow_weights: FlowKind::ALL.iter().map(|k| (k.name().to_string(), s.weight(*k))).collect(),
+        source: s.source.clone(),
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
