@@ -5,6 +5,7 @@
 mod conform;
 mod db;
 mod db_bench;
+mod report;
 mod run;
 mod serve;
 mod vectors;
@@ -220,6 +221,9 @@ pub enum ReportCommand {
         /// Largest allowed regression per operation and percentile, e.g. 10%.
         #[arg(long, default_value = "10%")]
         max_regression: String,
+        /// text (a table for the terminal) or markdown (e.g. for $GITHUB_STEP_SUMMARY).
+        #[arg(long, default_value = "text", value_parser = ["text", "markdown"])]
+        format: String,
     },
     /// Merge the reports of several workers of one test (histograms added, never averaged).
     Merge {
@@ -294,7 +298,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::Conform(args) => conform::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::DbBench(args) => db_bench::run(args, cli.quiet).await,
-        Command::Report(_) => Err(Error::NotBuilt("report")),
+        Command::Report(args) => report::run(args),
         Command::Vectors(args) => vectors::run(args),
     }
 }
