@@ -244,6 +244,7 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
             peak_open_websockets: flows,
             memory_per_ws_device_bytes: 0,
             ws_probe_devices: 0,
+            memory_probe_includes_server: false,
             goose_report: None,
         },
         passed: false,
