@@ -24,10 +24,6 @@ pub enum Error {
     #[error("bad schema pack: {0}")]
     BadPack(String),
 
-    /// A command or feature that does not exist yet.
-    #[error("`{0}` is not built yet")]
-    NotBuilt(&'static str),
-
     #[error("I/O error at {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -44,7 +40,7 @@ impl Error {
         match self {
             Error::Db(e) if e.exit_code() == 2 => Outcome::BadInput,
             Error::Db(_) | Error::Unavailable(_) => Outcome::Unavailable,
-            Error::BadInput(_) | Error::BadPack(_) | Error::NotBuilt(_) => Outcome::BadInput,
+            Error::BadInput(_) | Error::BadPack(_) => Outcome::BadInput,
             Error::Io { .. } => Outcome::Unavailable,
             Error::Interrupted => Outcome::Failed,
         }

@@ -374,7 +374,7 @@ async fn an_unindexed_foreign_key_is_a_hazard() {
         .sql
         .as_deref()
         .unwrap()
-        .contains("CREATE INDEX ON \"public\".\"devices\" (user_id)"));
+        .contains("CREATE INDEX ON \"public\".\"devices\" (\"user_id\")"));
 }
 
 #[tokio::test]
@@ -600,5 +600,187 @@ async fn bad_pack_layouts_are_refused_before_any_database() {
     assert!(
         e.to_string().contains("no up migration has that number"),
         "{e}"
+    );
+
+    let dir = pack(&[
+        ("migrations/001_a.sql", "SELECT 1;"),
+        (
+            "expect.toml",
+            "[[table]]\nname = \"t\"\nindexes = [ { columns = [\"at NULLS\"] } ]\n",
+        ),
+    ]);
+    let e = conform::load(Pack::load(dir.path()).unwrap()).unwrap_err();
+    assert_eq!(e.outcome().code(), 2);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("expect.toml:1:1") && msg.contains("NULLS needs FIRST or LAST"),
+        "{msg}"
+    );
+}
+
+/// Prisma-style camelCase columns: SQL must quote them, `pg_get_indexdef` prints them quoted,
+/// `expect.toml` and foreign keys name them as they are.
+const CAMEL_001: &str = r#"
+CREATE TABLE schema_migrations (version text PRIMARY KEY);
+INSERT INTO schema_migrations VALUES ('001');
+CREATE TABLE conversations (id text PRIMARY KEY);
+CREATE TABLE users (id text PRIMARY KEY);
+CREATE TABLE messages (
+  id text PRIMARY KEY,
+  "conversationId" text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  "senderId" text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  "replyToId" text REFERENCES messages (id) ON DELETE SET NULL,
+  "clientMsgId" text NOT NULL,
+  "createdAt" timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX messages_conversation_created ON messages ("conversationId", "createdAt" DESC);
+CREATE INDEX "messages_conversationId_idx" ON messages ("conversationId");
+CREATE INDEX "messages_senderId_idx" ON messages ("senderId");
+CREATE INDEX messages_sender_created ON messages ("senderId" DESC, "createdAt" DESC);
+CREATE INDEX messages_created ON messages ("createdAt");
+CREATE UNIQUE INDEX messages_client ON messages ("clientMsgId" DESC);
+CREATE INDEX messages_client_prefix ON messages ("clientMsgId" text_pattern_ops);
+CREATE INDEX messages_lower_id ON messages (lower(id) DESC NULLS LAST);
+"#;
+
+#[tokio::test]
+async fn camel_case_index_columns_compare_by_real_name_and_sort_order() {
+    let expect = r#"
+[[table]]
+name = "messages"
+unique = [ ["clientMsgId"] ]
+foreign_keys = [ { columns = ["conversationId"], references = "conversations", on_delete = "cascade" } ]
+indexes = [
+  { name = "messages_conversation_created", columns = ["conversationId", "createdAt DESC"], where = "" },
+  { name = "messages_senderId_idx", columns = ["\"senderId\""] },
+  { columns = ["senderId DESC", "createdAt desc nulls first"] },
+  { name = "messages_created", columns = ["createdAt ASC"] },
+  { name = "messages_client", columns = ["clientMsgId DESC"], unique = true },
+  { name = "messages_lower_id", columns = ["lower(id) DESC NULLS LAST"] },
+]
+"#;
+    let r = run(&[
+        ("migrations/001_camel.sql", CAMEL_001),
+        ("expect.toml", expect),
+    ])
+    .await
+    .expect("run");
+    let text = listing(&r);
+    let passes = |name: &str| {
+        let c = r
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}:\n{text}"));
+        assert_eq!(c.status, Status::Pass, "{name}: {}\n{text}", c.detail);
+    };
+    for name in [
+        "index messages.messages_conversation_created",
+        "index messages.messages_senderId_idx",
+        "index messages.on (senderId DESC, createdAt desc nulls first)",
+        "index messages.messages_created",
+        "index messages.messages_client",
+        "index messages.messages_lower_id",
+        "table messages unique (clientMsgId)",
+        // A unique index on a DESC column is still probed as a plain column.
+        "probe.unique messages.messages_client",
+    ] {
+        passes(name);
+    }
+    assert_eq!(r.summary().failed, 0, "{text}");
+
+    // Indexed camelCase FKs are covered; only replyToId has no index, and the fix quotes it.
+    let unindexed: Vec<_> = r.findings_of("hazard.fk_unindexed").collect();
+    assert_eq!(unindexed.len(), 1, "{text}");
+    assert_eq!(
+        unindexed[0].object.as_deref(),
+        Some("messages.messages_replyToId_fkey")
+    );
+    let fix = unindexed[0].sql.as_deref().unwrap();
+    assert!(
+        fix.contains(r#"CREATE INDEX ON "public"."messages" ("replyToId")"#),
+        "{fix}"
+    );
+
+    // (conversationId) leads (conversationId, createdAt DESC); (senderId) is
+    // (senderId DESC, createdAt DESC) scanned backwards; (createdAt) leads nothing; the
+    // text_pattern_ops index serves LIKE prefixes the unique index cannot.
+    let redundant: Vec<_> = r.findings_of("hazard.redundant_index").collect();
+    let objects: Vec<_> = redundant
+        .iter()
+        .filter_map(|c| c.object.as_deref())
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            "messages.messages_conversationId_idx",
+            "messages.messages_senderId_idx"
+        ],
+        "{text}"
+    );
+    assert!(
+        redundant[0]
+            .detail
+            .contains("(conversationId) is a leading prefix of messages_conversation_created (conversationId, createdAt DESC)"),
+        "{}",
+        redundant[0].detail
+    );
+}
+
+#[tokio::test]
+async fn index_assertions_fail_on_the_wrong_sort_order_or_the_wrong_case() {
+    let expect = r#"
+[[table]]
+name = "messages"
+indexes = [
+  { name = "messages_conversation_created", columns = ["conversationId", "createdAt"] },
+  { name = "messages_senderId_idx", columns = ["senderId DESC"] },
+  { name = "messages_created", columns = ["createdAt DESC"] },
+  { columns = ["createdAt DESC"] },
+  { columns = ["conversationid"] },
+  { name = "messages_lower_id", columns = ["lower(id) DESC"] },
+]
+"#;
+    let r = run(&[
+        ("migrations/001_camel.sql", CAMEL_001),
+        ("expect.toml", expect),
+    ])
+    .await
+    .expect("run");
+    let text = listing(&r);
+    let fails = |name: &str| {
+        let c = r
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}:\n{text}"));
+        assert_eq!(c.status, Status::Fail, "{name} should fail:\n{text}");
+        c.detail.clone()
+    };
+    let d = fails("index messages.messages_conversation_created");
+    assert!(
+        d.contains(
+            "columns are (conversationId, createdAt DESC), expected (conversationId, createdAt)"
+        ),
+        "{d}"
+    );
+    let d = fails("index messages.messages_senderId_idx");
+    assert!(
+        d.contains("columns are (senderId), expected (senderId DESC)"),
+        "{d}"
+    );
+    let d = fails("index messages.messages_created");
+    assert!(
+        d.contains("columns are (createdAt), expected (createdAt DESC)"),
+        "{d}"
+    );
+    // No index is exactly (createdAt DESC); a bare name matches the column's real spelling only.
+    assert!(fails("index messages.on (createdAt DESC)").starts_with("not found"));
+    assert!(fails("index messages.on (conversationid)").starts_with("not found"));
+    // DESC on an expression defaults to NULLS FIRST; the index sorts NULLs last.
+    let d = fails("index messages.messages_lower_id");
+    assert!(
+        d.contains("columns are (lower(id) DESC NULLS LAST), expected (lower(id) DESC)"),
+        "{d}"
     );
 }

@@ -7,19 +7,7 @@ use crate::cli::DbCmdArgs;
 use crate::{Error, Outcome};
 
 pub async fn run(args: DbCmdArgs) -> Result<Outcome, Error> {
-    let options = args.db.options(false)?;
-    let pg = disposable_pg::Postgres::start(&options).await?;
-    eprintln!(
-        "PostgreSQL {} ({}, {}): {}",
-        pg.version(),
-        pg.kind(),
-        if pg.durable() {
-            "durable"
-        } else {
-            "fast: fsync off"
-        },
-        pg.reason()
-    );
+    let pg = args.db.start(false, false).await?;
     if let Some(dir) = pg.data_dir() {
         eprintln!("data directory: {} (removed on exit)", dir.display());
     }

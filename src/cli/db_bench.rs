@@ -18,20 +18,7 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
             "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
         ));
     }
-    let pg = disposable_pg::Postgres::start(&args.db.options(true)?).await?;
-    if !quiet {
-        eprintln!(
-            "PostgreSQL {} ({}, {}): {}",
-            pg.version(),
-            pg.kind(),
-            if pg.durable() {
-                "durable"
-            } else {
-                "fast: fsync off"
-            },
-            pg.reason()
-        );
-    }
+    let pg = args.db.start(true, quiet).await?;
     let report = dbbench::run(&pg, &pack, &workload, &options).await?;
     drop(pg);
     let dir = args

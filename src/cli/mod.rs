@@ -5,6 +5,7 @@
 mod conform;
 mod db;
 mod db_bench;
+mod report;
 mod run;
 mod serve;
 mod vectors;
@@ -95,6 +96,30 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// Starts the PostgreSQL these flags ask for and says on stderr which one and why (unless
+    /// `quiet`): every command that needs a database starts it the same way.
+    pub async fn start(
+        &self,
+        durable_by_default: bool,
+        quiet: bool,
+    ) -> Result<disposable_pg::Postgres, Error> {
+        let pg = disposable_pg::Postgres::start(&self.options(durable_by_default)?).await?;
+        if !quiet {
+            eprintln!(
+                "PostgreSQL {} ({}, {}): {}",
+                pg.version(),
+                pg.kind(),
+                if pg.durable() {
+                    "durable"
+                } else {
+                    "fast: fsync off"
+                },
+                pg.reason()
+            );
+        }
+        Ok(pg)
+    }
+
     /// Provider options; `durable_by_default` is the command's own default.
     pub fn options(&self, durable_by_default: bool) -> Result<disposable_pg::Options, Error> {
         let choice: disposable_pg::Choice = self.db.parse()?;
@@ -196,6 +221,9 @@ pub enum ReportCommand {
         /// Largest allowed regression per operation and percentile, e.g. 10%.
         #[arg(long, default_value = "10%")]
         max_regression: String,
+        /// text (a table for the terminal) or markdown (e.g. for $GITHUB_STEP_SUMMARY).
+        #[arg(long, default_value = "text", value_parser = ["text", "markdown"])]
+        format: String,
     },
     /// Merge the reports of several workers of one test (histograms added, never averaged).
     Merge {
@@ -270,7 +298,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::Conform(args) => conform::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::DbBench(args) => db_bench::run(args, cli.quiet).await,
-        Command::Report(_) => Err(Error::NotBuilt("report")),
+        Command::Report(args) => report::run(args),
         Command::Vectors(args) => vectors::run(args),
     }
 }

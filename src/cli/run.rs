@@ -10,7 +10,7 @@ use crate::client::Api;
 use crate::load::{self, RunContext};
 use crate::metrics::{process, progress};
 use crate::report::model::Environment;
-use crate::report::{json, summary};
+use crate::report::summary;
 use crate::scenario::Scenario;
 use crate::{Error, Outcome};
 
@@ -101,9 +101,12 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         }
     };
 
-    let path = json::write(&report_dir, &report)?;
+    let files = crate::report::write_report_dir(&report_dir, &report)?;
     print!("{}", summary::render(&report));
-    println!("report: {}", path.display());
+    println!(
+        "report: {} (report.json, report.html, summary.md, junit.xml, latency.hlog)",
+        files.dir.display()
+    );
     Ok(if report.passed {
         Outcome::Pass
     } else {

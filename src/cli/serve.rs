@@ -16,19 +16,7 @@ pub async fn run(args: ServeArgs) -> Result<Outcome, Error> {
             args.listen
         ))
     })?;
-    let options = args.db.options(false)?;
-    let pg = disposable_pg::Postgres::start(&options).await?;
-    eprintln!(
-        "PostgreSQL {} ({}, {}): {}",
-        pg.version(),
-        pg.kind(),
-        if pg.durable() {
-            "durable"
-        } else {
-            "fast: fsync off"
-        },
-        pg.reason()
-    );
+    let pg = args.db.start(false, false).await?;
     let config = ServerConfig {
         listen,
         ..ServerConfig::new(pg.url())

@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 
 use crate::conform::catalog::{quote_ident, Catalog, QualName, RelKind, Relation};
 use crate::conform::expect::{self, Expect};
+use crate::conform::index_key::{identifier, IndexKey, KeySpec, SortOrder};
 use crate::conform::outcome::{Check, Kind};
 
 const K: Kind = Kind::Catalog;
@@ -35,6 +36,16 @@ impl<'a> Canon<'a> {
 
     /// Runs `setup` then `query` (one text value) in a savepoint that is rolled back.
     async fn ask(&mut self, setup: &str, query: &str) -> Result<String, String> {
+        self.ask_row(setup, query)
+            .await?
+            .into_iter()
+            .next()
+            .flatten()
+            .ok_or_else(|| "no value".to_string())
+    }
+
+    /// Runs `setup` then `query` (one row of text values) in a savepoint that is rolled back.
+    async fn ask_row(&mut self, setup: &str, query: &str) -> Result<Vec<Option<String>>, String> {
         self.n += 1;
         let sp = format!("canon_{}", self.n);
         self.client
@@ -44,7 +55,9 @@ impl<'a> Canon<'a> {
         let r = async {
             self.client.batch_execute(setup).await?;
             let row = self.client.query_one(query, &[]).await?;
-            row.try_get::<_, String>(0)
+            (0..row.len())
+                .map(|i| row.try_get::<_, Option<String>>(i))
+                .collect::<Result<Vec<_>, _>>()
         }
         .await;
         let _ = self
@@ -100,13 +113,97 @@ impl<'a> Canon<'a> {
         .await
     }
 
-    async fn index_column(&mut self, table: &QualName, expr: &str) -> Result<String, String> {
-        self.ask(
-            &format!("CREATE TEMP TABLE conform_canon (LIKE {}); CREATE INDEX conform_i ON conform_canon (({expr}))", table.sql()),
-            "SELECT pg_get_indexdef('conform_i'::regclass, 1, true)",
-        )
-        .await
+    /// How PostgreSQL reads one index key column or expression on `table`: the column's real
+    /// name when it is a plain column (PostgreSQL turns `((col))` into one), and the key as
+    /// `pg_get_indexdef` prints it.
+    async fn index_key(
+        &mut self,
+        table: &QualName,
+        expr: &str,
+    ) -> Result<(Option<String>, String), String> {
+        let row = self
+            .ask_row(
+                &format!("CREATE TEMP TABLE conform_canon (LIKE {}); CREATE INDEX conform_i ON conform_canon (({expr}))", table.sql()),
+                "SELECT a.attname::text, pg_get_indexdef(i.indexrelid, 1, true)
+                 FROM pg_index i LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] AND i.indkey[0] <> 0
+                 WHERE i.indexrelid = 'conform_i'::regclass",
+            )
+            .await?;
+        match row.as_slice() {
+            [column, Some(printed)] => Ok((column.clone(), printed.clone())),
+            _ => Err("no index key".into()),
+        }
     }
+}
+
+/// An expected index key column, resolved against the table.
+#[derive(Debug)]
+enum WantKey {
+    /// A plain column, by its real name.
+    Column(String, SortOrder),
+    /// An expression as PostgreSQL prints it (`canonical`), or as written when PostgreSQL
+    /// could not read it.
+    Expr {
+        printed: String,
+        canonical: bool,
+        order: SortOrder,
+    },
+}
+
+impl WantKey {
+    async fn resolve(canon: &mut Canon<'_>, rel: &Relation, text: &str) -> WantKey {
+        let spec = match KeySpec::parse(text) {
+            Ok(s) => s,
+            // expect.rs rejects these; kept as written so the check fails visibly.
+            Err(_) => {
+                return WantKey::Expr {
+                    printed: text.to_string(),
+                    canonical: false,
+                    order: SortOrder::ASC,
+                }
+            }
+        };
+        if let Some(name) = identifier(&spec.target).filter(|n| rel.column(n).is_some()) {
+            return WantKey::Column(name, spec.order);
+        }
+        match canon.index_key(&rel.name, &spec.target).await {
+            Ok((Some(column), _)) => WantKey::Column(column, spec.order),
+            Ok((None, printed)) => WantKey::Expr {
+                printed,
+                canonical: true,
+                order: spec.order,
+            },
+            Err(_) => WantKey::Expr {
+                printed: spec.target,
+                canonical: false,
+                order: spec.order,
+            },
+        }
+    }
+
+    fn matches(&self, key: &IndexKey) -> bool {
+        match self {
+            WantKey::Column(name, order) => {
+                key.column.as_deref() == Some(name.as_str()) && key.order == *order
+            }
+            WantKey::Expr {
+                printed,
+                canonical,
+                order,
+            } => {
+                key.order == *order
+                    && if *canonical {
+                        key.column.is_none() && key.printed == *printed
+                    } else {
+                        same_expr(printed, &key.printed)
+                    }
+            }
+        }
+    }
+}
+
+fn keys_match(want: &[WantKey], keys: &[IndexKey]) -> bool {
+    want.len() == keys.len() && want.iter().zip(keys).all(|(w, k)| w.matches(k))
 }
 
 fn squash(s: &str) -> String {
@@ -271,6 +368,7 @@ async fn table(
             i.unique
                 && !i.primary
                 && i.predicate.is_none()
+                && i.keys.iter().all(|k| k.column.is_some())
                 && i.columns.iter().collect::<BTreeSet<_>>() == want
         });
         out.push(Check::verdict(
@@ -463,21 +561,12 @@ async fn index(canon: &mut Canon<'_>, rel: &Relation, want: &expect::Index) -> C
         )
     });
     let title = format!("index {}.{label}", rel.name.short());
-    // Canonical forms of expression columns and of the predicate.
+    // Key columns by real name, expressions and the predicate as PostgreSQL prints them.
     let mut cols = None;
     if let Some(cs) = &want.columns {
         let mut v = Vec::new();
         for c in cs {
-            if rel.column(c).is_some() {
-                v.push(c.clone());
-            } else {
-                v.push(
-                    canon
-                        .index_column(&rel.name, c)
-                        .await
-                        .unwrap_or_else(|_| c.clone()),
-                );
-            }
+            v.push(WantKey::resolve(canon, rel, c).await);
         }
         cols = Some(v);
     }
@@ -502,13 +591,7 @@ async fn index(canon: &mut Canon<'_>, rel: &Relation, want: &expect::Index) -> C
         .indexes
         .iter()
         .filter(|i| want.name.as_ref().is_none_or(|n| &i.name == n))
-        .filter(|i| {
-            want.name.is_some()
-                || cols.as_ref().is_none_or(|c| {
-                    c.iter().zip(&i.columns).all(|(a, b)| same_expr(a, b))
-                        && c.len() == i.columns.len()
-                })
-        })
+        .filter(|i| want.name.is_some() || cols.as_ref().is_none_or(|c| keys_match(c, &i.keys)))
         .collect();
     let Some(idx) = candidates.first() else {
         return Check::fail(
@@ -527,13 +610,15 @@ async fn index(canon: &mut Canon<'_>, rel: &Relation, want: &expect::Index) -> C
     };
     let mut problems = Vec::new();
     if let Some(c) = &cols {
-        if !(c.len() == idx.columns.len()
-            && c.iter().zip(&idx.columns).all(|(a, b)| same_expr(a, b)))
-        {
+        if !keys_match(c, &idx.keys) {
             problems.push(format!(
                 "columns are ({}), expected ({})",
-                idx.columns.join(", "),
-                c.join(", ")
+                idx.keys
+                    .iter()
+                    .map(|k| k.label())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                want.columns.clone().unwrap_or_default().join(", ")
             ));
         }
     }

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::Client;
 
+use crate::conform::index_key::{IndexKey, SortOrder};
+
 /// Schemas that belong to PostgreSQL, never to a pack.
 const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
@@ -134,11 +136,13 @@ pub struct Constraint {
 pub struct Index {
     pub name: String,
     pub def: String,
-    /// Key columns, each as `pg_get_indexdef(oid, k, true)` prints it.
+    /// Key columns in order: real column names, expressions as PostgreSQL prints them, each
+    /// with its sort order.
+    pub keys: Vec<IndexKey>,
+    /// The key columns' names or expressions, without sort order (see [`IndexKey::target`]).
     pub columns: Vec<String>,
+    /// INCLUDE columns, by name.
     pub include: Vec<String>,
-    /// Attribute numbers of the key columns (0 for an expression).
-    pub key_attnums: Vec<i16>,
     pub unique: bool,
     pub primary: bool,
     pub predicate: Option<String>,
@@ -348,7 +352,7 @@ impl Catalog {
                               i.indnkeyatts::int4, i.indkey::int2[], am.amname::text, pg_get_expr(i.indpred, i.indrelid, true),
                               i.indisvalid,
                               ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) k ORDER BY k),
-                              i.indoption::int2[]
+                              i.indoption::int2[], i.indclass::oid[], i.indcollation::oid[]
                        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
                        WHERE i.indrelid = ANY($1) ORDER BY i.indrelid, ic.relname";
         for row in client
@@ -361,42 +365,44 @@ impl Catalog {
             let printed: Vec<String> = row.get(10);
             let attnums: Vec<i16> = row.get(6);
             let options: Vec<i16> = row.get(11);
-            // Plain columns by name (unquoted, as expect.toml writes them), expressions as
-            // PostgreSQL prints them; a non-default sort order is part of the column.
-            let all_cols: Vec<String> = printed
-                .iter()
+            let opclasses: Vec<u32> = row.get(12);
+            let collations: Vec<u32> = row.get(13);
+            // Plain columns by their real name (pg_attribute), expressions as PostgreSQL
+            // prints them; the order comes from indoption (key columns only).
+            let all_keys: Vec<IndexKey> = printed
+                .into_iter()
                 .enumerate()
-                .map(|(k, text)| {
+                .map(|(k, printed)| {
                     let attnum = attnums.get(k).copied().unwrap_or(0);
-                    let mut c = match cols_by_oid.get(&oid).and_then(|m| m.get(&attnum)) {
-                        Some(name) if attnum != 0 => name.clone(),
-                        _ => text.clone(),
-                    };
-                    if k < nkey {
-                        let opt = options.get(k).copied().unwrap_or(0);
-                        let (desc, nulls_first) = (opt & 1 != 0, opt & 2 != 0);
-                        if desc {
-                            c.push_str(" DESC");
-                        }
-                        if nulls_first != desc {
-                            c.push_str(if nulls_first {
-                                " NULLS FIRST"
-                            } else {
-                                " NULLS LAST"
-                            });
-                        }
+                    IndexKey {
+                        column: (attnum != 0)
+                            .then(|| cols_by_oid.get(&oid).and_then(|m| m.get(&attnum)))
+                            .flatten()
+                            .cloned(),
+                        printed,
+                        order: if k < nkey {
+                            SortOrder::from_indoption(options.get(k).copied().unwrap_or(0))
+                        } else {
+                            SortOrder::ASC
+                        },
+                        opclass: opclasses.get(k).copied().unwrap_or(0),
+                        collation: collations.get(k).copied().unwrap_or(0),
                     }
-                    c
                 })
                 .collect();
+            let keys: Vec<IndexKey> = all_keys.iter().take(nkey).cloned().collect();
             let idx = Index {
                 name: row.get(1),
                 def: row.get(2),
                 unique: row.get(3),
                 primary: row.get(4),
-                columns: all_cols.iter().take(nkey).cloned().collect(),
-                include: all_cols.iter().skip(nkey).cloned().collect(),
-                key_attnums: attnums.into_iter().take(nkey).collect(),
+                columns: keys.iter().map(|k| k.target().to_string()).collect(),
+                include: all_keys
+                    .iter()
+                    .skip(nkey)
+                    .map(|k| k.target().to_string())
+                    .collect(),
+                keys,
                 method: row.get(7),
                 predicate: row.get(8),
                 valid: row.get(9),

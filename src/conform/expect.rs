@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
+use crate::conform::index_key::{column_name, KeySpec};
 use crate::conform::pack::line_col;
 use crate::Error;
 
@@ -361,12 +362,73 @@ impl Expect {
         expect.source = source.to_string();
         expect.path = path.to_string();
         expect.validate()?;
+        expect.unquote_column_names();
         Ok(expect)
+    }
+
+    /// Column names may be written quoted (`"conversationId"`); the engine compares real names.
+    fn unquote_column_names(&mut self) {
+        let unquote = |names: &mut Vec<String>| {
+            for n in names.iter_mut() {
+                *n = column_name(n);
+            }
+        };
+        for t in &mut self.table {
+            let t = t.get_mut();
+            for c in &mut t.columns {
+                c.name = column_name(&c.name);
+            }
+            if let Some(pk) = &mut t.primary_key {
+                unquote(pk);
+            }
+            t.unique.iter_mut().for_each(unquote);
+            for fk in &mut t.foreign_keys {
+                unquote(&mut fk.columns);
+                if let Some(rc) = &mut fk.ref_columns {
+                    unquote(rc);
+                }
+            }
+            for i in &mut t.indexes {
+                if let Some(inc) = &mut i.include {
+                    unquote(inc);
+                }
+            }
+        }
+        for v in self
+            .view
+            .iter_mut()
+            .chain(self.materialized_view.iter_mut())
+        {
+            let v = v.get_mut();
+            if let Some(cols) = &mut v.columns {
+                unquote(cols);
+            }
+            for i in &mut v.indexes {
+                if let Some(inc) = &mut i.include {
+                    unquote(inc);
+                }
+            }
+        }
     }
 
     /// `path:line` of a span start.
     pub fn at(&self, span: std::ops::Range<usize>) -> String {
         format!("{}:{}", self.path, line_col(&self.source, span.start).0)
+    }
+
+    /// Every key column parses: a column or expression, then `[ASC|DESC] [NULLS FIRST|LAST]`.
+    fn validate_index_columns(
+        &self,
+        i: &Index,
+        relation: &str,
+        span: std::ops::Range<usize>,
+    ) -> Result<(), Error> {
+        for c in i.columns.iter().flatten() {
+            if let Err(e) = KeySpec::parse(c) {
+                return self.bad(span, format!("{relation}: {e}"));
+            }
+        }
+        Ok(())
     }
 
     fn bad<T>(
@@ -414,6 +476,12 @@ impl Expect {
                         ),
                     );
                 }
+                self.validate_index_columns(i, &t.get_ref().name, t.span())?;
+            }
+        }
+        for v in self.view.iter().chain(&self.materialized_view) {
+            for i in &v.get_ref().indexes {
+                self.validate_index_columns(i, &v.get_ref().name, v.span())?;
             }
         }
         for f in &self.fails {

@@ -1,7 +1,7 @@
 //! Well-known schema hazards, read from the catalog alone (docs/conformance.md section 5).
 //! Each finding carries a catalog query that shows it.
 
-use crate::conform::catalog::{quote_literal, Catalog, Index, QualName, Relation};
+use crate::conform::catalog::{quote_ident, quote_literal, Catalog, Index, QualName};
 use crate::conform::outcome::{Check, Kind};
 
 const K: Kind = Kind::Hazards;
@@ -29,16 +29,37 @@ fn rel_filter(q: &QualName) -> String {
     format!("c.relnamespace = {s}::regnamespace AND c.relname = {n}")
 }
 
-/// An index "covers" a foreign key when the key's columns are its leading columns (any order,
-/// any sort direction) and it is not partial.
-fn covers(idx: &Index, rel: &Relation, columns: &[String]) -> bool {
-    if idx.predicate.is_some() || idx.key_attnums.len() < columns.len() {
+/// An index "covers" a foreign key when the key's columns (real names) are its leading columns
+/// (any order, any sort direction) and it is not partial.
+fn covers(idx: &Index, columns: &[String]) -> bool {
+    if idx.predicate.is_some() || idx.keys.len() < columns.len() {
         return false;
     }
-    let lead = &idx.key_attnums[..columns.len()];
+    let lead = &idx.keys[..columns.len()];
     columns
         .iter()
-        .all(|c| rel.column(c).is_some_and(|col| lead.contains(&col.attnum)))
+        .all(|c| lead.iter().any(|k| k.column.as_deref() == Some(c.as_str())))
+}
+
+/// `a`'s keys are the leading keys of `b` (same operator classes and collations), with the same
+/// sort orders or all of them reversed (a btree is scanned in both directions, so `(x)` is
+/// served by `(x DESC, y)`, but `(x text_pattern_ops)` is not served by `(x)`).
+fn leading_prefix(a: &Index, b: &Index) -> bool {
+    if a.keys.len() > b.keys.len() {
+        return false;
+    }
+    let pairs = || a.keys.iter().zip(&b.keys);
+    pairs().all(|(x, y)| x.same_key(y))
+        && (pairs().all(|(x, y)| x.order == y.order)
+            || pairs().all(|(x, y)| x.order == y.order.reversed()))
+}
+
+fn key_labels(idx: &Index) -> String {
+    idx.keys
+        .iter()
+        .map(|k| k.label())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An index definition without its name, for comparing indexes.
@@ -59,7 +80,7 @@ pub fn run(cat: &Catalog) -> Vec<Check> {
         let t = rel.name.short();
         // hazard.fk_unindexed
         for fk in rel.constraints.iter().filter(|c| c.kind == 'f') {
-            if !rel.indexes.iter().any(|i| covers(i, rel, &fk.columns)) {
+            if !rel.indexes.iter().any(|i| covers(i, &fk.columns)) {
                 found.push(Check::finding(
                     K,
                     "hazard.fk_unindexed",
@@ -77,7 +98,11 @@ pub fn run(cat: &Catalog) -> Vec<Check> {
                         quote_literal(&fk.name),
                         rel.name.sql(),
                         rel.name.sql(),
-                        fk.columns.join(", ")
+                        fk.columns
+                            .iter()
+                            .map(|c| quote_ident(c))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -113,9 +138,8 @@ pub fn run(cat: &Catalog) -> Vec<Check> {
                 if std::ptr::eq(a, b) || a.unique || a.method != "btree" || b.method != "btree" {
                     continue;
                 }
-                let prefix = a.columns.len() <= b.columns.len()
-                    && b.columns[..a.columns.len()] == a.columns[..];
-                let same = a.columns.len() == b.columns.len();
+                let prefix = leading_prefix(a, b);
+                let same = a.keys.len() == b.keys.len();
                 let backs_constraint = rel.constraints.iter().any(|c| c.name == a.name);
                 if prefix
                     && a.predicate == b.predicate
@@ -130,9 +154,9 @@ pub fn run(cat: &Catalog) -> Vec<Check> {
                         format!(
                             "{} ({}) is a leading prefix of {} ({})",
                             a.name,
-                            a.columns.join(", "),
+                            key_labels(a),
                             b.name,
-                            b.columns.join(", ")
+                            key_labels(b)
                         ),
                         index_sql(&rel.name),
                     ));

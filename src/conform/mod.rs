@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod checkexpr;
 pub mod expect;
 pub mod hazards;
+pub mod index_key;
 pub mod migrations;
 pub mod outcome;
 pub mod pack;

@@ -94,7 +94,7 @@ async fn probe_table(client: &Client, cat: &Catalog, rel: &Relation, seed: u64) 
         if rel.constraints.iter().any(|c| c.name == idx.name) {
             continue; // already probed as its constraint
         }
-        if idx.columns.iter().any(|c| rel.column(c).is_none()) {
+        if idx.keys.iter().any(|k| k.column.is_none()) {
             out.push(Check::skip(
                 K,
                 format!("probe.unique {t}.{}", idx.name),

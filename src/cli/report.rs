@@ -1,0 +1,92 @@
+//! `e2ee-harness report compare | merge`.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{ReportArgs, ReportCommand};
+use crate::report::{compare, json, merge, write_report_dir, Report};
+use crate::{Error, Outcome};
+
+pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
+    match args.command {
+        ReportCommand::Compare {
+            baseline,
+            current,
+            max_regression,
+            format,
+        } => {
+            let threshold = compare::parse_threshold(&max_regression)?;
+            let base = read(&baseline)?;
+            let cur = read(&current)?;
+            let cmp = compare::compare(
+                &base,
+                &cur,
+                &baseline.display().to_string(),
+                &current.display().to_string(),
+                threshold,
+            );
+            let text = if format == "markdown" {
+                cmp.render_markdown()
+            } else {
+                cmp.render_text()
+            };
+            print!("{text}");
+            Ok(if cmp.regressed() {
+                Outcome::Failed
+            } else {
+                Outcome::Pass
+            })
+        }
+        ReportCommand::Merge { dirs, out } => {
+            if dirs.iter().any(|d| same_dir(d, &out)) {
+                return Err(Error::BadInput(format!(
+                    "--out {} is one of the inputs; merge into a new directory",
+                    out.display()
+                )));
+            }
+            let reports = dirs
+                .iter()
+                .map(|d| read(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            let labels: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            let merged = merge::merge(&reports, &labels)?;
+            let files = write_report_dir(&out, &merged)?;
+            print!("{}", crate::report::summary::render(&merged));
+            eprintln!(
+                "merged {} reports into {}",
+                reports.len(),
+                files.dir.display()
+            );
+            Ok(if merged.passed {
+                Outcome::Pass
+            } else {
+                Outcome::Failed
+            })
+        }
+    }
+}
+
+/// Reads a report, treating a missing path as bad input (exit 2), not as an I/O outage.
+fn read(path: &Path) -> Result<Report, Error> {
+    if !path.exists() {
+        return Err(Error::BadInput(format!(
+            "{}: no such report.json file or report directory",
+            path.display()
+        )));
+    }
+    if path.is_dir() && !path.join(json::REPORT_FILE).is_file() {
+        return Err(Error::BadInput(format!(
+            "{}: directory holds no {}",
+            path.display(),
+            json::REPORT_FILE
+        )));
+    }
+    json::read(path)
+}
+
+fn same_dir(input: &Path, out: &Path) -> bool {
+    let canon = |p: &Path| -> Option<PathBuf> {
+        let dir = if p.is_file() { p.parent()? } else { p };
+        dir.canonicalize().ok()
+    };
+    matches!((canon(input), canon(out)), (Some(a), Some(b)) if a == b)
+}

@@ -1,0 +1,350 @@
+//! Small inline-SVG line charts for `report.html`: axes (linear or log10), ticks, grid, series,
+//! horizontal reference lines (budgets), legend. Drawn in Rust so the report needs no
+//! JavaScript and fetches nothing.
+
+use std::fmt::Write as _;
+
+use quick_xml::escape::escape;
+
+/// How an axis maps values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scale {
+    Linear,
+    /// log10 of the value; values must be > 0.
+    Log10,
+}
+
+/// One axis: its range (in data units), scale, tick marks with labels, and title.
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub scale: Scale,
+    pub min: f64,
+    pub max: f64,
+    pub ticks: Vec<(f64, String)>,
+    pub title: String,
+}
+
+impl Axis {
+    /// Position of `v` in `0.0..=1.0` along the axis (clamped).
+    fn fraction(&self, v: f64) -> f64 {
+        let (lo, hi, v) = match self.scale {
+            Scale::Linear => (self.min, self.max, v),
+            Scale::Log10 => (
+                self.min.max(f64::MIN_POSITIVE).log10(),
+                self.max.max(f64::MIN_POSITIVE).log10(),
+                v.max(f64::MIN_POSITIVE).log10(),
+            ),
+        };
+        if hi <= lo {
+            return 0.0;
+        }
+        ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+    }
+
+    /// A linear axis from 0 to a "nice" value at or above `max`, about five ticks, labelled by
+    /// `label`.
+    pub fn linear_from_zero(max: f64, title: &str, label: impl Fn(f64) -> String) -> Axis {
+        let step = nice_step(if max > 0.0 { max } else { 1.0 } / 5.0);
+        let top = (max / step).ceil().max(1.0) * step;
+        let ticks = (0..)
+            .map(|i| i as f64 * step)
+            .take_while(|v| *v <= top + step * 1e-9)
+            .map(|v| (v, label(v)))
+            .collect();
+        Axis {
+            scale: Scale::Linear,
+            min: 0.0,
+            max: top,
+            ticks,
+            title: title.into(),
+        }
+    }
+
+    /// A log10 axis covering `min..=max` (both > 0) with a tick at each power of ten.
+    pub fn log10_decades(min: f64, max: f64, title: &str, label: impl Fn(f64) -> String) -> Axis {
+        let lo = min.max(1e-9).log10().floor();
+        let hi = max.max(min * 10.0).log10().ceil().max(lo + 1.0);
+        let ticks = (lo as i32..=hi as i32)
+            .map(|e| {
+                let v = 10f64.powi(e);
+                (v, label(v))
+            })
+            .collect();
+        Axis {
+            scale: Scale::Log10,
+            min: 10f64.powf(lo),
+            max: 10f64.powf(hi),
+            ticks,
+            title: title.into(),
+        }
+    }
+}
+
+/// 1, 2 or 5 times a power of ten, at or above `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * mag)
+}
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Style {
+    Line,
+    /// Vertical bars from the x axis, one per point.
+    Bars,
+}
+
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub color: String,
+    pub style: Style,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A dashed horizontal reference line, e.g. a budget limit.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub y: f64,
+    pub label: String,
+    pub color: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// Identifies the chart in the page (`data-chart`), e.g. `spectrum`.
+    pub kind: String,
+    /// The operation the chart is about, if any (`data-op`).
+    pub operation: Option<String>,
+    pub title: String,
+    pub width: u32,
+    pub height: u32,
+    pub x: Axis,
+    pub y: Axis,
+    pub series: Vec<Series>,
+    pub references: Vec<Reference>,
+    /// Shown in the plot area when no series has a point.
+    pub empty_note: String,
+}
+
+const MARGIN_LEFT: f64 = 64.0;
+const MARGIN_RIGHT: f64 = 30.0;
+const MARGIN_TOP: f64 = 30.0;
+const MARGIN_BOTTOM: f64 = 58.0;
+
+impl Chart {
+    /// The chart as an `<svg>` element. `data-points` counts the points drawn, so tests (and
+    /// readers of the page source) can tell an empty chart from one with data.
+    pub fn render(&self) -> String {
+        let w = self.width as f64;
+        let legend = self.legend_layout(w);
+        let legend_rows = legend.last().map(|(_, row, _, _)| row + 1).unwrap_or(0);
+        // The legend's first row fits in the bottom margin; more rows grow the picture.
+        let h = self.height as f64 + 14.0 * legend_rows.saturating_sub(1) as f64;
+        let plot_h = self.height as f64 - MARGIN_TOP - MARGIN_BOTTOM;
+        let plot_w = w - MARGIN_LEFT - MARGIN_RIGHT;
+        let px = |x: f64| MARGIN_LEFT + self.x.fraction(x) * plot_w;
+        let py = |y: f64| MARGIN_TOP + (1.0 - self.y.fraction(y)) * plot_h;
+        let points: usize = self.series.iter().map(|s| s.points.len()).sum();
+
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            r#"<svg class="chart" data-chart="{}"{} data-points="{points}" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{}">"#,
+            escape(self.kind.as_str()),
+            self.operation
+                .as_deref()
+                .map(|o| format!(r#" data-op="{}""#, escape(o)))
+                .unwrap_or_default(),
+            escape(self.title.as_str()),
+        );
+        let _ = write!(
+            s,
+            r#"<text class="title" x="{MARGIN_LEFT}" y="18">{}</text>"#,
+            escape(self.title.as_str())
+        );
+        // Grid and ticks.
+        for (v, label) in &self.y.ticks {
+            let y = py(*v);
+            let _ = write!(
+                s,
+                r#"<line class="grid" x1="{MARGIN_LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                MARGIN_LEFT + plot_w,
+                MARGIN_LEFT - 6.0,
+                y + 4.0,
+                escape(label.as_str())
+            );
+        }
+        for (v, label) in &self.x.ticks {
+            let x = px(*v);
+            let _ = write!(
+                s,
+                r#"<line class="grid" x1="{x:.1}" x2="{x:.1}" y1="{MARGIN_TOP}" y2="{:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                MARGIN_TOP + plot_h,
+                MARGIN_TOP + plot_h + 16.0,
+                escape(label.as_str())
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<rect class="frame" x="{MARGIN_LEFT}" y="{MARGIN_TOP}" width="{plot_w:.1}" height="{plot_h:.1}"/>"#
+        );
+        let _ = write!(
+            s,
+            r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            MARGIN_LEFT + plot_w / 2.0,
+            MARGIN_TOP + plot_h + 32.0,
+            escape(self.x.title.as_str())
+        );
+        let _ = write!(
+            s,
+            r#"<text class="axis" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+            MARGIN_TOP + plot_h / 2.0,
+            escape(self.y.title.as_str())
+        );
+
+        // Data.
+        for series in &self.series {
+            let name = escape(series.name.as_str());
+            match series.style {
+                Style::Line => {
+                    if series.points.len() == 1 {
+                        let (x, y) = series.points[0];
+                        let _ = write!(
+                            s,
+                            r#"<circle class="series" data-series="{name}" cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{name}</title></circle>"#,
+                            px(x),
+                            py(y),
+                            series.color
+                        );
+                        continue;
+                    }
+                    let pts: Vec<String> = series
+                        .points
+                        .iter()
+                        .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+                        .collect();
+                    let _ = write!(
+                        s,
+                        r#"<polyline class="series" data-series="{name}" fill="none" stroke="{}" stroke-width="1.8" points="{}"><title>{name}</title></polyline>"#,
+                        series.color,
+                        pts.join(" ")
+                    );
+                }
+                Style::Bars => {
+                    let n = series.points.len().max(1) as f64;
+                    let bar_w = (plot_w / n * 0.8).clamp(1.0, 24.0);
+                    let base = py(self.y.min);
+                    let _ = write!(
+                        s,
+                        r#"<g class="series" data-series="{name}" fill="{}">"#,
+                        series.color
+                    );
+                    for (x, y) in &series.points {
+                        let top = py(*y);
+                        let _ = write!(
+                            s,
+                            r#"<rect x="{:.1}" y="{top:.1}" width="{bar_w:.1}" height="{:.1}"><title>{name}: {y}</title></rect>"#,
+                            px(*x) - bar_w / 2.0,
+                            (base - top).max(0.0)
+                        );
+                    }
+                    let _ = write!(s, "</g>");
+                }
+            }
+        }
+        for r in &self.references {
+            let y = py(r.y);
+            let _ = write!(
+                s,
+                r#"<line class="reference" x1="{MARGIN_LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}"/><text class="reference-label" x="{:.1}" y="{:.1}" text-anchor="end" fill="{}">{}</text>"#,
+                MARGIN_LEFT + plot_w,
+                r.color,
+                MARGIN_LEFT + plot_w - 4.0,
+                y - 4.0,
+                r.color,
+                escape(r.label.as_str())
+            );
+        }
+        if points == 0 {
+            let _ = write!(
+                s,
+                r#"<text class="empty" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                MARGIN_LEFT + plot_w / 2.0,
+                MARGIN_TOP + plot_h / 2.0,
+                escape(self.empty_note.as_str())
+            );
+        }
+
+        // Legend, below the axis title.
+        for (x, row, name, color) in legend {
+            let ly = self.height as f64 - 10.0 + 14.0 * row as f64;
+            let _ = write!(
+                s,
+                r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{color}"/><text class="legend" x="{:.1}" y="{ly:.1}">{}</text>"#,
+                ly - 9.0,
+                x + 14.0,
+                escape(name)
+            );
+        }
+        s.push_str("</svg>");
+        s
+    }
+}
+
+impl Chart {
+    /// Legend entries as `(x, row, name, colour)`, wrapped to the chart's width. No legend for
+    /// a single series (the title names it).
+    fn legend_layout(&self, width: f64) -> Vec<(f64, usize, &str, &str)> {
+        if self.series.len() < 2 {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let (mut x, mut row) = (MARGIN_LEFT, 0);
+        for s in &self.series {
+            let item_w = 22.0 + 6.5 * s.name.chars().count() as f64;
+            if x + item_w > width - MARGIN_RIGHT && x > MARGIN_LEFT {
+                x = MARGIN_LEFT;
+                row += 1;
+            }
+            out.push((x, row, s.name.as_str(), s.color.as_str()));
+            x += item_w;
+        }
+        out
+    }
+}
+
+/// A palette of distinguishable colours, cycled by index.
+pub fn color(i: usize) -> String {
+    const PALETTE: [&str; 10] = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+        "#bcbd22", "#17becf",
+    ];
+    PALETTE[i % PALETTE.len()].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_steps_are_one_two_five() {
+        assert_eq!(nice_step(0.9), 1.0);
+        assert_eq!(nice_step(1.3), 2.0);
+        assert_eq!(nice_step(3.0), 5.0);
+        assert_eq!(nice_step(7.0), 10.0);
+        assert_eq!(nice_step(130.0), 200.0);
+    }
+
+    #[test]
+    fn log_axis_maps_decades_evenly() {
+        let a = Axis::log10_decades(1.0, 1000.0, "x", |v| v.to_string());
+        assert_eq!(a.ticks.len(), 4);
+        assert!((a.fraction(10.0) - 1.0 / 3.0).abs() < 1e-9);
+        assert!((a.fraction(1000.0) - 1.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,233 @@
+//! `report merge`: one report from the reports of several workers of one test.
+//!
+//! Percentiles cannot be averaged, so each operation's histograms are *added* (whole window and
+//! per interval) and every figure is recomputed from the sums. Interval series are aligned on
+//! wall-clock time: each worker's intervals are placed at their offset from the earliest
+//! worker's window start, snapped to the interval grid. Integrity counts are summed. Budgets
+//! are re-judged on the merged histograms, so a merged report passes only if the whole test
+//! held its budgets.
+//!
+//! Generator figures: counts and rates are summed; peaks and shares (peak RSS, CPU share,
+//! start lag, memory per device) take the worst worker, since they describe one process each.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use crate::report::model::{
+    decode_histogram, new_histogram, BudgetVerdict, IntervalStats, OperationStats, Report, Window,
+};
+use crate::report::verdict;
+use crate::Error;
+
+/// Merges worker reports. `labels` name the inputs in error messages and carried-over failure
+/// lines (usually their paths); it must be as long as `reports`.
+pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
+    assert_eq!(reports.len(), labels.len(), "one label per report");
+    let Some(first) = reports.first() else {
+        return Err(Error::BadInput(
+            "report merge needs at least one report".into(),
+        ));
+    };
+    for (r, label) in reports.iter().zip(labels).skip(1) {
+        if r.scenario.name != first.scenario.name {
+            return Err(Error::BadInput(format!(
+                "{label}: scenario {:?} differs from {:?} in {}; merge only workers of one test",
+                r.scenario.name, first.scenario.name, labels[0]
+            )));
+        }
+        if r.window.interval_ms != first.window.interval_ms {
+            return Err(Error::BadInput(format!(
+                "{label}: interval_ms {} differs from {} in {}",
+                r.window.interval_ms, first.window.interval_ms, labels[0]
+            )));
+        }
+    }
+    let interval_ms = first.window.interval_ms.max(1);
+
+    // The merged window spans every worker's window.
+    let start = reports
+        .iter()
+        .map(|r| r.window.start)
+        .min()
+        .expect("non-empty");
+    let end_ms = reports
+        .iter()
+        .map(|r| (r.window.start - start).num_milliseconds() as f64 + r.window.duration_s * 1000.0)
+        .fold(0.0, f64::max);
+    let window = Window {
+        start,
+        duration_s: end_ms / 1000.0,
+        interval_ms: first.window.interval_ms,
+    };
+
+    // Histograms added per operation, whole window and per interval slot.
+    struct Acc {
+        whole: Histogram<u64>,
+        errors: u64,
+        slots: BTreeMap<u64, (Histogram<u64>, u64)>,
+    }
+    let mut ops: BTreeMap<String, Acc> = BTreeMap::new();
+    for (r, label) in reports.iter().zip(labels) {
+        let shift_ms = (r.window.start - start).num_milliseconds().max(0) as u64;
+        for (name, op) in &r.operations {
+            let acc = ops.entry(name.clone()).or_insert_with(|| Acc {
+                whole: new_histogram(),
+                errors: 0,
+                slots: BTreeMap::new(),
+            });
+            let h = decode_histogram(&op.histogram).map_err(|e| {
+                Error::BadInput(format!("{label}: operations.{name}.histogram: {e}"))
+            })?;
+            add(&mut acc.whole, &h, label, name)?;
+            acc.errors += op.errors;
+            for iv in &op.intervals {
+                let h = decode_histogram(&iv.histogram).map_err(|e| {
+                    Error::BadInput(format!(
+                        "{label}: operations.{name}.intervals[offset_ms={}].histogram: {e}",
+                        iv.offset_ms
+                    ))
+                })?;
+                // Snap to the nearest slot of the merged grid.
+                let slot = (iv.offset_ms + shift_ms + interval_ms / 2) / interval_ms;
+                let entry = acc
+                    .slots
+                    .entry(slot)
+                    .or_insert_with(|| (new_histogram(), 0));
+                add(&mut entry.0, &h, label, name)?;
+                entry.1 += iv.errors;
+            }
+        }
+    }
+    let operations: BTreeMap<String, OperationStats> = ops
+        .into_iter()
+        .map(|(name, acc)| {
+            let intervals = acc
+                .slots
+                .into_iter()
+                .map(|(slot, (h, errors))| {
+                    IntervalStats::from_histogram(slot * interval_ms, &h, errors)
+                })
+                .collect();
+            let stats = OperationStats::from_histogram(
+                &acc.whole,
+                acc.errors,
+                window.duration_s,
+                intervals,
+            );
+            (name, stats)
+        })
+        .collect();
+
+    // Budgets: the union of every worker's budgets (first definition wins), re-judged below.
+    let mut budgets: Vec<BudgetVerdict> = Vec::new();
+    for r in reports {
+        for b in &r.budgets {
+            if !budgets
+                .iter()
+                .any(|x| x.operation == b.operation && x.percentile == b.percentile)
+            {
+                budgets.push(b.clone());
+            }
+        }
+    }
+
+    let mut integrity = first.integrity.clone();
+    let mut generator = first.generator.clone();
+    for r in &reports[1..] {
+        let i = &r.integrity;
+        integrity.messages_sent += i.messages_sent;
+        integrity.messages_delivered += i.messages_delivered;
+        integrity.messages_decrypted += i.messages_decrypted;
+        integrity.messages_lost += i.messages_lost;
+        integrity.messages_duplicated += i.messages_duplicated;
+        integrity.decrypt_failures += i.decrypt_failures;
+        integrity.prekeys_reused += i.prekeys_reused;
+        integrity.signature_failures += i.signature_failures;
+        integrity.messages_unexpected += i.messages_unexpected;
+
+        let g = &r.generator;
+        generator.cpu_share = generator.cpu_share.max(g.cpu_share);
+        generator.cpu_share_includes_server |= g.cpu_share_includes_server;
+        generator.process_cpu_s += g.process_cpu_s;
+        generator.peak_rss_bytes = generator.peak_rss_bytes.max(g.peak_rss_bytes);
+        generator.late_starts += g.late_starts;
+        generator.late_start_threshold_us = generator
+            .late_start_threshold_us
+            .max(g.late_start_threshold_us);
+        generator.max_start_lag_us = generator.max_start_lag_us.max(g.max_start_lag_us);
+        generator.flows_started += g.flows_started;
+        generator.flows_intended += g.flows_intended;
+        generator.achieved_rate_per_s += g.achieved_rate_per_s;
+        generator.configured_rate_per_s += g.configured_rate_per_s;
+        generator.flows_cancelled += g.flows_cancelled;
+        generator.devices += g.devices;
+        generator.peak_open_websockets += g.peak_open_websockets;
+        generator.memory_per_ws_device_bytes = generator
+            .memory_per_ws_device_bytes
+            .max(g.memory_per_ws_device_bytes);
+        generator.ws_probe_devices = generator.ws_probe_devices.max(g.ws_probe_devices);
+        if generator.model != g.model {
+            generator.model = format!("{}+{}", generator.model, g.model);
+        }
+    }
+    // A goose report path is relative to its own worker's directory: meaningless here.
+    if reports.len() > 1 {
+        generator.goose_report = None;
+    }
+
+    let mut environment = first.environment.clone();
+    let mut hosts: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r.environment.hostname.clone())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    if hosts.len() > 1 {
+        environment.hostname = Some(hosts.join(","));
+    }
+
+    // Run-level failures of each worker (cut short, …) still fail the merged run.
+    let failures: Vec<String> = reports
+        .iter()
+        .zip(labels)
+        .flat_map(|(r, label)| {
+            verdict::run_failures(r)
+                .into_iter()
+                .map(move |f| format!("{label}: {f}"))
+        })
+        .collect();
+
+    let mut merged = Report {
+        schema_version: first.schema_version,
+        scenario: first.scenario.clone(),
+        environment,
+        started_at: reports
+            .iter()
+            .map(|r| r.started_at)
+            .min()
+            .expect("non-empty"),
+        finished_at: reports
+            .iter()
+            .map(|r| r.finished_at)
+            .max()
+            .expect("non-empty"),
+        window,
+        operations,
+        budgets,
+        integrity,
+        generator,
+        passed: false,
+        failures,
+    };
+    verdict::reevaluate(&mut merged);
+    Ok(merged)
+}
+
+fn add(into: &mut Histogram<u64>, h: &Histogram<u64>, label: &str, op: &str) -> Result<(), Error> {
+    into.add(h).map_err(|e| {
+        Error::BadInput(format!(
+            "{label}: operations.{op}: histogram cannot be added: {e:?}"
+        ))
+    })
+}
