@@ -436,3 +436,38 @@ async fn retired_signed_prekeys_are_deleted_after_the_grace_period() {
     assert_eq!(ids, [3, 4]);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_rotations_of_one_device_all_succeed_leaving_one_active_key() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let calls = (2..12u32).map(|id| {
+        let body = a.keys.signed_prekey(id);
+        let s = &s;
+        let token = a.token.clone();
+        async move {
+            s.call(Method::PUT, "/v1/keys/signed", Some(&token), Some(&body))
+                .await
+        }
+    });
+    let replies = futures::future::join_all(calls).await;
+    for r in &replies {
+        assert_eq!(r.status, 204, "every rotation succeeds: {r:?}");
+    }
+    let db = s.db().await;
+    let row = db
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.active), count(*) FROM signed_prekeys s
+             JOIN devices d ON d.id = s.device WHERE d.user_id = $1",
+            &[&a.user_id],
+        )
+        .await
+        .unwrap();
+    let (active, total): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(active, 1, "exactly one active signed prekey");
+    assert_eq!(
+        total, 11,
+        "the ten replaced keys are kept for the grace period"
+    );
+    s.shutdown().await;
+}

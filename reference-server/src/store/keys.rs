@@ -146,6 +146,14 @@ impl Store {
     ) -> Result<(), ApiError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // Rotations of one device are serialised on its row: without the lock, two concurrent
+        // rotations both retire the old key and both insert an active one, and the second
+        // insert breaks the one-active-key index. After the wait, the next statements see the
+        // other rotation's key and retire it in turn.
+        let lock = tx
+            .prepare_cached("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE")
+            .await?;
+        tx.execute(&lock, &[&device.row]).await?;
         let grace_secs = self.signed_prekey_grace.as_secs_f64();
         let retire = tx
             .prepare_cached(
