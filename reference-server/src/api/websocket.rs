@@ -56,8 +56,12 @@ pub async fn upgrade(
     let ws = ws.map_err(|e| {
         ApiError::NotWebSocket(format!("expected a WebSocket upgrade: {}", e.body_text()))
     })?;
+    // Clients only send small acks, so the 128 KiB default read buffer per connection is
+    // waste; with thousands of idle devices connected it dominates the server's memory.
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| async move {
             if let Err(e) = session(app, device, socket).await {
                 tracing::debug!(error = %e, "websocket session ended");
