@@ -18,6 +18,7 @@ pub mod load;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod source;
 
 pub use error::Error;
 pub use exit::Outcome;

@@ -50,6 +50,22 @@ impl Durability {
     pub fn is_durable(self) -> bool {
         self == Durability::Durable
     }
+
+    /// The server settings (`postgres` arguments) that make it so; one list for every
+    /// provider, so local and Docker servers are configured alike.
+    pub(crate) fn server_args(self) -> &'static [&'static str] {
+        match self {
+            Durability::Durable => &["-c", "fsync=on", "-c", "synchronous_commit=on"],
+            Durability::Fast => &[
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+        }
+    }
 }
 
 /// Everything the provider needs to know.

@@ -34,21 +34,13 @@ impl DockerServer {
             _ => (options.image.clone(), "latest".to_string()),
         };
         let mut cmd: Vec<String> = vec!["-c".into(), "max_connections=300".into()];
-        if options.durability.is_durable() {
-            cmd.extend(["-c", "fsync=on", "-c", "synchronous_commit=on"].map(String::from));
-        } else {
-            cmd.extend(
-                [
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                ]
-                .map(String::from),
-            );
-        }
+        cmd.extend(
+            options
+                .durability
+                .server_args()
+                .iter()
+                .map(|a| a.to_string()),
+        );
         // The image's ready conditions wait for "ready to accept connections" as the image logs
         // it twice (once for its init server, once for the real one).
         let container = PgImage::default()

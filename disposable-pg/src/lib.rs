@@ -138,6 +138,21 @@ impl Postgres {
         &self.reason
     }
 
+    /// One line for people: version, provider, durability, and why this provider was chosen.
+    pub fn describe(&self) -> String {
+        format!(
+            "PostgreSQL {} ({}, {}): {}",
+            self.version,
+            self.kind,
+            if self.durable {
+                "durable"
+            } else {
+                "fast: fsync off"
+            },
+            self.reason
+        )
+    }
+
     /// `server_version` as the server reports it, e.g. "15.18".
     pub fn version(&self) -> &str {
         &self.version

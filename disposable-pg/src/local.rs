@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::registry;
-use crate::{Error, Options};
+use crate::{Durability, Error, Options};
 
 /// Where `initdb` and `postgres` live.
 #[derive(Debug, Clone)]
@@ -185,7 +185,7 @@ impl LocalServer {
         let bins = find_binaries(options.pg_bin.as_deref())?;
         let who = run_as()?;
         registry::sweep_stale();
-        let fast = !options.durability.is_durable();
+        let durability = options.durability;
         let timeout = options.ready_timeout;
         // initdb and the first start are blocking work; keep them off the async workers.
         let bins2 = bins.clone();
@@ -195,7 +195,7 @@ impl LocalServer {
         // A free port can be taken between our probe and the server's bind; retry then.
         let mut last_err = None;
         for _ in 0..5 {
-            match Self::launch(&bins, who, &root, fast, timeout).await {
+            match Self::launch(&bins, who, &root, durability, timeout).await {
                 Ok(server) => return Ok(server),
                 Err(e @ Error::LocalFailed { .. }) if e.to_string().contains("could not bind") => {
                     last_err = Some(e);
@@ -214,7 +214,7 @@ impl LocalServer {
         bins: &Binaries,
         who: Option<RunAs>,
         root: &Path,
-        fast: bool,
+        durability: Durability,
         timeout: Duration,
     ) -> Result<LocalServer, Error> {
         let port = free_port().map_err(|e| Error::Io {
@@ -246,18 +246,7 @@ impl LocalServer {
             .stderr(log_err)
             .current_dir(root)
             .process_group(0);
-        if fast {
-            cmd.args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ]);
-        } else {
-            cmd.args(["-c", "fsync=on", "-c", "synchronous_commit=on"]);
-        }
+        cmd.args(durability.server_args());
         if let Some(w) = who {
             cmd.uid(w.uid).gid(w.gid);
         }

@@ -101,13 +101,7 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::from(e.exit_code() as u8);
         }
     };
-    eprintln!(
-        "PostgreSQL {} ({}, {}): {}",
-        pg.version(),
-        pg.kind(),
-        if pg.durable() { "durable" } else { "fast" },
-        pg.reason()
-    );
+    eprintln!("{}", pg.describe());
     let config = ServerConfig {
         listen: args.listen,
         pool_size: args.pool_size,

@@ -15,13 +15,11 @@ pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
     })?;
     let (pack, expect) = conform::load(Pack::resolve(&args.schema, &root)?)?;
     let options = args.db.options(false)?;
-    let pg = disposable_pg::Postgres::start(&options).await?;
+    let pg = crate::cli::start_database(&options, false).await?;
     eprintln!(
-        "conform {}: {} migrations on PostgreSQL {} ({})",
+        "conform {}: {} migrations",
         pack.name,
-        pack.migrations.len(),
-        pg.version(),
-        pg.kind()
+        pack.migrations.len()
     );
     let report = conform::run(&pg, &pack, &expect).await?;
     drop(pg);

@@ -96,28 +96,13 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
-    /// Starts the PostgreSQL these flags ask for and says on stderr which one and why (unless
-    /// `quiet`): every command that needs a database starts it the same way.
+    /// Starts the PostgreSQL these flags ask for (see [`start_database`]).
     pub async fn start(
         &self,
         durable_by_default: bool,
         quiet: bool,
     ) -> Result<disposable_pg::Postgres, Error> {
-        let pg = disposable_pg::Postgres::start(&self.options(durable_by_default)?).await?;
-        if !quiet {
-            eprintln!(
-                "PostgreSQL {} ({}, {}): {}",
-                pg.version(),
-                pg.kind(),
-                if pg.durable() {
-                    "durable"
-                } else {
-                    "fast: fsync off"
-                },
-                pg.reason()
-            );
-        }
-        Ok(pg)
+        start_database(&self.options(durable_by_default)?, quiet).await
     }
 
     /// Provider options; `durable_by_default` is the command's own default.
@@ -242,6 +227,19 @@ pub struct VectorsArgs {
     /// How many ratchet messages to include.
     #[arg(long, default_value_t = 4)]
     pub messages: usize,
+}
+
+/// Starts a PostgreSQL and says on stderr which one and why (unless `quiet`): every command
+/// that needs a database starts it this way, so `auto`'s choice is always explained.
+pub async fn start_database(
+    options: &disposable_pg::Options,
+    quiet: bool,
+) -> Result<disposable_pg::Postgres, Error> {
+    let pg = disposable_pg::Postgres::start(options).await?;
+    if !quiet {
+        eprintln!("{}", pg.describe());
+    }
+    Ok(pg)
 }
 
 /// Entry point of the binary.

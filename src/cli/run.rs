@@ -54,7 +54,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
             .await?
         }
         None => {
-            let pg = disposable_pg::Postgres::start(&db_options).await?;
+            let pg = crate::cli::start_database(&db_options, quiet).await?;
             let db_name = format!("e2ee_run_{}", uuid::Uuid::new_v4().simple());
             let url = pg.create_database(&db_name, None).await?;
             let server = BundledServer::start(url).await?;
@@ -69,16 +69,9 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
             );
             if !quiet {
                 eprintln!(
-                    "running {} against the bundled server at {} on PostgreSQL {} ({}, {})",
+                    "running {} against the bundled server at {}",
                     scenario.path.display(),
-                    server.base_url,
-                    pg.version(),
-                    pg.kind(),
-                    if pg.durable() {
-                        "durable"
-                    } else {
-                        "fast: fsync off"
-                    }
+                    server.base_url
                 );
             }
             let result = load::execute(

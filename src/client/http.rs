@@ -314,15 +314,7 @@ impl Api {
 
     /// Bundles of every device of `user` (each claims at most one one-time prekey).
     pub async fn bundles(&self, token: &str, user: Uuid) -> Result<Vec<Bundle>, ApiError> {
-        let resp = self
-            .http
-            .get(self.url(&format!("/v1/keys/{user}")))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        Ok(Self::json::<BundlesResponse>(resp, StatusCode::OK)
-            .await?
-            .bundles)
+        self.fetch_bundles(token, &format!("/v1/keys/{user}")).await
     }
 
     /// The bundle of one device of `user`.
@@ -332,9 +324,14 @@ impl Api {
         user: Uuid,
         device: u32,
     ) -> Result<Vec<Bundle>, ApiError> {
+        self.fetch_bundles(token, &format!("/v1/keys/{user}/{device}"))
+            .await
+    }
+
+    async fn fetch_bundles(&self, token: &str, path: &str) -> Result<Vec<Bundle>, ApiError> {
         let resp = self
             .http
-            .get(self.url(&format!("/v1/keys/{user}/{device}")))
+            .get(self.url(path))
             .bearer_auth(token)
             .send()
             .await?;

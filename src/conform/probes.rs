@@ -314,29 +314,21 @@ async fn delete_rule_probe(
         b.insert(&child)
             .await
             .map_err(|e| format!("child row refused: {e}"))?;
-        let pcond: Vec<String> = vals
-            .iter()
-            .map(|(c, v)| match v {
-                Some(v) => format!(
-                    "{}::text = {}",
-                    quote_ident(c),
-                    crate::conform::catalog::quote_literal(v)
-                ),
-                None => format!("{} IS NULL", quote_ident(c)),
-            })
-            .collect();
+        // `column` equals the parent's value, compared as text (NULL stays NULL).
+        let matches = |c: &str, v: &Option<String>| match v {
+            Some(v) => format!(
+                "{}::text = {}",
+                quote_ident(c),
+                crate::conform::catalog::quote_literal(v)
+            ),
+            None => format!("{} IS NULL", quote_ident(c)),
+        };
+        let pcond: Vec<String> = vals.iter().map(|(c, v)| matches(c, v)).collect();
         let ccond: Vec<String> = fk
             .columns
             .iter()
             .zip(&vals)
-            .map(|(c, (_, v))| match v {
-                Some(v) => format!(
-                    "{}::text = {}",
-                    quote_ident(c),
-                    crate::conform::catalog::quote_literal(v)
-                ),
-                None => format!("{} IS NULL", quote_ident(c)),
-            })
+            .map(|(c, (_, v))| matches(c, v))
             .collect();
         let nulls: Vec<String> = fk
             .columns

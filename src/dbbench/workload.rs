@@ -606,19 +606,7 @@ fn highest_positional(sql: &str) -> usize {
     max
 }
 
-/// `file:line:column` (1-based) of a byte offset.
-pub fn location(path: &Path, text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    format!("{}:{line}:{col}", path.display())
-}
+pub use crate::source::location;
 
 #[cfg(test)]
 mod tests {

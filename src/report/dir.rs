@@ -42,7 +42,9 @@ pub fn write_report_dir(dir: &Path, report: &Report) -> Result<ReportFiles, Erro
     Ok(files)
 }
 
-fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+/// Writes `dir/name` under a temporary name and renames it into place, so a reader never
+/// sees half a file.
+pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes).map_err(|source| Error::Io {

@@ -15,18 +15,8 @@ pub fn write(dir: &Path, report: &Report) -> Result<PathBuf, Error> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let path = dir.join(REPORT_FILE);
-    let tmp = dir.join(format!(".{REPORT_FILE}.tmp"));
     let text = serde_json::to_string_pretty(report).expect("a Report always serializes");
-    std::fs::write(&tmp, text).map_err(|source| Error::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+    super::dir::write_file(dir, REPORT_FILE, text.as_bytes())
 }
 
 /// Reads a report from a `report.json` file or a report directory.

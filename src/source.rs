@@ -1,0 +1,26 @@
+//! Positions in input files (scenario files, schema packs, workloads): every bad-input error
+//! names `file:line:column`, computed here from the byte offset a parser reports.
+
+use std::path::Path;
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// `file:line:column` of a byte offset in `text`, the contents of `path`.
+pub fn location(path: &Path, text: &str, offset: usize) -> String {
+    let (line, col) = line_column(text, offset);
+    format!("{}:{line}:{col}", path.display())
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
