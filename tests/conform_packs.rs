@@ -1,5 +1,6 @@
 //! Every seed schema pack under `scenarios/schemas/` through the binary, as CI runs it:
-//! `e2ee-harness conform --schema <pack> --db local --report-dir <tmp>`.
+//! `e2ee-harness conform --schema <pack> --db local --report-dir <tmp>`, and again with
+//! `--db docker`, whose verdicts must be the same.
 //!
 //! The packs are *not* expected to pass: several seed documents are wrong on purpose, and the
 //! harness exists to say so. What must hold is that the run completes and reports on
@@ -40,10 +41,12 @@ struct Run {
     report: tempfile::TempDir,
 }
 
-fn conform(pack: &Path) -> Run {
+fn conform(pack: &Path, db: &[&str]) -> Run {
     let report = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
-        .args(["conform", "--quiet", "--db", "local", "--schema"])
+        .args(["conform", "--quiet"])
+        .args(db)
+        .arg("--schema")
         .arg(pack)
         .arg("--report-dir")
         .arg(report.path())
@@ -279,8 +282,60 @@ fn problems(run: &Run) -> Vec<String> {
     p
 }
 
+/// Conforms every pack, `PARALLEL` at a time, on the PostgreSQL that `db` flags choose.
+fn conform_all(packs: &[PathBuf], db: &[&str]) -> Vec<Run> {
+    let next = AtomicUsize::new(0);
+    let runs = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(pack) = packs.get(i) else { break };
+                let run = conform(pack, db);
+                runs.lock().unwrap().push(run);
+            });
+        }
+    });
+    let mut runs = runs.into_inner().unwrap();
+    runs.sort_by(|a, b| a.pack.cmp(&b.pack));
+    assert_eq!(runs.len(), packs.len());
+    runs
+}
+
+/// Each check's name, kind and status: what must not depend on the provider.
+fn verdicts(run: &Run) -> Vec<(String, String, String)> {
+    let path = run.report.path().join("conform.json");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\n{}",
+            path.display(),
+            String::from_utf8_lossy(&run.out.stderr)
+        )
+    }))
+    .unwrap();
+    let mut v: Vec<_> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (s("name"), s("kind"), s("status"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The Docker provider's image for the parity test (see tests/db_command.rs).
+fn pg_image() -> String {
+    std::env::var("E2EE_HARNESS_PG_IMAGE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "e2ee-harness/postgres:15".into())
+}
+
 #[test]
-fn every_seed_pack_runs_to_a_complete_report() {
+fn every_seed_pack_runs_to_a_complete_report_with_the_same_verdicts_on_docker() {
     let packs = packs();
     let names: Vec<_> = packs
         .iter()
@@ -292,20 +347,7 @@ fn every_seed_pack_runs_to_a_complete_report() {
         "expected one pack per seed document, found {names:?}"
     );
 
-    let next = AtomicUsize::new(0);
-    let runs = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(pack) = packs.get(i) else { break };
-                let run = conform(pack);
-                runs.lock().unwrap().push(run);
-            });
-        }
-    });
-    let runs = runs.into_inner().unwrap();
-    assert_eq!(runs.len(), packs.len());
+    let runs = conform_all(&packs, &["--db", "local"]);
 
     let mut report = String::new();
     for run in &runs {
@@ -318,6 +360,28 @@ fn every_seed_pack_runs_to_a_complete_report() {
         report.is_empty(),
         "incomplete conformance reports:\n{report}"
     );
+
+    // Conformance on a container equals conformance on local binaries: same checks, same
+    // verdicts (the image is of the same PostgreSQL major as the local binaries in CI).
+    let image = pg_image();
+    let docker = conform_all(&packs, &["--db", "docker", "--pg-image", &image]);
+    for (local, docker) in runs.iter().zip(&docker) {
+        assert_eq!(
+            docker.out.status.code(),
+            local.out.status.code(),
+            "{}: exit code differs on docker; stderr:\n{}",
+            docker.pack.display(),
+            String::from_utf8_lossy(&docker.out.stderr)
+        );
+        let (l, d) = (verdicts(local), verdicts(docker));
+        let only_local: Vec<_> = l.iter().filter(|c| !d.contains(c)).collect();
+        let only_docker: Vec<_> = d.iter().filter(|c| !l.contains(c)).collect();
+        assert!(
+            only_local.is_empty() && only_docker.is_empty(),
+            "{}: verdicts differ between local and docker ({image})\nonly local: {only_local:#?}\nonly docker: {only_docker:#?}",
+            local.pack.display()
+        );
+    }
 
     // The completeness check itself can fail: drop one catalog and one behaviour result from a
     // real report and it names both.

@@ -76,6 +76,8 @@ pub struct Options {
     pub pg_bin: Option<PathBuf>,
     /// Docker image (`--pg-image`).
     pub image: String,
+    /// How long the Docker provider may spend pulling an absent image.
+    pub pull_timeout: Duration,
     pub durability: Durability,
     /// How long to wait for the server to accept connections.
     pub ready_timeout: Duration,
@@ -86,7 +88,8 @@ impl Default for Options {
         Options {
             choice: Choice::Auto,
             pg_bin: None,
-            image: "postgres:16-alpine".into(),
+            image: crate::docker::DEFAULT_IMAGE.into(),
+            pull_timeout: Duration::from_secs(300),
             durability: Durability::Fast,
             ready_timeout: Duration::from_secs(60),
         }
@@ -117,7 +120,7 @@ pub(crate) async fn resolve(options: &Options) -> Result<(Choice, String), Error
     let docker = if env_url.is_some() {
         Err("not asked".to_string())
     } else {
-        crate::docker::ping(Duration::from_secs(1)).await
+        crate::docker::usable(options).await
     };
     decide(options, env_url, docker, || {
         crate::local::find_binaries(options.pg_bin.as_deref()).map(|b| b.dir)
@@ -125,8 +128,9 @@ pub(crate) async fn resolve(options: &Options) -> Result<(Choice, String), Error
 }
 
 /// The decision itself, with the environment passed in so tests can vary it:
-/// an explicit choice wins; in `auto`, a URL wins, then a Docker engine that answered, then
-/// local binaries; with none of them, an error naming all three ways.
+/// an explicit choice wins; in `auto`, a URL wins, then a Docker engine that answered and has
+/// (or can pull) the image, then local binaries; with none of them, an error naming all three
+/// ways. `docker` is `Err(why Docker was passed over)`.
 pub(crate) fn decide(
     options: &Options,
     env_url: Option<String>,
@@ -139,7 +143,10 @@ pub(crate) fn decide(
             format!("using the given URL ({})", crate::display_target(u)),
         )),
         Choice::Local => Ok((Choice::Local, "local binaries (--db local)".into())),
-        Choice::Docker => Ok((Choice::Docker, "Docker (--db docker)".into())),
+        Choice::Docker => Ok((
+            Choice::Docker,
+            format!("Docker (--db docker), image {}", options.image),
+        )),
         Choice::Auto => {
             if let Some(url) = env_url {
                 let c: Choice = url.parse()?;
@@ -154,18 +161,21 @@ pub(crate) fn decide(
             match docker {
                 Ok(()) => Ok((
                     Choice::Docker,
-                    "auto: a Docker engine answered its ping".into(),
+                    format!(
+                        "auto: a Docker engine answered and has image {}",
+                        options.image
+                    ),
                 )),
                 Err(why) => match local() {
                     Ok(dir) => Ok((
                         Choice::Local,
                         format!(
-                            "auto: no Docker engine ({why}); local binaries in {}",
+                            "auto: Docker passed over ({why}); local binaries in {}",
                             dir.display()
                         ),
                     )),
                     Err(e) => Err(Error::NoProvider {
-                        detail: format!("no Docker engine ({why}); {e}"),
+                        detail: format!("Docker passed over ({why}); {e}"),
                     }),
                 },
             }

@@ -27,6 +27,15 @@ pub enum Error {
     #[error("docker provider unavailable: {detail}")]
     Docker { detail: String },
 
+    /// The engine answered but has no such image and cannot pull it.
+    #[error(
+        "docker provider: image {image} is absent and cannot be pulled: {reason}\n  \
+         pull it where a registry is reachable (docker pull {image}), or build PostgreSQL \
+         images from Debian's packages with docker/postgres/build-image.sh and pass \
+         --pg-image e2ee-harness/postgres:15 (or set E2EE_HARNESS_PG_IMAGE)"
+    )]
+    DockerImage { image: String, reason: String },
+
     /// The server refused or dropped the connection.
     #[error("cannot connect to PostgreSQL at {target}: {reason}")]
     Unreachable { target: String, reason: String },

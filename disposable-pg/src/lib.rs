@@ -3,11 +3,12 @@
 //! Three providers, one handle:
 //! - [`Choice::Local`]: `initdb` + `postgres` from this machine, in a temp dir, on a free
 //!   loopback port. The quickest and the one CI uses.
-//! - [`Choice::Docker`]: a testcontainers `postgres` container.
+//! - [`Choice::Docker`]: a container of the official `postgres` image, or of one built from
+//!   Debian's packages by `docker/postgres/build-image.sh`, through testcontainers.
 //! - [`Choice::Url`]: a server somebody else runs; nothing is started or stopped.
 //!
-//! [`Choice::Auto`] picks a URL if one is given, else Docker if an engine answers a ping, else
-//! local binaries. Whatever is started is stopped, and its directory removed, when the
+//! [`Choice::Auto`] picks a URL if one is given, else Docker if an engine answers and has (or
+//! can pull) the image, else local binaries. Whatever is started is stopped, and its directory removed, when the
 //! [`Postgres`] handle drops, when [`shutdown_all`] runs (the CLI calls it on SIGINT/SIGTERM),
 //! at process exit, and, as a last resort, by the kernel: local servers are started with a
 //! parent-death signal so even a SIGKILLed harness leaves no `postgres` behind.
@@ -20,6 +21,7 @@ mod registry;
 mod template;
 
 pub use choice::{Choice, Durability, Options};
+pub use docker::DEFAULT_IMAGE;
 pub use error::Error;
 pub use template::{shared_for_tests, TemplateCache};
 
@@ -74,7 +76,7 @@ impl fmt::Debug for Postgres {
 impl Postgres {
     /// Starts (or connects to) a PostgreSQL as `options` say.
     pub async fn start(options: &Options) -> Result<Postgres, Error> {
-        let (choice, reason) = choice::resolve(options).await?;
+        let (choice, mut reason) = choice::resolve(options).await?;
         let (url, backend, durable): (String, Backend, bool) = match choice {
             Choice::Url(url) => {
                 // Not ours: we cannot know or change how durable it is; report what it says.
@@ -90,6 +92,9 @@ impl Postgres {
             }
             Choice::Docker => {
                 let server = docker::DockerServer::start(options).await?;
+                if server.source == docker::ImageSource::Pulled {
+                    reason.push_str(&format!("; image {} pulled", options.image));
+                }
                 (
                     server.url(),
                     Backend::Docker(server),
@@ -162,6 +167,14 @@ impl Postgres {
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         match &self.backend {
             Backend::Local(s) => Some(s.root()),
+            _ => None,
+        }
+    }
+
+    /// The container of a Docker server (for faults such as `docker pause`, and for tests).
+    pub fn container_id(&self) -> Option<String> {
+        match &self.backend {
+            Backend::Docker(s) => s.id(),
             _ => None,
         }
     }

@@ -1,5 +1,5 @@
 //! The provider against real PostgreSQL: local start, root handling, cleanup on drop, template
-//! cloning, bad input, and the Docker path where an engine exists.
+//! cloning and bad input. The Docker provider has its own file, tests/docker.rs.
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -185,32 +185,6 @@ async fn a_url_that_refuses_names_host_port_and_reason() {
         msg.to_lowercase().contains("refused"),
         "driver's reason missing: {msg}"
     );
-}
-
-#[tokio::test]
-async fn docker_provider_where_an_engine_exists() {
-    let opts = Options {
-        choice: Choice::Docker,
-        ..Options::default()
-    };
-    match Postgres::start(&opts).await {
-        Ok(pg) => {
-            assert_eq!(pg.kind(), ProviderKind::Docker);
-            let c = disposable_pg::connect(pg.url()).await.unwrap();
-            let n: i32 = c.query_one("SELECT 1", &[]).await.unwrap().get(0);
-            assert_eq!(n, 1);
-        }
-        Err(disposable_pg::Error::Docker { detail }) if detail.starts_with("no Docker engine") => {
-            // The one skip the project allows: say it plainly in the test output.
-            // Written past libtest's capture so it shows in every run's output.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED docker_provider_where_an_engine_exists: no Docker engine here ({detail})"
-            );
-        }
-        Err(e) => panic!("a Docker engine is present but the provider failed: {e}"),
-    }
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

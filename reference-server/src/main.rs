@@ -31,8 +31,15 @@ struct Args {
     /// Directory holding initdb and postgres (local provider).
     #[arg(long, value_name = "DIR")]
     pg_bin: Option<PathBuf>,
-    /// Docker image for the docker provider.
-    #[arg(long, default_value = "postgres:16-alpine", value_name = "IMAGE")]
+    /// PostgreSQL image for the docker provider (and for auto, which uses Docker only when
+    /// the engine has or can pull it). Offline: docker/postgres/build-image.sh builds
+    /// e2ee-harness/postgres:15 from Debian's packages.
+    #[arg(
+        long,
+        env = "E2EE_HARNESS_PG_IMAGE",
+        default_value = disposable_pg::DEFAULT_IMAGE,
+        value_name = "IMAGE"
+    )]
     pg_image: String,
     /// fsync and synchronous_commit off for the disposable PostgreSQL (default: durable).
     #[arg(long)]

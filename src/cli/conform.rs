@@ -1,11 +1,13 @@
-//! `e2ee-harness conform --schema <pack>`: schema conformance on a disposable PostgreSQL.
-//! The pack is read and validated before any database starts, so a bad pack exits 2 without
-//! side effects.
+//! `e2ee-harness conform --schema <pack>`: schema conformance on a disposable PostgreSQL, or
+//! on several PostgreSQL images at once (`--db docker --pg-image A --pg-image B`), one report
+//! per version plus what differs between them. The pack is read and validated before any
+//! database starts, so a bad pack exits 2 without side effects.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::ConformArgs;
-use crate::conform::{self, pack::Pack, report};
+use crate::conform::versions::{self, VersionRun};
+use crate::conform::{self, expect::Expect, outcome::Report, pack::Pack, report};
 use crate::{Error, Outcome};
 
 pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
@@ -14,15 +16,7 @@ pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
         source: e,
     })?;
     let (pack, expect) = conform::load(Pack::resolve(&args.schema, &root)?)?;
-    let options = args.db.options(false)?;
-    let pg = crate::cli::start_database(&options, false).await?;
-    eprintln!(
-        "conform {}: {} migrations",
-        pack.name,
-        pack.migrations.len()
-    );
-    let report = conform::run(&pg, &pack, &expect).await?;
-    drop(pg);
+    let per_image = args.db.options_per_image(false)?;
     let dir = args.report_dir.unwrap_or_else(|| {
         PathBuf::from("reports").join(format!(
             "conform-{}-{}",
@@ -30,7 +24,50 @@ pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
             chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
         ))
     });
-    report::write(&report, &dir)?;
-    print!("{}", report::text(&report, Some(&dir)));
+    if let [options] = per_image.as_slice() {
+        let report = conform_on(options, &pack, &expect).await?;
+        return write_and_print(&report, &dir);
+    }
+    let mut runs = Vec::new();
+    let mut outcome = Outcome::Pass;
+    for options in &per_image {
+        let report = conform_on(options, &pack, &expect).await?;
+        let o = write_and_print(&report, &dir.join(versions::dir_name(&options.image)))?;
+        if o != Outcome::Pass {
+            outcome = o;
+        }
+        runs.push(VersionRun {
+            image: options.image.clone(),
+            report,
+        });
+    }
+    let path = dir.join("versions.json");
+    let body =
+        serde_json::to_string_pretty(&versions::json(&runs, outcome.code())).unwrap_or_default();
+    std::fs::write(&path, body + "\n").map_err(|e| Error::Io { path, source: e })?;
+    print!("{}", versions::text(&runs));
+    Ok(outcome)
+}
+
+/// Starts the PostgreSQL `options` name, conforms the pack on it, and stops it.
+async fn conform_on(
+    options: &disposable_pg::Options,
+    pack: &Pack,
+    expect: &Expect,
+) -> Result<Report, Error> {
+    let pg = crate::cli::start_database(options, false).await?;
+    eprintln!(
+        "conform {}: {} migrations",
+        pack.name,
+        pack.migrations.len()
+    );
+    let report = conform::run(&pg, pack, expect).await?;
+    drop(pg);
+    Ok(report)
+}
+
+fn write_and_print(report: &Report, dir: &Path) -> Result<Outcome, Error> {
+    report::write(report, dir)?;
+    print!("{}", report::text(report, Some(dir)));
     Ok(report.outcome())
 }

@@ -11,6 +11,9 @@ pub async fn run(args: DbCmdArgs) -> Result<Outcome, Error> {
     if let Some(dir) = pg.data_dir() {
         eprintln!("data directory: {} (removed on exit)", dir.display());
     }
+    if let Some(id) = pg.container_id() {
+        eprintln!("container: {id} (removed on exit)");
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", pg.url());
     let _ = out.flush();

@@ -84,9 +84,18 @@ pub struct DbArgs {
     /// Directory holding initdb and postgres (local provider).
     #[arg(long, value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
-    /// Docker image for the docker provider.
-    #[arg(long, default_value = "postgres:16-alpine", value_name = "IMAGE")]
-    pub pg_image: String,
+    /// PostgreSQL image for the docker provider (and for auto, which uses Docker only when
+    /// the engine has or can pull it). Offline: docker/postgres/build-image.sh builds
+    /// e2ee-harness/postgres:15 from Debian's packages. `conform --db docker` takes several
+    /// (repeat the flag, or a comma-separated list) and reports per PostgreSQL version.
+    #[arg(
+        long,
+        env = "E2EE_HARNESS_PG_IMAGE",
+        default_value = disposable_pg::DEFAULT_IMAGE,
+        value_delimiter = ',',
+        value_name = "IMAGE"
+    )]
+    pub pg_image: Vec<String>,
     /// fsync and synchronous_commit on (default for run and db-bench).
     #[arg(long, conflicts_with = "pg_fast")]
     pub pg_durable: bool,
@@ -105,8 +114,49 @@ impl DbArgs {
         start_database(&self.options(durable_by_default)?, quiet).await
     }
 
-    /// Provider options; `durable_by_default` is the command's own default.
+    /// Provider options; `durable_by_default` is the command's own default. Only `conform`
+    /// can use several images ([`DbArgs::options_per_image`]); here one is required.
     pub fn options(&self, durable_by_default: bool) -> Result<disposable_pg::Options, Error> {
+        if self.pg_image.len() > 1 {
+            return Err(Error::BadInput(format!(
+                "--pg-image: {} images given ({}); only `conform --db docker` takes several",
+                self.pg_image.len(),
+                self.pg_image.join(", ")
+            )));
+        }
+        self.options_for(durable_by_default, self.image())
+    }
+
+    /// One set of options per `--pg-image` (several only with `--db docker`).
+    pub fn options_per_image(
+        &self,
+        durable_by_default: bool,
+    ) -> Result<Vec<disposable_pg::Options>, Error> {
+        if self.pg_image.len() > 1 && self.db != "docker" {
+            return Err(Error::BadInput(format!(
+                "--pg-image: several images ({}) need --db docker, not --db {}",
+                self.pg_image.join(", "),
+                self.db
+            )));
+        }
+        self.pg_image
+            .iter()
+            .map(|image| self.options_for(durable_by_default, image))
+            .collect()
+    }
+
+    fn image(&self) -> &str {
+        self.pg_image
+            .first()
+            .map(String::as_str)
+            .unwrap_or(disposable_pg::DEFAULT_IMAGE)
+    }
+
+    fn options_for(
+        &self,
+        durable_by_default: bool,
+        image: &str,
+    ) -> Result<disposable_pg::Options, Error> {
         let choice: disposable_pg::Choice = self.db.parse()?;
         let durable = if self.pg_durable {
             true
@@ -118,7 +168,7 @@ impl DbArgs {
         Ok(disposable_pg::Options {
             choice,
             pg_bin: self.pg_bin.clone(),
-            image: self.pg_image.clone(),
+            image: image.to_string(),
             durability: if durable {
                 disposable_pg::Durability::Durable
             } else {

@@ -20,6 +20,7 @@ pub mod probes;
 pub mod report;
 pub mod rowgen;
 pub mod runner;
+pub(crate) mod versions;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -338,13 +338,25 @@ impl<'a> RowBuilder<'a> {
 }
 
 /// Whether a valid row leaves `col` to its default (or NULL): identity columns and defaults,
-/// except constant defaults on unique columns (every row would collide on them), and nullable
-/// columns when building a minimal row.
+/// except constant defaults on unique columns (every row would collide on them) and random
+/// defaults, and nullable columns when building a minimal row.
 fn omit(col: &Column, unique_cols: &BTreeSet<String>, full: bool) -> bool {
     let defaulted = col.default.is_some() || col.identity == "d";
     let constant_on_unique =
         unique_cols.contains(&col.name) && col.default.as_deref().is_some_and(is_constant);
-    col.identity == "a" || (defaulted && !constant_on_unique) || (!col.not_null && !full)
+    let random = col.default.as_deref().is_some_and(is_random);
+    col.identity == "a" || (defaulted && !constant_on_unique && !random) || (!col.not_null && !full)
+}
+
+/// A default that draws a random value (`gen_random_uuid()`, `uuid_generate_v4()`,
+/// `random()`). The builder supplies its own value instead, so every run builds the same rows:
+/// a probe whose outcome hangs on the order of two random keys (e.g. `CHECK (a < b)`) would
+/// otherwise give a different verdict from run to run and from provider to provider.
+fn is_random(default: &str) -> bool {
+    let d = default.to_ascii_lowercase();
+    ["gen_random_uuid(", "uuid_generate_v4(", "random("]
+        .iter()
+        .any(|f| d.contains(f))
 }
 
 /// Adds check hints to `base`; a column whose hints contradict keeps the first.
