@@ -260,3 +260,78 @@ async fn shutdown_closes_sessions() {
         "{end:?}"
     );
 }
+
+/// Reads frames until the envelope of `marker` arrives; returns the message ids seen on the way
+/// (the marker included). A bounded wait per frame only guards against a hung server.
+async fn envelopes_until(ws: &mut Socket, marker: Uuid) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let frame = next(ws).await;
+        if frame["type"] != "envelope" {
+            continue;
+        }
+        let mid = frame["envelope"]["message_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let done = mid == marker.to_string();
+        seen.push(mid);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// Identity ids are taken at insert and become visible at commit, so an envelope can commit
+/// after a higher id was already pushed. It must still be delivered. The interleaving is forced:
+/// a transaction takes id N for device D and holds it, id N+1 is sent through the API and
+/// delivered, then N commits; a marker sent afterwards must not arrive before N does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_committed_after_a_higher_id_was_pushed_is_still_delivered() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let b = s.register(0).await;
+    let mut ws = connect(&s, &a.token).await;
+    assert_eq!(next(&mut ws).await["type"], "queue_empty");
+
+    // The slow writer: id N taken, not committed.
+    let mut slow = s.db().await;
+    let tx = slow.transaction().await.unwrap();
+    let late = Uuid::new_v4();
+    let msg: i64 = tx
+        .query_one(
+            "INSERT INTO messages (message_id, sender_user, sender_device, recipient_user)
+             VALUES ($1, $2, 1, $3) RETURNING id",
+            &[&late, &b.user_id, &a.user_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let late_id: i64 = tx
+        .query_one(
+            "INSERT INTO envelopes (message, recipient_device, kind, header, ciphertext)
+             SELECT $1, id, 'ratchet', '\\x01', '\\x02' FROM devices WHERE user_id = $2 AND device_id = 1
+             RETURNING id",
+            &[&msg, &a.user_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    // id N+1 commits first and is pushed.
+    let early = send(&s, &b, &a, &[1]).await;
+    let pushed = next(&mut ws).await;
+    assert_eq!(pushed["envelope"]["message_id"], early.to_string());
+    assert!(pushed["envelope"]["id"].as_i64().unwrap() > late_id);
+
+    // Now N commits; then a marker. N must arrive, and before the marker.
+    tx.commit().await.unwrap();
+    let marker = send(&s, &b, &a, &[1]).await;
+    let seen = envelopes_until(&mut ws, marker).await;
+    assert_eq!(
+        seen,
+        vec![late.to_string(), marker.to_string()],
+        "the late-committing envelope {late_id} was skipped"
+    );
+    s.shutdown().await;
+}

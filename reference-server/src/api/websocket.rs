@@ -6,6 +6,10 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +17,7 @@ use utoipa::ToSchema;
 use super::messages::{envelope, Envelope};
 use super::{extract, AppState, POLL_BATCH};
 use crate::auth::{Device, SocketDevice};
+use crate::delivery::Backoff;
 use crate::error::{ApiError, ErrorBody};
 
 /// Largest frame a client may send (acks are tiny).
@@ -27,7 +32,8 @@ pub enum ServerFrame {
     },
     /// Everything queued at connect time has been sent.
     QueueEmpty,
-    /// A client frame was not understood or named an envelope that is not the caller's.
+    /// A client frame was not understood, named an envelope that is not the caller's, or could
+    /// not be carried out (`database_unavailable`: retry the ack). The connection stays open.
     Error {
         error: &'static str,
         message: String,
@@ -85,46 +91,58 @@ fn text(frame: &ServerFrame) -> Message {
     )
 }
 
+/// The sending half of a session's socket.
+type Sink = SplitSink<WebSocket, Message>;
+
 async fn session(app: AppState, device: Device, socket: WebSocket) -> Result<(), SessionEnd> {
     // Subscribe before reading the backlog, so nothing stored in between is missed.
     let subscription = app.hub.subscribe(device.row);
     let mut shutdown = app.shutdown.clone();
     let (mut tx, mut rx) = socket.split();
-    app.store.touch(&device).await?;
-    let mut cursor = 0i64;
-    let mut drained = false;
+    if let Err(e) = app.store.touch(&device).await {
+        tracing::warn!(error = %e, "could not record last_seen_at"); // best effort
+    }
+    let mut pushed = InFlight::default();
+    let mut backlog_sent = false;
+    // Read the queue on the first pass, on a wake-up, and after a failed read (with backoff);
+    // not after an ack, which cannot make anything new deliverable.
+    let mut read = true;
+    let mut retry = Backoff::default();
+    let mut retry_at: Option<Duration> = None;
     loop {
-        // Send everything after the cursor (the backlog on the first pass).
-        loop {
-            let (batch, more) = app.store.queue(&device, cursor, POLL_BATCH).await?;
-            for e in batch {
-                cursor = cursor.max(e.id);
-                tx.feed(text(&ServerFrame::Envelope {
-                    envelope: envelope(e),
-                }))
-                .await?;
+        if read {
+            match push_queued(&app, &device, &mut pushed, &mut tx).await {
+                Ok(()) => {
+                    retry.reset();
+                    retry_at = None;
+                    if !backlog_sent {
+                        backlog_sent = true;
+                        tx.feed(text(&ServerFrame::QueueEmpty)).await?;
+                    }
+                }
+                // The database is away: keep the socket, try again later (a re-LISTEN also wakes us).
+                Err(SessionEnd::Store(e)) => {
+                    tracing::warn!(error = %e, "reading the queue failed; retrying");
+                    retry_at = Some(retry.next());
+                }
+                Err(e) => return Err(e),
             }
-            if !more {
-                break;
-            }
+            tx.flush().await?;
         }
-        if !drained {
-            drained = true;
-            tx.feed(text(&ServerFrame::QueueEmpty)).await?;
-        }
-        tx.flush().await?;
+        read = false;
         tokio::select! {
-            _ = subscription.wake.notified() => {}
+            _ = subscription.wake.notified() => read = true,
+            _ = sleep_or_never(retry_at) => read = true,
             frame = rx.next() => match frame {
                 None | Some(Ok(Message::Close(_))) => return Ok(()),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(Message::Text(t))) => {
-                    if let Some(reply) = client_frame(&app, &device, t.as_bytes()).await? {
+                    if let Some(reply) = client_frame(&app, &device, &mut pushed, t.as_bytes()).await {
                         tx.send(text(&reply)).await?;
                     }
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    if let Some(reply) = client_frame(&app, &device, &b).await? {
+                    if let Some(reply) = client_frame(&app, &device, &mut pushed, &b).await {
                         tx.send(text(&reply)).await?;
                     }
                 }
@@ -138,13 +156,65 @@ async fn session(app: AppState, device: Device, socket: WebSocket) -> Result<(),
     }
 }
 
-/// Handles one client frame; an error frame back for anything wrong, so one bad frame does
-/// not cost the connection.
+async fn sleep_or_never(after: Option<Duration>) {
+    match after {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends every queued envelope this session has not pushed yet, oldest first.
+async fn push_queued(
+    app: &AppState,
+    device: &Device,
+    pushed: &mut InFlight,
+    tx: &mut Sink,
+) -> Result<(), SessionEnd> {
+    loop {
+        let (batch, more) = app.store.queue(device, &pushed.ids(), POLL_BATCH).await?;
+        for e in batch {
+            pushed.insert(e.id);
+            tx.feed(text(&ServerFrame::Envelope {
+                envelope: envelope(e),
+            }))
+            .await?;
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+/// Envelopes pushed on this socket and not yet acknowledged on it. Re-reads exclude them
+/// instead of reading after a cursor, so an id that commits late is still found (see
+/// `store::messages::QUEUE`). An envelope acknowledged elsewhere (HTTP) stays listed until the
+/// session ends; excluding a deleted id is harmless.
+#[derive(Default)]
+struct InFlight(HashSet<i64>);
+
+impl InFlight {
+    fn insert(&mut self, id: i64) {
+        self.0.insert(id);
+    }
+
+    fn remove(&mut self, id: i64) {
+        self.0.remove(&id);
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        self.0.iter().copied().collect()
+    }
+}
+
+/// Handles one client frame; an error frame back for anything wrong (including a database
+/// error while acknowledging, which the client may retry), so one bad frame or one database
+/// hiccup does not cost the connection.
 async fn client_frame(
     app: &AppState,
     device: &Device,
+    pushed: &mut InFlight,
     bytes: &[u8],
-) -> Result<Option<ServerFrame>, ApiError> {
+) -> Option<ServerFrame> {
     let error = |e: ApiError| {
         Some(ServerFrame::Error {
             error: e.code(),
@@ -152,15 +222,19 @@ async fn client_frame(
         })
     };
     match extract::parse::<ClientFrame>(bytes) {
-        Err(e) => Ok(error(e)),
-        Ok(ClientFrame::Ack { id }) => {
-            if app.store.acknowledge(device, id).await? {
-                Ok(None)
-            } else {
-                Ok(error(ApiError::NotFound(format!(
-                    "id: you have no envelope {id}"
-                ))))
+        Err(e) => error(e),
+        Ok(ClientFrame::Ack { id }) => match app.store.acknowledge(device, id).await {
+            Ok(found) => {
+                pushed.remove(id);
+                match found {
+                    true => None,
+                    false => error(ApiError::NotFound(format!("id: you have no envelope {id}"))),
+                }
             }
-        }
+            Err(e) => {
+                tracing::warn!(error = %e, "acknowledgement failed");
+                error(e)
+            }
+        },
     }
 }
