@@ -55,16 +55,27 @@ impl Drop for Subscription {
 
 impl Hub {
     pub fn subscribe(self: &Arc<Self>, device: i64) -> Subscription {
+        self.try_subscribe(device, usize::MAX)
+            .expect("no limit, always subscribed")
+    }
+
+    /// Subscribes unless `device` already has `max` local sessions (checked and registered
+    /// under one lock, so concurrent upgrades cannot overshoot).
+    pub fn try_subscribe(self: &Arc<Self>, device: i64, max: usize) -> Option<Subscription> {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        let list = subs.entry(device).or_default();
+        if list.len() >= max {
+            return None;
+        }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
-        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        subs.entry(device).or_default().push((key, wake.clone()));
-        Subscription {
+        list.push((key, wake.clone()));
+        Some(Subscription {
             hub: self.clone(),
             device,
             key,
             wake,
-        }
+        })
     }
 
     /// Wakes every local session of `device` (a stored permit if it is busy, so none is lost).

@@ -494,3 +494,61 @@ async fn a_restarted_server_delivers_what_it_accepted() {
     assert_eq!(next(&mut ws).await["type"], "queue_empty");
     again.shutdown().await;
 }
+
+/// `["ack", id]` is not an ack: frames are objects, as documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_positional_ack_is_refused() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let b = s.register(0).await;
+    send(&s, &b, &a, &[1]).await;
+    let mut ws = connect(&s, &a.token).await;
+    let e = next(&mut ws).await;
+    assert_eq!(next(&mut ws).await["type"], "queue_empty");
+    ws.send(Message::text(
+        json!(["ack", e["envelope"]["id"]]).to_string(),
+    ))
+    .await
+    .unwrap();
+    let err = next(&mut ws).await;
+    assert_eq!(
+        (err["type"].as_str(), err["error"].as_str()),
+        (Some("error"), Some("invalid_json")),
+        "{err}"
+    );
+    assert_eq!(s.snapshot().await["envelopes"], 1, "not acknowledged");
+    s.shutdown().await;
+}
+
+/// One token cannot open unbounded sessions (each would get every envelope).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_per_device_are_capped() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let cap = reference_server::api::MAX_SESSIONS_PER_DEVICE;
+    let mut open = Vec::new();
+    for _ in 0..cap {
+        let mut ws = connect(&s, &a.token).await;
+        assert_eq!(next(&mut ws).await["type"], "queue_empty");
+        open.push(ws);
+    }
+    let url = format!(
+        "ws://{}/v1/websocket?token={}",
+        s.base.trim_start_matches("http://"),
+        a.token
+    );
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 429);
+            let body: Value =
+                serde_json::from_slice(res.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["error"], "too_many_sessions");
+        }
+        other => panic!("expected a 429, got {other:?}"),
+    }
+    // Another device is not affected.
+    let b = s.register(0).await;
+    let mut other = connect(&s, &b.token).await;
+    assert_eq!(next(&mut other).await["type"], "queue_empty");
+    s.shutdown().await;
+}

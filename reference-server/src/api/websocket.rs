@@ -17,8 +17,13 @@ use utoipa::ToSchema;
 use super::messages::{envelope, Envelope};
 use super::{extract, AppState, POLL_BATCH};
 use crate::auth::{Device, SocketDevice};
-use crate::delivery::Backoff;
+use crate::delivery::{Backoff, Subscription};
 use crate::error::{ApiError, ErrorBody};
+
+/// Open WebSockets per device and server instance. One is normal; a few cover a client that
+/// reconnects before the server noticed its old socket died. Each session gets every envelope,
+/// so without a cap one token could multiply the server's delivery work at will.
+pub const MAX_SESSIONS_PER_DEVICE: usize = 4;
 
 /// Largest frame a client may send (acks are tiny).
 const MAX_CLIENT_FRAME: usize = 4 * 1024;
@@ -53,7 +58,8 @@ pub enum ClientFrame {
     responses(
         (status = 101, description = "switching to the WebSocket protocol; frames are JSON `ServerFrame`/`ClientFrame`"),
         (status = 400, description = "not a WebSocket upgrade request", body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 429, description = "the device already has the maximum number of open sessions", body = ErrorBody)))]
 pub async fn upgrade(
     State(app): State<AppState>,
     SocketDevice(device): SocketDevice,
@@ -62,6 +68,15 @@ pub async fn upgrade(
     let ws = ws.map_err(|e| {
         ApiError::NotWebSocket(format!("expected a WebSocket upgrade: {}", e.body_text()))
     })?;
+    // Registered before the upgrade completes, so nothing stored meanwhile is missed.
+    let subscription = app
+        .hub
+        .try_subscribe(device.row, MAX_SESSIONS_PER_DEVICE)
+        .ok_or_else(|| {
+            ApiError::TooManySessions(format!(
+                "this device already has {MAX_SESSIONS_PER_DEVICE} open WebSocket sessions; close one first"
+            ))
+        })?;
     // Clients only send small acks, so the 128 KiB default read buffer per connection is
     // waste; with thousands of idle devices connected it dominates the server's memory.
     Ok(ws
@@ -69,7 +84,7 @@ pub async fn upgrade(
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| async move {
-            if let Err(e) = session(app, device, socket).await {
+            if let Err(e) = session(app, device, subscription, socket).await {
                 tracing::debug!(error = %e, "websocket session ended");
             }
         }))
@@ -94,9 +109,12 @@ fn text(frame: &ServerFrame) -> Message {
 /// The sending half of a session's socket.
 type Sink = SplitSink<WebSocket, Message>;
 
-async fn session(app: AppState, device: Device, socket: WebSocket) -> Result<(), SessionEnd> {
-    // Subscribe before reading the backlog, so nothing stored in between is missed.
-    let subscription = app.hub.subscribe(device.row);
+async fn session(
+    app: AppState,
+    device: Device,
+    subscription: Subscription,
+    socket: WebSocket,
+) -> Result<(), SessionEnd> {
     let mut shutdown = app.shutdown.clone();
     let (mut tx, mut rx) = socket.split();
     if let Err(e) = app.store.touch(&device).await {
