@@ -1,7 +1,7 @@
 //! Real-time delivery. Each server instance holds one dedicated connection that LISTENs on the
 //! `envelopes` channel (fed by the insert trigger, so it hears inserts made through *any*
 //! instance) and wakes the local WebSocket sessions of the addressed device. A wake-up carries
-//! no data: the session reads its queue after its cursor, so bursts coalesce and a missed
+//! no data: the session re-reads its unacknowledged queue, so bursts coalesce and a missed
 //! notification (e.g. while reconnecting) costs nothing but a re-read.
 
 use std::collections::HashMap;
@@ -55,16 +55,27 @@ impl Drop for Subscription {
 
 impl Hub {
     pub fn subscribe(self: &Arc<Self>, device: i64) -> Subscription {
+        self.try_subscribe(device, usize::MAX)
+            .expect("no limit, always subscribed")
+    }
+
+    /// Subscribes unless `device` already has `max` local sessions (checked and registered
+    /// under one lock, so concurrent upgrades cannot overshoot).
+    pub fn try_subscribe(self: &Arc<Self>, device: i64, max: usize) -> Option<Subscription> {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        let list = subs.entry(device).or_default();
+        if list.len() >= max {
+            return None;
+        }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
-        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        subs.entry(device).or_default().push((key, wake.clone()));
-        Subscription {
+        list.push((key, wake.clone()));
+        Some(Subscription {
             hub: self.clone(),
             device,
             key,
             wake,
-        }
+        })
     }
 
     /// Wakes every local session of `device` (a stored permit if it is busy, so none is lost).
@@ -94,14 +105,43 @@ impl Hub {
     }
 }
 
+/// Exponential backoff between attempts to reach the database: 250 ms doubling to 8 s.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(250);
+    const MAX: Duration = Duration::from_secs(8);
+
+    /// The wait before the next attempt; each call doubles the one after.
+    pub(crate) fn next(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        now
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff { next: Self::FIRST }
+    }
+}
+
 /// `"<device row id>:<envelope id>"` → device row id.
 fn route(payload: &str) -> Option<i64> {
     payload.split_once(':')?.0.parse().ok()
 }
 
 /// Starts the LISTEN task and returns once the first LISTEN is active, so anything stored
-/// after `start` returns is heard. Reconnects (and wakes everyone, to re-read) if the
-/// connection drops.
+/// after `start` returns is heard. Reconnects with backoff if the connection drops (database
+/// restart, terminated backend) and then wakes every session, which re-reads its queue: what
+/// was stored while nobody listened is delivered then.
 pub async fn spawn_listener(
     database_url: String,
     hub: Arc<Hub>,
@@ -110,17 +150,19 @@ pub async fn spawn_listener(
     let (ready_tx, ready_rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         let mut ready = Some(ready_tx);
+        let mut backoff = Backoff::default();
         loop {
-            match listen_once(&database_url, &hub, &mut shutdown, &mut ready).await {
+            match listen_once(&database_url, &hub, &mut shutdown, &mut ready, &mut backoff).await {
                 Ok(()) => return, // shutdown
                 Err(e) => {
                     if let Some(tx) = ready.take() {
                         let _ = tx.send(Err(e));
                         return;
                     }
-                    tracing::warn!(error = %e, "delivery listener lost its connection; reconnecting");
+                    let wait = backoff.next();
+                    tracing::warn!(error = %e, ?wait, "delivery listener lost its connection; reconnecting");
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.changed() => return,
                     }
                 }
@@ -141,6 +183,7 @@ async fn listen_once(
     hub: &Hub,
     shutdown: &mut watch::Receiver<bool>,
     ready: &mut Option<oneshot::Sender<Result<(), Error>>>,
+    backoff: &mut Backoff,
 ) -> Result<(), Error> {
     let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
@@ -169,12 +212,16 @@ async fn listen_once(
             }
         }
     }
+    backoff.reset();
     match ready.take() {
         Some(tx) => {
             let _ = tx.send(Ok(()));
         }
         // A reconnect: anything stored while we were away was not heard.
-        None => hub.wake_all(),
+        None => {
+            tracing::info!("delivery listener reconnected; sessions re-read their queues");
+            hub.wake_all();
+        }
     }
     loop {
         tokio::select! {

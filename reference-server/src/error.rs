@@ -82,6 +82,8 @@ pub enum ApiError {
     InvalidSignature(String),
     #[error("{0}")]
     NotWebSocket(String),
+    #[error("{0}")]
+    TooManySessions(String),
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(String),
     #[error("internal error: {0}")]
@@ -128,6 +130,7 @@ impl ApiError {
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             DuplicateKeyId(_) | MismatchedDevices { .. } => StatusCode::CONFLICT,
             InvalidSignature(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
             DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,6 +155,7 @@ impl ApiError {
             MismatchedDevices { .. } => "mismatched_devices",
             InvalidSignature(_) => "invalid_signature",
             NotWebSocket(_) => "not_websocket",
+            TooManySessions(_) => "too_many_sessions",
             DatabaseUnavailable(_) => "database_unavailable",
             Internal(_) => "internal",
         }

@@ -100,6 +100,25 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The method as a label: any client can invent method names, so only the standard ones get a
+/// series of their own and the rest share `other` (otherwise each request could add series).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    const KNOWN: [(M, &str); 7] = [
+        (M::GET, "GET"),
+        (M::POST, "POST"),
+        (M::PUT, "PUT"),
+        (M::DELETE, "DELETE"),
+        (M::PATCH, "PATCH"),
+        (M::HEAD, "HEAD"),
+        (M::OPTIONS, "OPTIONS"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| name)
+}
+
 /// The documented template of the route that answered, set on the response by the route.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteName(pub &'static str);
@@ -107,7 +126,7 @@ pub struct RouteName(pub &'static str);
 /// Middleware: times every request and records it under its route template.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let matched = req
         .extensions()
         .get::<MatchedPath>()
@@ -117,10 +136,11 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     let route = match (response.extensions().get::<RouteName>(), matched) {
         (Some(name), _) => name.0.to_string(),
         (None, Some(m)) => m,
+        // Unknown paths share one label, whatever the client asked for.
         (None, None) => "unmatched".to_string(),
     };
     metrics.record(
-        &method,
+        method,
         &route,
         response.status().as_u16(),
         start.elapsed().as_secs_f64(),

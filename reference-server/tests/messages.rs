@@ -506,3 +506,62 @@ async fn bad_sends_are_4xx_json_and_write_nothing() {
     assert_eq!(ok.status, 200, "the unedited body is accepted");
     s.shutdown().await;
 }
+
+/// Structs are JSON objects only: serde would otherwise decode them from arrays by position.
+#[tokio::test]
+async fn arrays_in_place_of_objects_are_refused_and_write_nothing() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let b = s.register(1).await;
+    let before = s.snapshot().await;
+    let mid = Uuid::new_v4();
+    let path = format!("/v1/messages/{}", b.user_id);
+    let positional = json!([mid, [[1, "ratchet", b64(b"h"), b64(b"c")]]]);
+    let msg = s
+        .call(Method::PUT, &path, Some(&a.token), Some(&positional))
+        .await
+        .error(400, "invalid_json");
+    assert!(msg.contains("expected a JSON object"), "{msg}");
+    let nested = json!({"message_id": mid, "messages": [[1, "ratchet", b64(b"h"), b64(b"c")]]});
+    let msg = s
+        .call(Method::PUT, &path, Some(&a.token), Some(&nested))
+        .await
+        .error(400, "invalid_field");
+    assert!(msg.starts_with("messages[0]"), "{msg}");
+    let keys = DeviceKeys::new();
+    let mut reg = keys.registration(0);
+    let spk = reg["signed_prekey"].clone();
+    reg["signed_prekey"] = json!([spk["key_id"], spk["public_key"], spk["signature"]]);
+    let msg = s
+        .call(Method::POST, "/v1/users", None, Some(&reg))
+        .await
+        .error(400, "invalid_field");
+    assert!(msg.starts_with("signed_prekey"), "{msg}");
+    assert_eq!(s.snapshot().await, before, "nothing stored");
+    s.shutdown().await;
+}
+
+/// Routes that take no body still have the documented 4 KiB limit.
+#[tokio::test]
+async fn bodies_over_the_small_limit_are_413_on_routes_without_a_body() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let big = vec![b'x'; 10 * 1024 * 1024];
+    s.call_raw(Method::GET, "/v1/messages", Some(&a.token), big.clone())
+        .await
+        .error(413, "payload_too_large");
+    s.call_raw(Method::GET, "/healthz", None, vec![b' '; 4 * 1024 + 1])
+        .await
+        .error(413, "payload_too_large");
+    // At the limit is fine.
+    let r = s
+        .call_raw(
+            Method::GET,
+            "/v1/messages",
+            Some(&a.token),
+            vec![b' '; 4 * 1024],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    s.shutdown().await;
+}

@@ -231,3 +231,58 @@ async fn every_authenticated_route_needs_a_token() {
     assert_eq!(s.snapshot().await, before);
     s.shutdown().await;
 }
+
+/// Clients cannot grow /metrics: invented methods and unknown paths share fixed labels, and
+/// every metric family is described.
+#[tokio::test]
+async fn metrics_labels_are_bounded_and_every_family_is_described() {
+    let s = server().await;
+    for i in 0..5 {
+        let method = Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        s.call(method.clone(), "/v1/messages", None, None).await;
+        s.call(method, &format!("/nowhere/{i}"), None, None).await;
+    }
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("INVENTED"), "{text}");
+    assert!(!text.contains("/nowhere"), "{text}");
+    assert!(
+        text.contains(r#"http_requests_total{method="other",route="/v1/messages",status="405"} 5"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="other",route="unmatched",status="404"} 5"#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"state="total""#), "{text}");
+    let samples: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .map(|n| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| n.strip_suffix(suffix))
+                .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+                .unwrap_or(n)
+        })
+        .collect();
+    for family in samples {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "HELP for {family}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "TYPE for {family}"
+        );
+    }
+    s.shutdown().await;
+}

@@ -1,11 +1,13 @@
 //! Extractors that turn every malformed request into an [`ApiError`] (JSON, 4xx, naming the
 //! field) instead of axum's plain-text rejections.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -39,6 +41,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .map_err(|e| body_error(e, limit))?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+/// Middleware: reads every body up to the route's limit before the handler runs. axum's
+/// `DefaultBodyLimit` only binds handlers that read the body, so a `GET` would otherwise accept
+/// (and ignore) 10 MB. Handlers that read the body get it back from memory.
+pub(crate) async fn limit_body(limit: usize, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) if is_length_limit(&e) => ApiError::PayloadTooLarge { limit }.into_response(),
+        Err(e) => {
+            ApiError::InvalidJson(format!("cannot read the request body: {e}")).into_response()
+        }
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The limit of the route, recorded so a 413 can say what it is.
@@ -78,11 +108,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end()
         .map_err(|e| ApiError::InvalidJson(format!("trailing data after the JSON body: {e}")))?;
+    super::shape::objects_only(bytes)?;
     Ok(value)
 }
 
 /// serde_json appends " at line 1 column 57"; the field path says more.
-fn strip_position(s: &str) -> String {
+pub(super) fn strip_position(s: &str) -> String {
     match s.rfind(" at line ") {
         Some(i) => s[..i].to_string(),
         None => s.to_string(),

@@ -1,5 +1,7 @@
 //! Liveness and metrics.
 
+use std::fmt::Write;
+
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -36,17 +38,25 @@ pub async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiErr
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let status = app.store.pool_status();
     let mut text = app.metrics.render();
-    text.push_str("# HELP db_pool_connections Pooled database connections by state.\n# TYPE db_pool_connections gauge\n");
-    text.push_str(&format!(
-        "db_pool_connections{{state=\"idle\"}} {}\n",
-        status.available
-    ));
-    text.push_str(&format!(
-        "db_pool_connections{{state=\"total\"}} {}\n",
-        status.size
-    ));
-    text.push_str(&format!("db_pool_max_connections {}\n", status.max_size));
-    text.push_str(&format!("websocket_sessions {}\n", app.hub.sessions()));
+    let in_use = status.size.saturating_sub(status.available);
+    // idle and in_use add up to the open connections; a "total" beside them would double-count
+    // under sum().
+    let _ = write!(
+        text,
+        "# HELP db_pool_connections Open pooled database connections by state.\n\
+         # TYPE db_pool_connections gauge\n\
+         db_pool_connections{{state=\"idle\"}} {}\n\
+         db_pool_connections{{state=\"in_use\"}} {in_use}\n\
+         # HELP db_pool_max_connections Most database connections the pool may open.\n\
+         # TYPE db_pool_max_connections gauge\n\
+         db_pool_max_connections {}\n\
+         # HELP websocket_sessions Open WebSocket delivery sessions on this instance.\n\
+         # TYPE websocket_sessions gauge\n\
+         websocket_sessions {}\n",
+        status.available,
+        status.max_size,
+        app.hub.sessions()
+    );
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

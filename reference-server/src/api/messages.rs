@@ -194,7 +194,7 @@ pub async fn poll(
     device: Device,
 ) -> Result<Json<PollResponse>, ApiError> {
     app.store.touch(&device).await?;
-    let (envelopes, more) = app.store.queue(&device, 0, POLL_BATCH).await?;
+    let (envelopes, more) = app.store.queue(&device, &[], POLL_BATCH).await?;
     Ok(Json(PollResponse {
         envelopes: envelopes.into_iter().map(envelope).collect(),
         more,

@@ -9,6 +9,7 @@ mod health;
 mod keys;
 mod messages;
 pub mod openapi;
+mod shape;
 mod websocket;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::store::Store;
 use extract::BodyLimit;
 
 pub use encoding::{Blob, Fixed, Key32, Sig64};
+pub use websocket::MAX_SESSIONS_PER_DEVICE;
 
 /// Body size limits (bytes), documented in docs/api.md. Registration and key uploads carry at
 /// most 100 prekeys (~7 KiB of JSON); 64 KiB leaves room without inviting abuse. A send carries
@@ -178,6 +180,9 @@ pub fn router(state: AppState) -> Router {
             .handler
             .route_layer(Extension(BodyLimit(r.body_limit)))
             .route_layer(DefaultBodyLimit::max(r.body_limit))
+            .route_layer(middleware::from_fn(move |req, next| {
+                extract::limit_body(r.body_limit, req, next)
+            }))
             .route_layer(middleware::map_response(
                 move |mut res: Response| async move {
                     res.extensions_mut().insert(name);

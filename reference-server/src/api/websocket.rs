@@ -6,6 +6,10 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,7 +17,13 @@ use utoipa::ToSchema;
 use super::messages::{envelope, Envelope};
 use super::{extract, AppState, POLL_BATCH};
 use crate::auth::{Device, SocketDevice};
+use crate::delivery::{Backoff, Subscription};
 use crate::error::{ApiError, ErrorBody};
+
+/// Open WebSockets per device and server instance. One is normal; a few cover a client that
+/// reconnects before the server noticed its old socket died. Each session gets every envelope,
+/// so without a cap one token could multiply the server's delivery work at will.
+pub const MAX_SESSIONS_PER_DEVICE: usize = 4;
 
 /// Largest frame a client may send (acks are tiny).
 const MAX_CLIENT_FRAME: usize = 4 * 1024;
@@ -27,7 +37,8 @@ pub enum ServerFrame {
     },
     /// Everything queued at connect time has been sent.
     QueueEmpty,
-    /// A client frame was not understood or named an envelope that is not the caller's.
+    /// A client frame was not understood, named an envelope that is not the caller's, or could
+    /// not be carried out (`database_unavailable`: retry the ack). The connection stays open.
     Error {
         error: &'static str,
         message: String,
@@ -47,7 +58,8 @@ pub enum ClientFrame {
     responses(
         (status = 101, description = "switching to the WebSocket protocol; frames are JSON `ServerFrame`/`ClientFrame`"),
         (status = 400, description = "not a WebSocket upgrade request", body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 429, description = "the device already has the maximum number of open sessions", body = ErrorBody)))]
 pub async fn upgrade(
     State(app): State<AppState>,
     SocketDevice(device): SocketDevice,
@@ -56,6 +68,15 @@ pub async fn upgrade(
     let ws = ws.map_err(|e| {
         ApiError::NotWebSocket(format!("expected a WebSocket upgrade: {}", e.body_text()))
     })?;
+    // Registered before the upgrade completes, so nothing stored meanwhile is missed.
+    let subscription = app
+        .hub
+        .try_subscribe(device.row, MAX_SESSIONS_PER_DEVICE)
+        .ok_or_else(|| {
+            ApiError::TooManySessions(format!(
+                "this device already has {MAX_SESSIONS_PER_DEVICE} open WebSocket sessions; close one first"
+            ))
+        })?;
     // Clients only send small acks, so the 128 KiB default read buffer per connection is
     // waste; with thousands of idle devices connected it dominates the server's memory.
     Ok(ws
@@ -63,7 +84,7 @@ pub async fn upgrade(
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| async move {
-            if let Err(e) = session(app, device, socket).await {
+            if let Err(e) = session(app, device, subscription, socket).await {
                 tracing::debug!(error = %e, "websocket session ended");
             }
         }))
@@ -85,46 +106,61 @@ fn text(frame: &ServerFrame) -> Message {
     )
 }
 
-async fn session(app: AppState, device: Device, socket: WebSocket) -> Result<(), SessionEnd> {
-    // Subscribe before reading the backlog, so nothing stored in between is missed.
-    let subscription = app.hub.subscribe(device.row);
+/// The sending half of a session's socket.
+type Sink = SplitSink<WebSocket, Message>;
+
+async fn session(
+    app: AppState,
+    device: Device,
+    subscription: Subscription,
+    socket: WebSocket,
+) -> Result<(), SessionEnd> {
     let mut shutdown = app.shutdown.clone();
     let (mut tx, mut rx) = socket.split();
-    app.store.touch(&device).await?;
-    let mut cursor = 0i64;
-    let mut drained = false;
+    if let Err(e) = app.store.touch(&device).await {
+        tracing::warn!(error = %e, "could not record last_seen_at"); // best effort
+    }
+    let mut pushed = InFlight::default();
+    let mut backlog_sent = false;
+    // Read the queue on the first pass, on a wake-up, and after a failed read (with backoff);
+    // not after an ack, which cannot make anything new deliverable.
+    let mut read = true;
+    let mut retry = Backoff::default();
+    let mut retry_at: Option<Duration> = None;
     loop {
-        // Send everything after the cursor (the backlog on the first pass).
-        loop {
-            let (batch, more) = app.store.queue(&device, cursor, POLL_BATCH).await?;
-            for e in batch {
-                cursor = cursor.max(e.id);
-                tx.feed(text(&ServerFrame::Envelope {
-                    envelope: envelope(e),
-                }))
-                .await?;
+        if read {
+            match push_queued(&app, &device, &mut pushed, &mut tx).await {
+                Ok(()) => {
+                    retry.reset();
+                    retry_at = None;
+                    if !backlog_sent {
+                        backlog_sent = true;
+                        tx.feed(text(&ServerFrame::QueueEmpty)).await?;
+                    }
+                }
+                // The database is away: keep the socket, try again later (a re-LISTEN also wakes us).
+                Err(SessionEnd::Store(e)) => {
+                    tracing::warn!(error = %e, "reading the queue failed; retrying");
+                    retry_at = Some(retry.next());
+                }
+                Err(e) => return Err(e),
             }
-            if !more {
-                break;
-            }
+            tx.flush().await?;
         }
-        if !drained {
-            drained = true;
-            tx.feed(text(&ServerFrame::QueueEmpty)).await?;
-        }
-        tx.flush().await?;
+        read = false;
         tokio::select! {
-            _ = subscription.wake.notified() => {}
+            _ = subscription.wake.notified() => read = true,
+            _ = sleep_or_never(retry_at) => read = true,
             frame = rx.next() => match frame {
                 None | Some(Ok(Message::Close(_))) => return Ok(()),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(Message::Text(t))) => {
-                    if let Some(reply) = client_frame(&app, &device, t.as_bytes()).await? {
+                    if let Some(reply) = client_frame(&app, &device, &mut pushed, t.as_bytes()).await {
                         tx.send(text(&reply)).await?;
                     }
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    if let Some(reply) = client_frame(&app, &device, &b).await? {
+                    if let Some(reply) = client_frame(&app, &device, &mut pushed, &b).await {
                         tx.send(text(&reply)).await?;
                     }
                 }
@@ -138,13 +174,65 @@ async fn session(app: AppState, device: Device, socket: WebSocket) -> Result<(),
     }
 }
 
-/// Handles one client frame; an error frame back for anything wrong, so one bad frame does
-/// not cost the connection.
+async fn sleep_or_never(after: Option<Duration>) {
+    match after {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends every queued envelope this session has not pushed yet, oldest first.
+async fn push_queued(
+    app: &AppState,
+    device: &Device,
+    pushed: &mut InFlight,
+    tx: &mut Sink,
+) -> Result<(), SessionEnd> {
+    loop {
+        let (batch, more) = app.store.queue(device, &pushed.ids(), POLL_BATCH).await?;
+        for e in batch {
+            pushed.insert(e.id);
+            tx.feed(text(&ServerFrame::Envelope {
+                envelope: envelope(e),
+            }))
+            .await?;
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+/// Envelopes pushed on this socket and not yet acknowledged on it. Re-reads exclude them
+/// instead of reading after a cursor, so an id that commits late is still found (see
+/// `store::messages::QUEUE`). An envelope acknowledged elsewhere (HTTP) stays listed until the
+/// session ends; excluding a deleted id is harmless.
+#[derive(Default)]
+struct InFlight(HashSet<i64>);
+
+impl InFlight {
+    fn insert(&mut self, id: i64) {
+        self.0.insert(id);
+    }
+
+    fn remove(&mut self, id: i64) {
+        self.0.remove(&id);
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        self.0.iter().copied().collect()
+    }
+}
+
+/// Handles one client frame; an error frame back for anything wrong (including a database
+/// error while acknowledging, which the client may retry), so one bad frame or one database
+/// hiccup does not cost the connection.
 async fn client_frame(
     app: &AppState,
     device: &Device,
+    pushed: &mut InFlight,
     bytes: &[u8],
-) -> Result<Option<ServerFrame>, ApiError> {
+) -> Option<ServerFrame> {
     let error = |e: ApiError| {
         Some(ServerFrame::Error {
             error: e.code(),
@@ -152,15 +240,19 @@ async fn client_frame(
         })
     };
     match extract::parse::<ClientFrame>(bytes) {
-        Err(e) => Ok(error(e)),
-        Ok(ClientFrame::Ack { id }) => {
-            if app.store.acknowledge(device, id).await? {
-                Ok(None)
-            } else {
-                Ok(error(ApiError::NotFound(format!(
-                    "id: you have no envelope {id}"
-                ))))
+        Err(e) => error(e),
+        Ok(ClientFrame::Ack { id }) => match app.store.acknowledge(device, id).await {
+            Ok(found) => {
+                pushed.remove(id);
+                match found {
+                    true => None,
+                    false => error(ApiError::NotFound(format!("id: you have no envelope {id}"))),
+                }
             }
-        }
+            Err(e) => {
+                tracing::warn!(error = %e, "acknowledgement failed");
+                error(e)
+            }
+        },
     }
 }

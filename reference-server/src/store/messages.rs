@@ -72,11 +72,20 @@ WITH recipient AS (
 SELECT (SELECT known FROM recipient), (SELECT dup FROM seen), (SELECT ok FROM fit),
        (SELECT count(*) FROM env), ARRAY(SELECT device_id FROM cur ORDER BY device_id)";
 
-/// A device's queue after a cursor, oldest first, marking first delivery. `$3` rows are
-/// returned; the last column says whether more were waiting.
+/// A device's queued envelopes except those in `$2` (already pushed to this session, not yet
+/// acknowledged), oldest first, marking first delivery. `$3` rows are returned; the last
+/// column says whether more were waiting.
+///
+/// Why not `id > cursor`: identity ids are taken at insert but become visible at commit, so a
+/// transaction holding id N can commit after N+1 was read; a cursor past N+1 skips N forever.
+/// Re-reading everything unacknowledged has no such window, whatever the commit order.
+/// Cost: one round trip per wake-up (bursts coalesce into one read) plus one per ack; the read
+/// walks `envelopes_recipient_queue_idx` over the device's unacknowledged envelopes, which a
+/// client that acks promptly keeps to a handful.
 const QUEUE: &str = "
 WITH pick AS (
-    SELECT id FROM envelopes WHERE recipient_device = $1 AND id > $2::bigint ORDER BY id LIMIT $3::bigint + 1
+    SELECT id FROM envelopes WHERE recipient_device = $1 AND id <> ALL($2::bigint[])
+    ORDER BY id LIMIT $3::bigint + 1
 ), taken AS (
     UPDATE envelopes e SET delivered_at = coalesce(e.delivered_at, clock_timestamp())
     FROM messages m
@@ -145,16 +154,18 @@ impl Store {
         })
     }
 
-    /// Up to `limit` envelopes after `cursor`, and whether more wait.
+    /// Up to `limit` queued envelopes not in `exclude`, oldest first, and whether more wait.
     pub async fn queue(
         &self,
         device: &Device,
-        cursor: i64,
+        exclude: &[i64],
         limit: i64,
     ) -> Result<(Vec<StoredEnvelope>, bool), ApiError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(QUEUE).await?;
-        let rows = client.query(&stmt, &[&device.row, &cursor, &limit]).await?;
+        let rows = client
+            .query(&stmt, &[&device.row, &exclude, &limit])
+            .await?;
         let more = rows.first().map(|r| r.get::<_, bool>(8)).unwrap_or(false);
         let envelopes = rows
             .into_iter()

@@ -39,6 +39,10 @@ impl Store {
         let manager = Manager::from_config(
             config,
             NoTls,
+            // Fast recycling costs no round trip: a connection whose session the server ended
+            // (restart, pg_terminate_backend) is marked closed by its connection task and
+            // discarded at checkout; one that dies mid-request fails that request (503) and is
+            // discarded. Proven by an_open_socket_survives_terminated_database_sessions.
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
