@@ -72,7 +72,8 @@ pub async fn run(
     finish(flows, &world, deadline).await;
 }
 
-/// Waits for in-flight flows until `deadline`, then cancels the rest.
+/// Waits for in-flight flows until `deadline`, then cancels the rest (each cancelled flow
+/// records itself as failed: see [`flows::FlowCtx`]).
 pub async fn finish(mut flows: JoinSet<()>, world: &World, deadline: Instant) {
     let wait_all = async { while flows.join_next().await.is_some() {} };
     if tokio::time::timeout_at(deadline.into(), wait_all)
@@ -80,10 +81,6 @@ pub async fn finish(mut flows: JoinSet<()>, world: &World, deadline: Instant) {
         .is_err()
     {
         let left = flows.len() as u64;
-        world
-            .counters
-            .flows_cancelled
-            .fetch_add(left, Ordering::Relaxed);
         world.counters.flows_in_flight.fetch_sub(
             left.min(world.counters.flows_in_flight.load(Ordering::Relaxed)),
             Ordering::Relaxed,
