@@ -6,6 +6,7 @@ pub mod closed;
 pub mod memory_probe;
 pub mod mix;
 pub mod open;
+pub mod pacer;
 pub mod schedule;
 
 use std::path::Path;
@@ -128,6 +129,7 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     // Flows and the drain share one deadline: the run ends within duration + drain + grace.
     let flow_deadline = end + scenario.drain;
     let mut goose_report = None;
+    let mut closed_cut_short = false;
     match &scenario.load {
         Load::Open(plan) => {
             open::run(
@@ -142,17 +144,20 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
             .await
         }
         Load::Closed(plan) => {
-            goose_report = Some(
-                closed::run(
-                    world.clone(),
-                    plan,
-                    &mix,
-                    scenario,
-                    window_start,
-                    ctx.report_dir,
-                )
-                .await?,
+            let users = closed::run(
+                world.clone(),
+                plan,
+                &mix,
+                scenario,
+                window_start,
+                ctx.report_dir,
             );
+            // Goose waits for its users' last flows: bounded by the same deadline (dropping
+            // the attack cancels them, and each cancelled flow records itself).
+            match tokio::time::timeout_at(flow_deadline.into(), users).await {
+                Ok(report) => goose_report = Some(report?),
+                Err(_) => closed_cut_short = true,
+            }
         }
     }
     // Drain: every device online again, then wait for what is still on its way.
@@ -263,6 +268,11 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         failures.push("no flow started in the measured window".into());
     }
     failures.extend(cut_short(&generator));
+    if closed_cut_short {
+        failures.push(
+            "cut short: the closed-model users had not finished at the end of the drain".into(),
+        );
+    }
 
     Ok(Report {
         schema_version: SCHEMA_VERSION,
