@@ -5,6 +5,8 @@
 //! no reference to anything outside the file).
 
 mod common;
+#[path = "common/hlog.rs"]
+mod hlog;
 
 use std::collections::BTreeMap;
 
@@ -281,6 +283,7 @@ fn hlog_reads_back_with_the_same_counts() {
         let total: u64 = read[name].iter().map(|(_, c)| c).sum();
         assert_eq!(total, op.count, "count of {name}");
     }
+    hlog::assert_percentiles_match(&report, &bytes);
 }
 
 #[test]

@@ -156,53 +156,9 @@ fn an_impossible_budget_exits_1_and_names_it() {
     );
 }
 
-/// `e2ee-harness serve` in a process of its own, stopped with SIGTERM when dropped.
-struct Serve {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Serve {
-    fn start() -> Serve {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                "local",
-                "--pg-fast",
-            ])
-            .env_remove("DATABASE_URL")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting e2ee-harness serve");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("serve prints its URL");
-        let url = line.trim().to_string();
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "serve printed {url:?}"
-        );
-        Serve { child, url }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // SIGTERM lets serve stop its PostgreSQL; then reap it.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn target_runs_against_a_separately_started_serve() {
-    let serve = Serve::start();
+    let serve = common::Serve::start();
     let dir = tempfile::tempdir().unwrap();
     let out = harness(&[
         "run",

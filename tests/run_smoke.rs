@@ -4,6 +4,8 @@
 
 #[path = "common/run.rs"]
 mod common;
+#[path = "common/hlog.rs"]
+mod hlog;
 
 use e2ee_harness::client::Api;
 use e2ee_harness::load::{self, RunContext};
@@ -22,6 +24,7 @@ fn environment(target: &str) -> Environment {
         harness_version: "test".into(),
         platform: "test".into(),
         hostname: None,
+        machine: None,
     }
 }
 
@@ -58,6 +61,9 @@ async fn smoke_open_model_measures_every_operation_and_loses_nothing() {
     assert_eq!(g.flows_started, g.flows_intended);
     assert_eq!(g.flows_cancelled, 0);
     assert!(g.memory_per_ws_device_bytes > 0 && g.ws_probe_devices > 0);
+    // Every percentile in report.json is what HdrHistogram reads from latency.hlog.
+    let files = e2ee_harness::report::write_report_dir(_dir.path(), &report).unwrap();
+    hlog::assert_percentiles_match(&report, &std::fs::read(files.hlog).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

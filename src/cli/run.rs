@@ -16,6 +16,8 @@ use crate::{Error, Outcome};
 
 /// HTTP timeout of one API call during a run: slower than this is an error, not a sample.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the bundled server gets to shut down gracefully at the end of a run.
+const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `--target` gets to answer `/healthz` before the run is refused.
 const TARGET_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -84,7 +86,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
                 },
             )
             .await;
-            server.stop().await;
+            // A server stuck on its database must not hold the run: bounded, then dropped.
+            let _ = tokio::time::timeout(SERVER_STOP_TIMEOUT, server.stop()).await;
             if pg.kind() == disposable_pg::ProviderKind::Url {
                 // Somebody else's server: leave it as we found it.
                 let _ = pg.drop_database(&db_name).await;
@@ -126,6 +129,7 @@ fn environment(
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .map(|h| h.trim().to_string()),
+        machine: None,
     }
 }
 

@@ -5,7 +5,7 @@
 //! lock is ever held across an `.await`.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use rand::SeedableRng;
@@ -60,6 +60,9 @@ pub struct Device {
     /// Held while the device manages its keys (replenish, rotate): a real device does one
     /// such upload at a time, so two flows picking the same device take turns.
     pub key_upload: tokio::sync::Mutex<()>,
+    /// Fault injection: envelopes still to be left unacknowledged, each breaking the
+    /// connection instead (as a failed ack write does).
+    ack_faults: AtomicU32,
 }
 
 /// One envelope ready to send.
@@ -99,7 +102,21 @@ impl Device {
             offline: AtomicBool::new(false),
             connection: tokio::sync::Mutex::new(None),
             key_upload: tokio::sync::Mutex::new(()),
+            ack_faults: AtomicU32::new(0),
         }
+    }
+
+    /// Fault injection (tests, conformance): the next `n` envelopes this device receives are
+    /// not acknowledged; each breaks its connection instead, as a failed ack write does.
+    pub fn inject_ack_failures(&self, n: u32) {
+        self.ack_faults.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether the envelope just received must fail its ack (uses up one injected fault).
+    pub(crate) fn take_ack_fault(&self) -> bool {
+        self.ack_faults
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

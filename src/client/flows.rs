@@ -36,12 +36,36 @@ pub enum FlowError {
 
 /// One flow's context: its world, its own seeded randomness, and its intended start (taken
 /// by the first timed operation).
+///
+/// Dropped before the flow finished (the executor cancelled it at the end of the run), it
+/// records the cancellation as a failure of the flow and of the operation in progress, so
+/// nothing a cancelled flow was doing disappears from the figures.
 pub struct FlowCtx {
     pub world: Arc<World>,
     pub rng: ChaCha20Rng,
     intended: Option<Instant>,
     /// Every timed step of this flow, for executors that report steps themselves (goose).
     pub steps: Vec<Step>,
+    kind: FlowKind,
+    flow_intended: Instant,
+    finished: bool,
+    /// Operations started and not yet recorded (innermost last).
+    pending: Vec<(Op, Instant)>,
+}
+
+impl Drop for FlowCtx {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        for (op, start) in std::mem::take(&mut self.pending) {
+            self.world.recorder.record_error(op, start);
+        }
+        self.world
+            .recorder
+            .record_error(Op::Flow(self.kind), self.flow_intended);
+        self.world.counters.flow_cancelled(self.kind);
+    }
 }
 
 /// One timed step of a flow.
@@ -53,17 +77,35 @@ pub struct Step {
 }
 
 impl FlowCtx {
-    pub fn new(world: Arc<World>, seed: u64, intended: Instant) -> FlowCtx {
+    pub fn new(world: Arc<World>, kind: FlowKind, seed: u64, intended: Instant) -> FlowCtx {
         FlowCtx {
             world,
             rng: ChaCha20Rng::seed_from_u64(seed),
             intended: Some(intended),
             steps: Vec::new(),
+            kind,
+            flow_intended: intended,
+            finished: false,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Marks `op`, started at `start`, as in progress until [`FlowCtx::ok`] or
+    /// [`FlowCtx::failed`] records it.
+    fn track(&mut self, op: Op, start: Instant) -> Instant {
+        self.pending.push((op, start));
+        start
+    }
+
+    fn untrack(&mut self, op: Op, start: Instant) {
+        if let Some(i) = self.pending.iter().rposition(|p| *p == (op, start)) {
+            self.pending.remove(i);
         }
     }
 
     /// Records a success of `op` that started at `start` (recorder and step list).
     fn ok(&mut self, op: Op, start: Instant) {
+        self.untrack(op, start);
         let end = Instant::now();
         self.world.recorder.record(op, start, end);
         self.steps.push(Step {
@@ -75,6 +117,7 @@ impl FlowCtx {
 
     /// Records a failure of `op` that started at `start`.
     fn failed(&mut self, op: Op, start: Instant) {
+        self.untrack(op, start);
         self.world.recorder.record_error(op, start);
         self.steps.push(Step {
             op,
@@ -83,9 +126,10 @@ impl FlowCtx {
         });
     }
 
-    /// Start of the next timed operation: the flow's intended start for the first one.
-    fn begin(&mut self) -> Instant {
-        self.intended.take().unwrap_or_else(Instant::now)
+    /// Start of the next timed operation `op`: the flow's intended start for the first one.
+    fn begin(&mut self, op: Op) -> Instant {
+        let start = self.intended.take().unwrap_or_else(Instant::now);
+        self.track(op, start)
     }
 
     fn uuid(&mut self) -> Uuid {
@@ -98,7 +142,7 @@ impl FlowCtx {
         op: Op,
         call: impl std::future::Future<Output = Result<T, ApiError>>,
     ) -> Result<T, FlowError> {
-        let start = self.begin();
+        let start = self.begin(op);
         match call.await {
             Ok(v) => {
                 self.ok(op, start);
@@ -123,7 +167,7 @@ pub struct FlowOutcome {
 
 /// Runs one flow of `kind` intended to start at `intended`, recording it as `flow_<kind>`.
 pub async fn run(world: Arc<World>, kind: FlowKind, intended: Instant, seed: u64) -> FlowOutcome {
-    let mut ctx = FlowCtx::new(world.clone(), seed, intended);
+    let mut ctx = FlowCtx::new(world.clone(), kind, seed, intended);
     let result = match kind {
         FlowKind::Register => register(&mut ctx).await,
         FlowKind::Replenish => replenish(&mut ctx).await,
@@ -138,12 +182,17 @@ pub async fn run(world: Arc<World>, kind: FlowKind, intended: Instant, seed: u64
         Err(e) => {
             tracing::debug!(flow = kind.name(), error = %e, "flow failed");
             world.counters.flows_failed.fetch_add(1, Ordering::Relaxed);
+            // What a failed step left in progress failed with it.
+            for (op, start) in std::mem::take(&mut ctx.pending) {
+                ctx.failed(op, start);
+            }
             ctx.failed(Op::Flow(kind), intended);
         }
     }
+    ctx.finished = true;
     FlowOutcome {
         result,
-        steps: ctx.steps,
+        steps: std::mem::take(&mut ctx.steps),
     }
 }
 
@@ -165,7 +214,7 @@ async fn register(ctx: &mut FlowCtx) -> Result<(), FlowError> {
 }
 
 async fn connect_timed(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), FlowError> {
-    let start = ctx.begin();
+    let start = ctx.begin(Op::WsConnect);
     match ctx.world.connect(device).await {
         Ok(()) => {
             ctx.ok(Op::WsConnect, start);
@@ -302,8 +351,9 @@ async fn offline(ctx: &mut FlowCtx) -> Result<(), FlowError> {
 
 async fn offline_with(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), FlowError> {
     let world = ctx.world.clone();
-    if let Some(conn) = device.connection.lock().await.take() {
-        conn.close().await;
+    let conn = device.connection.lock().await.take();
+    if let Some(conn) = conn {
+        conn.close(&world).await;
     }
     let user = world
         .user(device.addr.user)
@@ -321,7 +371,7 @@ async fn offline_with(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), Flo
     .await;
     tokio::time::sleep(world.cfg.offline_away).await;
     // Reconnect even if sending failed, so the device is never left offline.
-    let start = Instant::now();
+    let start = ctx.track(Op::OfflineDrain, Instant::now());
     connect_timed(ctx, device).await?;
     outcome?;
     for id in queued {
@@ -453,7 +503,7 @@ pub async fn send_message(
             })
             .filter(|a| *a != sender.addr)
             .collect();
-        let start = ctx.begin();
+        let start = ctx.begin(Op::MessageInsert);
         let mut messages = Vec::with_capacity(targets.len());
         for t in &targets {
             let sealed = match sender.seal(*t, &plaintext) {
@@ -492,6 +542,7 @@ pub async fn send_message(
             }
             Ok(SendOutcome::MismatchedDevices { missing, extra }) => {
                 // The normal way a client learns about devices: not an error.
+                ctx.untrack(Op::MessageInsert, start);
                 world.ledger.withdraw(message_id, &targets);
                 devices.retain(|d| !extra.contains(d));
                 devices.extend(missing);

@@ -15,7 +15,11 @@ use crate::client::http::{Api, ApiError, Envelope};
 use crate::client::keys::KeyFactory;
 use crate::client::wire;
 use crate::client::ws::{self, WsError};
+use crate::metrics::integrity::ConnId;
 use crate::metrics::{Arrival, DeviceAddr, GeneratorCounters, Ledger, Op, Recorder};
+
+/// Reconnections in flight at once during the drain.
+const RECONNECT_PARALLELISM: usize = 64;
 
 /// What flows need to know from the scenario.
 #[derive(Debug, Clone)]
@@ -68,6 +72,7 @@ pub struct World {
     device_seq: AtomicU64,
     stopping: AtomicBool,
     ws_dropped: AtomicU64,
+    next_conn: AtomicU64,
 }
 
 impl World {
@@ -97,6 +102,7 @@ impl World {
             device_seq: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             ws_dropped: AtomicU64::new(0),
+            next_conn: AtomicU64::new(1),
         })
     }
 
@@ -119,13 +125,23 @@ impl World {
         self.ws_dropped.load(Ordering::Relaxed)
     }
 
-    /// What a device does with an envelope: account, open, check, time live delivery.
-    pub fn on_envelope(&self, device: &Device, env: Envelope, live: bool) {
+    /// A fresh id for a delivery connection.
+    pub fn next_connection_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// What a device does with an envelope that came on connection `conn`: account, open,
+    /// check, and time its delivery — live or from a backlog on reconnect, since a message
+    /// that waited in a queue was delivered that late.
+    pub fn on_envelope(&self, device: &Device, env: Envelope, conn: ConnId) {
         let sender = DeviceAddr {
             user: env.sender_user,
             device: env.sender_device,
         };
-        if let Arrival::Fresh { intended } = self.ledger.arrived(env.message_id, device.addr) {
+        let arrival = self
+            .ledger
+            .arrived(env.message_id, device.addr, env.id, conn);
+        if let Arrival::Fresh { intended } = arrival {
             let ok = match device.open(sender, env.kind, &env.header, &env.ciphertext) {
                 Ok(plain) => wire::is_expected(env.message_id, self.cfg.message_size, &plain),
                 Err(e) => {
@@ -133,7 +149,7 @@ impl World {
                     false
                 }
             };
-            if ok && live {
+            if ok {
                 self.recorder.record(Op::Delivery, intended, Instant::now());
             }
             self.ledger.decrypted(env.message_id, device.addr, ok);
@@ -167,8 +183,9 @@ impl World {
     /// Connects a device's WebSocket and keeps the connection on the device.
     pub async fn connect(self: &Arc<Self>, device: &Arc<Device>) -> Result<(), WsError> {
         let conn = ws::connect(self.clone(), device.clone()).await?;
-        if let Some(old) = device.connection.lock().await.replace(conn) {
-            old.close().await;
+        let old = device.connection.lock().await.replace(conn);
+        if let Some(old) = old {
+            old.close(self).await;
         }
         Ok(())
     }
@@ -288,22 +305,44 @@ impl World {
     }
 
     /// Reconnects every device whose socket is gone (dropped, or left offline by a cancelled
-    /// flow), so queued envelopes can still be delivered during the drain.
-    pub async fn reconnect_all(self: &Arc<Self>) {
+    /// flow), so queued envelopes can still be delivered during the drain: in parallel, and
+    /// giving up at `deadline`. Devices left unconnected are counted.
+    pub async fn reconnect_all(self: &Arc<Self>, deadline: Instant) {
+        let mut dead = Vec::new();
         for d in self.all_devices() {
-            let dead = match &*d.connection.lock().await {
-                None => true,
-                Some(c) => c.is_finished(),
+            let gone = match d.connection.try_lock() {
+                Ok(c) => c.as_ref().is_none_or(|c| c.is_finished()),
+                // Someone (a flow being cancelled) holds it: look again below.
+                Err(_) => true,
             };
-            if dead {
-                if let Err(e) = self.connect(&d).await {
-                    tracing::warn!(device = ?d.addr, error = %e, "could not reconnect for the drain");
-                }
+            if gone {
+                dead.push(d);
             }
         }
+        let attempts = futures::stream::iter(dead)
+            .map(|d| {
+                let w = self.clone();
+                async move {
+                    match tokio::time::timeout_at(deadline.into(), w.connect(&d)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => w.reconnect_failed(&d, &e.to_string()),
+                        Err(_) => w.reconnect_failed(&d, "the drain ended first"),
+                    }
+                }
+            })
+            .buffer_unordered(RECONNECT_PARALLELISM);
+        attempts.collect::<Vec<()>>().await;
     }
 
-    /// Closes every WebSocket (end of run).
+    fn reconnect_failed(&self, d: &Device, why: &str) {
+        tracing::warn!(device = ?d.addr, error = why, "could not reconnect for the drain");
+        self.counters
+            .drain_reconnect_failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Closes every WebSocket (end of run), all at once; each close waits at most
+    /// [`ws::CLOSE_TIMEOUT`] for the server's reply.
     pub async fn disconnect_all(&self) {
         self.set_stopping();
         let conns: Vec<ws::Connection> = {
@@ -315,6 +354,6 @@ impl World {
             }
             out
         };
-        futures::future::join_all(conns.into_iter().map(|c| c.close())).await;
+        futures::future::join_all(conns.into_iter().map(|c| c.close(self))).await;
     }
 }

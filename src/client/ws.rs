@@ -22,11 +22,15 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::client::device::Device;
 use crate::client::http::Envelope;
 use crate::client::population::World;
+use crate::metrics::integrity::ConnId;
 
 type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long to wait for the upgrade and the backlog.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a close waits for the server's close reply before the connection is dropped
+/// (a frozen server must not hang the end of a run).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WsError {
@@ -55,12 +59,24 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Closes the socket and waits until the task has finished.
-    pub async fn close(mut self) {
+    /// Closes the socket and waits, at most [`CLOSE_TIMEOUT`], for the server's close reply;
+    /// past that the connection is dropped (counted). Returns whether it closed in time.
+    pub async fn close(mut self, world: &World) -> bool {
         if let Some(tx) = self.close.take() {
             let _ = tx.send(());
         }
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(CLOSE_TIMEOUT, &mut self.task)
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        self.task.abort();
+        world
+            .counters
+            .ws_close_timeouts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        false
     }
 
     /// The connection ended on its own (server closed it, network error).
@@ -78,6 +94,7 @@ fn config() -> WebSocketConfig {
 /// Connects `device`, processes its backlog (not timed as live delivery), and returns once
 /// the server said `queue_empty`. Live envelopes are then handled by the connection's task.
 pub async fn connect(world: Arc<World>, device: Arc<Device>) -> Result<Connection, WsError> {
+    let conn = world.next_connection_id();
     let mut request = format!("{}/v1/websocket", world.ws_base).into_client_request()?;
     let bearer = HeaderValue::from_str(&format!("Bearer {}", device.token))
         .map_err(|e| WsError::BadFrame(e.to_string()))?;
@@ -89,7 +106,7 @@ pub async fn connect(world: Arc<World>, device: Arc<Device>) -> Result<Connectio
         loop {
             match stream.next().await {
                 None => return Err(WsError::ClosedEarly),
-                Some(msg) => match handle(&world, &device, &mut stream, msg?, false).await? {
+                Some(msg) => match handle(&world, &device, conn, &mut stream, msg?).await? {
                     Step::QueueEmpty => return Ok(stream),
                     Step::Continue => {}
                     Step::Closed => return Err(WsError::ClosedEarly),
@@ -102,7 +119,7 @@ pub async fn connect(world: Arc<World>, device: Arc<Device>) -> Result<Connectio
         .map_err(|_| WsError::Timeout(CONNECT_TIMEOUT))??;
     world.counters.ws_opened();
     let (close_tx, close_rx) = oneshot::channel();
-    let task = tokio::spawn(live(world, device, stream, close_rx));
+    let task = tokio::spawn(live(world, device, conn, stream, close_rx));
     Ok(Connection {
         close: Some(close_tx),
         task,
@@ -112,6 +129,7 @@ pub async fn connect(world: Arc<World>, device: Arc<Device>) -> Result<Connectio
 async fn live(
     world: Arc<World>,
     device: Arc<Device>,
+    conn: ConnId,
     mut stream: Stream,
     mut close: oneshot::Receiver<()>,
 ) {
@@ -119,9 +137,12 @@ async fn live(
         tokio::select! {
             _ = &mut close => {
                 let _ = stream.close(None).await;
-                // Read until the server's close reply so it has processed every ack.
+                // Read until the server's close reply: then it has processed every ack.
                 while let Some(Ok(msg)) = stream.next().await {
-                    if msg.is_close() { break; }
+                    if msg.is_close() {
+                        world.ledger.closed_cleanly_after_acks(conn);
+                        break;
+                    }
                 }
                 break;
             }
@@ -129,10 +150,12 @@ async fn live(
                 let step = match msg {
                     None => Step::Closed,
                     Some(Err(e)) => { tracing::debug!(error = %e, "websocket error"); Step::Closed }
-                    Some(Ok(msg)) => handle(&world, &device, &mut stream, msg, true).await.unwrap_or_else(|e| {
-                        tracing::debug!(error = %e, "websocket frame");
-                        Step::Continue
-                    }),
+                    Some(Ok(msg)) => match handle(&world, &device, conn, &mut stream, msg).await {
+                        Ok(step) => step,
+                        // The ack could not be written: the connection is gone.
+                        Err(WsError::Protocol(e)) => { tracing::debug!(error = %e, "websocket write"); Step::Closed }
+                        Err(e) => { tracing::debug!(error = %e, "websocket frame"); Step::Continue }
+                    },
                 };
                 if let Step::Closed = step {
                     if !world.is_stopping() {
@@ -155,9 +178,9 @@ enum Step {
 async fn handle(
     world: &World,
     device: &Device,
+    conn: ConnId,
     stream: &mut Stream,
     msg: Message,
-    live: bool,
 ) -> Result<Step, WsError> {
     let text = match msg {
         Message::Text(t) => t,
@@ -172,13 +195,18 @@ async fn handle(
             Err(WsError::BadFrame(format!("{error}: {message}")))
         }
         ServerFrame::Envelope { envelope } => {
-            let id = envelope.id;
-            world.on_envelope(device, envelope, live);
+            let (id, message_id) = (envelope.id, envelope.message_id);
+            world.on_envelope(device, envelope, conn);
+            if device.take_ack_fault() {
+                // Injected ack failure: the connection breaks instead of acknowledging.
+                return Ok(Step::Closed);
+            }
             stream
                 .send(Message::Text(
                     format!(r#"{{"type":"ack","id":{id}}}"#).into(),
                 ))
                 .await?;
+            world.ledger.ack_written(message_id, device.addr, conn);
             Ok(Step::Continue)
         }
     }

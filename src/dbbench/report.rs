@@ -51,6 +51,11 @@ pub struct OpReport {
     pub p99_us: u64,
     pub max_us: u64,
     pub service_p95_us: u64,
+    /// From actual start to completion (what the database alone took), p50.
+    pub service_p50_us: u64,
+    /// Delay between intended and actual start, p99: the generator's own start lag plus
+    /// any queueing for a free connection.
+    pub start_lag_p99_us: u64,
     pub budget_p95_us: Option<u64>,
     pub budget_source: Option<String>,
     /// `None` when the operation has no budget.
@@ -86,6 +91,16 @@ impl OpReport {
             p95_us: p95,
             p99_us: q(0.99),
             max_us: if count == 0 { 0 } else { s.latency.max() },
+            service_p50_us: if count == 0 {
+                0
+            } else {
+                s.service.value_at_quantile(0.5)
+            },
+            start_lag_p99_us: if s.start_lag.is_empty() {
+                0
+            } else {
+                s.start_lag.value_at_quantile(0.99)
+            },
             service_p95_us: if count == 0 {
                 0
             } else {
@@ -171,8 +186,8 @@ pub fn summary(report: &Report) -> String {
     let mut out = String::new();
     for s in &report.scales {
         out.push_str(&format!(
-            "\n{} devices (seeded in {:.1} s, {} operations scheduled)\n  {:<22} {:>8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10}  budget\n",
-            s.devices, s.load.seconds, s.scheduled, "operation", "count", "errors", "late", "p50", "p95", "p99", "max"
+            "\n{} devices (seeded in {:.1} s, {} operations scheduled; latency from the intended start, service from the actual start)\n  {:<22} {:>8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  budget\n",
+            s.devices, s.load.seconds, s.scheduled, "operation", "count", "errors", "late", "p50", "p95", "p99", "max", "svc p50", "svc p95", "lag p99"
         ));
         for o in &s.operations {
             let verdict = match (o.budget_p95_us, o.within_budget) {
@@ -181,7 +196,7 @@ pub fn summary(report: &Report) -> String {
                 _ => "-".to_string(),
             };
             out.push_str(&format!(
-                "  {:<22} {:>8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10}  {}\n",
+                "  {:<22} {:>8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  {}\n",
                 o.name,
                 o.count,
                 o.errors.values().sum::<u64>(),
@@ -190,6 +205,9 @@ pub fn summary(report: &Report) -> String {
                 ms(o.p95_us),
                 ms(o.p99_us),
                 ms(o.max_us),
+                ms(o.service_p50_us),
+                ms(o.service_p95_us),
+                ms(o.start_lag_p99_us),
                 verdict
             ));
         }

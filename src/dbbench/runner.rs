@@ -5,6 +5,7 @@
 //! than [`LATE_AFTER`] after it was due is also counted as a late start.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub struct OpStats {
     pub late: u64,
     /// Largest delay between intended and actual start (µs).
     pub max_start_lag_us: u64,
+    /// Delay between intended and actual start of every measured operation (µs; 0 as 1).
+    pub start_lag: Histogram<u64>,
 }
 
 impl OpStats {
@@ -48,6 +51,8 @@ impl OpStats {
             errors: BTreeMap::new(),
             late: 0,
             max_start_lag_us: 0,
+            start_lag: Histogram::new_with_bounds(1, HIGHEST_US, 3)
+                .expect("valid histogram bounds"),
         }
     }
 
@@ -63,6 +68,9 @@ impl OpStats {
         }
         self.late += other.late;
         self.max_start_lag_us = self.max_start_lag_us.max(other.max_start_lag_us);
+        self.start_lag
+            .add(&other.start_lag)
+            .expect("same histogram bounds");
     }
 
     pub fn error_count(&self) -> u64 {
@@ -85,6 +93,49 @@ struct Job {
     values: Vec<Value>,
     due: Instant,
     measured: bool,
+}
+
+/// Picks and sends each operation at its due time (on the pacer thread).
+struct Dispatcher {
+    rng: ChaCha8Rng,
+    generator: Generator,
+    operations: Vec<super::workload::Operation>,
+    measure_from: std::time::Instant,
+    scheduled: Arc<AtomicU64>,
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl Dispatcher {
+    /// Sends the operation due now; false once every worker has stopped.
+    fn dispatch(&mut self, due: std::time::Instant) -> bool {
+        let total_weight: u32 = self.operations.iter().map(|o| o.weight).sum();
+        let mut pick = self.rng.gen_range(0..total_weight);
+        let op = self
+            .operations
+            .iter()
+            .position(|o| {
+                if pick < o.weight {
+                    true
+                } else {
+                    pick -= o.weight;
+                    false
+                }
+            })
+            .unwrap_or(0);
+        let values = self.generator.values(&self.operations[op].params);
+        let measured = due >= self.measure_from;
+        self.scheduled
+            .fetch_add(u64::from(measured), Ordering::Relaxed);
+        // An error means every worker has stopped (connections lost); reported by the caller.
+        self.tx
+            .send(Job {
+                op,
+                values,
+                due: due.into(),
+                measured,
+            })
+            .is_ok()
+    }
 }
 
 /// Runs `workload` on `clients` (one worker per client, statements prepared on each) for
@@ -151,6 +202,7 @@ pub async fn run(
                     s.late += 1;
                 }
                 s.max_start_lag_us = s.max_start_lag_us.max(lag.as_micros() as u64);
+                s.start_lag.saturating_record(lag.as_micros().max(1) as u64);
                 match result {
                     Ok(_) => {
                         let latency =
@@ -177,49 +229,30 @@ pub async fn run(
     }
 
     // The dispatcher: a fixed schedule, operation mix by weight, parameters generated here.
-    let mut rng = ChaCha8Rng::seed_from_u64(workload.load.rng_seed);
-    let gen_rng = ChaCha8Rng::seed_from_u64(workload.load.rng_seed.wrapping_add(1));
-    let mut generator = Generator::new(gen_rng, counts);
-    let total_weight: u32 = workload.operations.iter().map(|o| o.weight).sum();
+    // It runs on the pacer thread: tokio's timer would start every operation up to 1 ms late.
+    let scheduled = Arc::new(AtomicU64::new(0));
+    let dispatcher = Dispatcher {
+        rng: ChaCha8Rng::seed_from_u64(workload.load.rng_seed),
+        generator: Generator::new(
+            ChaCha8Rng::seed_from_u64(workload.load.rng_seed.wrapping_add(1)),
+            counts,
+        ),
+        operations: workload.operations.clone(),
+        measure_from: measure_from.into_std(),
+        scheduled: scheduled.clone(),
+        tx,
+    };
     let interval = Duration::from_secs_f64(1.0 / workload.load.rate);
-    let mut scheduled = 0u64;
-    let mut i: u32 = 0;
-    loop {
-        let due = t0 + interval * i;
-        if due >= end {
-            break;
-        }
-        tokio::time::sleep_until(due).await;
-        let mut pick = rng.gen_range(0..total_weight);
-        let op = workload
-            .operations
-            .iter()
-            .position(|o| {
-                if pick < o.weight {
-                    true
-                } else {
-                    pick -= o.weight;
-                    false
-                }
-            })
-            .unwrap_or(0);
-        let values = generator.values(&workload.operations[op].params);
-        let measured = due >= measure_from;
-        scheduled += u64::from(measured);
-        if tx
-            .send(Job {
-                op,
-                values,
-                due,
-                measured,
-            })
-            .is_err()
-        {
-            break; // every worker has stopped (connections lost); reported below
-        }
-        i += 1;
-    }
-    drop(tx);
+    let (t0, end) = (t0.into_std(), end.into_std());
+    let times = (0u32..)
+        .map(move |i| t0 + interval * i)
+        .take_while(move |due| *due < end);
+    let mut dispatcher = dispatcher;
+    let pacer =
+        crate::load::pacer::spawn("dbbench-pacer", times, move |due| dispatcher.dispatch(due));
+    // Dropping the dispatcher (its sender) at the end lets the workers finish the queue.
+    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    let scheduled = scheduled.load(Ordering::Relaxed);
 
     let mut ops: Vec<OpStats> = (0..n_ops).map(|_| OpStats::new()).collect();
     for h in handles {

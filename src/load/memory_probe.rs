@@ -43,11 +43,11 @@ pub async fn run(world: &Arc<World>, n: u32) -> Result<Option<ProbeResult>, Setu
     }
     drop(stream);
     let after = process::current_rss().unwrap_or(0);
+    let mut conns = Vec::new();
     for d in &devices {
-        if let Some(c) = d.connection.lock().await.take() {
-            c.close().await;
-        }
+        conns.extend(d.connection.lock().await.take());
     }
+    futures::future::join_all(conns.into_iter().map(|c| c.close(world))).await;
     Ok(Some(ProbeResult {
         devices: n as u64,
         bytes_per_device: after.saturating_sub(before) / n as u64,

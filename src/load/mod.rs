@@ -6,6 +6,7 @@ pub mod closed;
 pub mod memory_probe;
 pub mod mix;
 pub mod open;
+pub mod pacer;
 pub mod schedule;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use chrono::Utc;
 
 use crate::client::keys::KeyFactory;
 use crate::client::{Api, FlowConfig, World};
+use crate::metrics::machine::MachineProbe;
 use crate::metrics::progress::{self, Progress};
 use crate::metrics::{process, GeneratorCounters, Ledger, Recorder};
 use crate::report::model::{
@@ -27,6 +29,9 @@ use crate::Error;
 
 /// A flow that starts more than this after its intended start counts as a late start.
 pub const LATE_START_THRESHOLD: Duration = Duration::from_millis(5);
+/// Time the drain always gets after the flows ended (to reconnect devices and take their
+/// queued messages), even when the flows used up the whole drain period.
+pub const END_GRACE: Duration = Duration::from_secs(2);
 /// How long a flow waits for a peer to decrypt before giving up on the exchange.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Registrations in flight at once while setting up the population.
@@ -44,6 +49,7 @@ pub struct RunContext<'a> {
 /// Runs `scenario` and returns its report (not yet written).
 pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report, Error> {
     let started_at = Utc::now();
+    let mut machine = MachineProbe::begin();
     let pop = &scenario.population;
     let recorder = Arc::new(Recorder::unstarted());
     let ledger = Arc::new(Ledger::new());
@@ -99,6 +105,7 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", pop.users)))?;
 
     // The clock starts.
+    machine.clock_started();
     let cpu0 = process::process_cpu().unwrap_or_default();
     let server_cpu0 = process::threads_cpu(process::SERVER_THREAD_PREFIX).unwrap_or_default();
     let epoch = Instant::now();
@@ -119,8 +126,10 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         },
     );
     let mix = mix::Mix::new(scenario.weights);
+    // Flows and the drain share one deadline: the run ends within duration + drain + grace.
     let flow_deadline = end + scenario.drain;
     let mut goose_report = None;
+    let mut closed_cut_short = false;
     match &scenario.load {
         Load::Open(plan) => {
             open::run(
@@ -135,24 +144,25 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
             .await
         }
         Load::Closed(plan) => {
-            goose_report = Some(
-                closed::run(
-                    world.clone(),
-                    plan,
-                    &mix,
-                    scenario,
-                    window_start,
-                    ctx.report_dir,
-                )
-                .await?,
+            let users = closed::run(
+                world.clone(),
+                plan,
+                &mix,
+                scenario,
+                window_start,
+                ctx.report_dir,
             );
+            // Goose waits for its users' last flows: bounded by the same deadline (dropping
+            // the attack cancels them, and each cancelled flow records itself).
+            match tokio::time::timeout_at(flow_deadline.into(), users).await {
+                Ok(report) => goose_report = Some(report?),
+                Err(_) => closed_cut_short = true,
+            }
         }
     }
-    let flows_done = Instant::now();
-
     // Drain: every device online again, then wait for what is still on its way.
-    world.reconnect_all().await;
-    let drain_deadline = flows_done.max(end) + scenario.drain;
+    let drain_deadline = flow_deadline.max(Instant::now() + END_GRACE);
+    world.reconnect_all(drain_deadline).await;
     while ledger.outstanding() > 0 && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -213,6 +223,13 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
             Load::Closed(_) => 0.0,
         },
         flows_cancelled: g(&counters.flows_cancelled),
+        flows_cancelled_by_flow: counters.cancelled_by_flow_name(),
+        max_late_start_share: match scenario.load {
+            Load::Open(_) => Some(scenario.max_late_start_share),
+            Load::Closed(_) => None,
+        },
+        drain_reconnect_failures: g(&counters.drain_reconnect_failures),
+        ws_close_timeouts: g(&counters.ws_close_timeouts),
         devices: g(&counters.devices),
         peak_open_websockets: g(&counters.peak_open_websockets),
         memory_per_ws_device_bytes: probe.map_or(0, |p| p.bytes_per_device),
@@ -250,12 +267,19 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     if flows_started == 0 {
         failures.push("no flow started in the measured window".into());
     }
+    failures.extend(cut_short(&generator));
+    if closed_cut_short {
+        failures.push(
+            "cut short: the closed-model users had not finished at the end of the drain".into(),
+        );
+    }
 
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         scenario: scenario_info(scenario),
         environment: Environment {
             cpus,
+            machine: Some(machine.finish()),
             ..ctx.environment
         },
         started_at,
@@ -331,6 +355,50 @@ fn scenario_info(s: &Scenario) -> ScenarioInfo {
             .collect(),
         source: s.source.clone(),
     }
+}
+
+/// Run-level failures: work that never finished, a schedule that was not held.
+fn cut_short(g: &Generator) -> Vec<String> {
+    let mut out = Vec::new();
+    if g.flows_cancelled > 0 {
+        let by_flow: Vec<String> = g
+            .flows_cancelled_by_flow
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        out.push(format!(
+            "cut short: {} flows cancelled unfinished at the end of the drain ({})",
+            g.flows_cancelled,
+            by_flow.join(", ")
+        ));
+    }
+    if g.drain_reconnect_failures > 0 {
+        out.push(format!(
+            "cut short: {} devices could not reconnect for the drain",
+            g.drain_reconnect_failures
+        ));
+    }
+    if g.ws_close_timeouts > 0 {
+        out.push(format!(
+            "cut short: {} WebSockets got no close reply within {:?}",
+            g.ws_close_timeouts,
+            crate::client::ws::CLOSE_TIMEOUT
+        ));
+    }
+    if let Some(limit) = g.max_late_start_share {
+        let share = g.late_starts as f64 / g.flows_started.max(1) as f64;
+        if share > limit {
+            out.push(format!(
+                "schedule not held: {} of {} flows started more than {}us late ({:.1}% > max_late_starts {:.1}%)",
+                g.late_starts,
+                g.flows_started,
+                g.late_start_threshold_us,
+                share * 100.0,
+                limit * 100.0
+            ));
+        }
+    }
+    out
 }
 
 fn round4(x: f64) -> f64 {

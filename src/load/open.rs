@@ -3,7 +3,7 @@
 //! on time (the generator was behind, or `max_in_flight` was reached) is counted as late.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -13,12 +13,17 @@ use tokio::task::JoinSet;
 
 use crate::client::{flows, World};
 use crate::load::mix::Mix;
+use crate::load::pacer;
 use crate::load::schedule::ArrivalSchedule;
 use crate::load::LATE_START_THRESHOLD;
 use crate::scenario::OpenPlan;
 
 /// Runs the plan from `epoch`; returns once every flow finished or `deadline` passed (the
 /// rest are cancelled and counted).
+///
+/// The schedule runs on the [`pacer`] thread (tokio's timer would start every flow up to
+/// 1 ms late); it spawns each flow onto this runtime at its intended start. A flow's start
+/// lag is measured when its task first runs: that is when it really starts.
 pub async fn run(
     world: Arc<World>,
     plan: &OpenPlan,
@@ -29,50 +34,85 @@ pub async fn run(
     deadline: Instant,
 ) {
     let schedule = ArrivalSchedule::new(plan);
-    let counters = world.counters.clone();
-    let slots = Arc::new(Semaphore::new(plan.max_in_flight as usize));
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut flows = JoinSet::new();
-    let mut k = 0u64;
-    while let Some(offset) = schedule.time_of(k) {
-        k += 1;
-        let intended = epoch + offset;
-        if intended >= window_start {
-            counters.flows_intended.fetch_add(1, Ordering::Relaxed);
-        }
-        tokio::time::sleep_until(intended.into()).await;
-        let permit = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        // Reap finished flows so the set does not grow with the run.
-        while flows.try_join_next().is_some() {}
-        let lag = Instant::now().saturating_duration_since(intended);
-        if intended >= window_start {
-            counters.flows_started.fetch_add(1, Ordering::Relaxed);
-            counters
-                .max_start_lag_us
-                .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
-            if lag > LATE_START_THRESHOLD {
-                counters.late_starts.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let kind = mix.pick(&mut rng);
-        let flow_seed: u64 = rng.gen();
-        let world = world.clone();
-        let counters = counters.clone();
-        counters.flows_in_flight.fetch_add(1, Ordering::Relaxed);
-        flows.spawn(async move {
-            let _ = flows::run(world, kind, intended, flow_seed).await;
-            counters.flows_in_flight.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
-        });
-    }
+    let times = (0..)
+        .map_while(move |k| schedule.time_of(k))
+        .map(move |offset| epoch + offset);
+    let flows = Arc::new(Mutex::new(JoinSet::new()));
+    let mut start = Starter {
+        world: world.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        slots: Arc::new(Semaphore::new(plan.max_in_flight as usize)),
+        rng: ChaCha20Rng::seed_from_u64(seed),
+        mix: mix.clone(),
+        window_start,
+        flows: flows.clone(),
+    };
+    let pacer = pacer::spawn("e2ee-pacer", times, move |intended| {
+        start.flow(intended);
+        true
+    });
+    // The pacer blocks its own thread; wait for it without blocking this runtime.
+    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    let flows = std::mem::take(&mut *flows.lock().unwrap_or_else(|p| p.into_inner()));
     finish(flows, &world, deadline).await;
 }
 
-/// Waits for in-flight flows until `deadline`, then cancels the rest.
+/// What the pacer thread does at each intended start.
+struct Starter {
+    world: Arc<World>,
+    runtime: tokio::runtime::Handle,
+    slots: Arc<Semaphore>,
+    rng: ChaCha20Rng,
+    mix: Mix,
+    window_start: Instant,
+    flows: Arc<Mutex<JoinSet<()>>>,
+}
+
+impl Starter {
+    fn flow(&mut self, intended: Instant) {
+        let counters = self.world.counters.clone();
+        let measured = intended >= self.window_start;
+        if measured {
+            counters.flows_intended.fetch_add(1, Ordering::Relaxed);
+        }
+        // `max_in_flight` reached: wait (the wait shows as start lag).
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => self
+                .runtime
+                .block_on(self.slots.clone().acquire_owned())
+                .expect("the semaphore is never closed"),
+        };
+        let kind = self.mix.pick(&mut self.rng);
+        let flow_seed: u64 = self.rng.gen();
+        let world = self.world.clone();
+        counters.flows_in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+        // Reap finished flows so the set does not grow with the run.
+        while flows.try_join_next().is_some() {}
+        flows.spawn_on(
+            async move {
+                let lag = Instant::now().saturating_duration_since(intended);
+                if measured {
+                    counters.flows_started.fetch_add(1, Ordering::Relaxed);
+                    counters
+                        .max_start_lag_us
+                        .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
+                    if lag > LATE_START_THRESHOLD {
+                        counters.late_starts.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                let _ = flows::run(world, kind, intended, flow_seed).await;
+                counters.flows_in_flight.fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+            },
+            &self.runtime,
+        );
+    }
+}
+
+/// Waits for in-flight flows until `deadline`, then cancels the rest (each cancelled flow
+/// records itself as failed: see [`flows::FlowCtx`]).
 pub async fn finish(mut flows: JoinSet<()>, world: &World, deadline: Instant) {
     let wait_all = async { while flows.join_next().await.is_some() {} };
     if tokio::time::timeout_at(deadline.into(), wait_all)
@@ -80,10 +120,6 @@ pub async fn finish(mut flows: JoinSet<()>, world: &World, deadline: Instant) {
         .is_err()
     {
         let left = flows.len() as u64;
-        world
-            .counters
-            .flows_cancelled
-            .fetch_add(left, Ordering::Relaxed);
         world.counters.flows_in_flight.fetch_sub(
             left.min(world.counters.flows_in_flight.load(Ordering::Relaxed)),
             Ordering::Relaxed,

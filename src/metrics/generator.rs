@@ -1,7 +1,9 @@
 //! Counters of the load generator itself (not of the server): how many flows were meant to
-//! start, how many did, how late, and how many WebSockets are open.
+//! start, how many did, how late, how many were cut short, and how many WebSockets are open.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::scenario::FlowKind;
 
 /// Shared by the executors and the virtual clients; read by progress and the report.
 #[derive(Debug, Default)]
@@ -14,10 +16,16 @@ pub struct GeneratorCounters {
     pub max_start_lag_us: AtomicU64,
     pub flows_in_flight: AtomicU64,
     pub flows_cancelled: AtomicU64,
+    /// Cancelled flows per kind, indexed by `FlowKind as usize`.
+    pub cancelled_by_flow: [AtomicU64; 7],
     pub flows_failed: AtomicU64,
     pub devices: AtomicU64,
     pub open_websockets: AtomicU64,
     pub peak_open_websockets: AtomicU64,
+    /// Devices whose WebSocket could not be reopened for the drain.
+    pub drain_reconnect_failures: AtomicU64,
+    /// WebSockets whose close handshake did not finish in time (the task was aborted).
+    pub ws_close_timeouts: AtomicU64,
 }
 
 impl GeneratorCounters {
@@ -28,6 +36,26 @@ impl GeneratorCounters {
 
     pub fn ws_closed(&self) {
         self.open_websockets.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A flow of `kind` was cancelled before it finished.
+    pub fn flow_cancelled(&self, kind: FlowKind) {
+        self.flows_cancelled.fetch_add(1, Ordering::Relaxed);
+        self.cancelled_by_flow[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cancelled flows per flow operation name (`flow_<kind>`), only those above zero.
+    pub fn cancelled_by_flow_name(&self) -> std::collections::BTreeMap<String, u64> {
+        FlowKind::ALL
+            .iter()
+            .map(|k| {
+                (
+                    format!("flow_{}", k.name()),
+                    Self::get(&self.cancelled_by_flow[*k as usize]),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     pub fn get(a: &AtomicU64) -> u64 {

@@ -34,17 +34,31 @@ struct Entry {
     /// The server acknowledged storing it (or it arrived, which proves the same).
     confirmed: bool,
     delivered: bool,
+    /// The server's envelope id of the first arrival: another id for the same message and
+    /// device means the server stored it twice.
+    envelope_id: Option<i64>,
+    /// The connection whose ack frame for it was written, if one was.
+    acked_on: Option<ConnId>,
     /// The recipient's verdict: decrypted to exactly what was sent, or not.
     verdict: Option<bool>,
     waiters: Vec<oneshot::Sender<bool>>,
 }
+
+/// A delivery WebSocket connection of this run (each connect gets a new one).
+pub type ConnId = u64;
 
 /// What an arriving envelope is, as far as the ledger knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
     /// First arrival of an envelope this run sent; the sender intended to start at `intended`.
     Fresh { intended: Instant },
-    /// Already delivered once: counted as duplicated; do not decrypt or ack twice.
+    /// The same envelope again on a later connection because its acknowledgement was not
+    /// known to have reached the server (the API sends unacknowledged envelopes again):
+    /// counted as redelivered, not a failure; ack it again, do not decrypt twice.
+    Redelivered,
+    /// Delivered again although its ack reached the server (its connection was closed
+    /// cleanly after the ack, or it came twice on one connection), or stored twice under
+    /// another envelope id: counted as duplicated, a failure; do not decrypt twice.
     Duplicate,
     /// Nobody in this run sent it.
     Unexpected,
@@ -61,6 +75,10 @@ pub struct Ledger {
     delivered: AtomicU64,
     decrypted: AtomicU64,
     duplicated: AtomicU64,
+    redelivered: AtomicU64,
+    /// Connections closed by us with the server's close reply: every ack written before
+    /// was read by the server (WebSocket frames are processed in order).
+    clean_closes: Mutex<HashSet<ConnId>>,
     decrypt_failures: AtomicU64,
     prekeys_reused: AtomicU64,
     signature_failures: AtomicU64,
@@ -83,6 +101,8 @@ impl Ledger {
             delivered: AtomicU64::new(0),
             decrypted: AtomicU64::new(0),
             duplicated: AtomicU64::new(0),
+            redelivered: AtomicU64::new(0),
+            clean_closes: Mutex::new(HashSet::new()),
             decrypt_failures: AtomicU64::new(0),
             prekeys_reused: AtomicU64::new(0),
             signature_failures: AtomicU64::new(0),
@@ -113,6 +133,8 @@ impl Ledger {
                 intended,
                 confirmed: false,
                 delivered: false,
+                envelope_id: None,
+                acked_on: None,
                 verdict: None,
                 waiters: Vec::new(),
             });
@@ -150,13 +172,20 @@ impl Ledger {
         }
     }
 
-    /// An envelope of `message_id` arrived at `recipient`.
-    pub fn arrived(&self, message_id: Uuid, recipient: DeviceAddr) -> Arrival {
+    /// Envelope `envelope_id` of `message_id` arrived at `recipient` on connection `conn`.
+    pub fn arrived(
+        &self,
+        message_id: Uuid,
+        recipient: DeviceAddr,
+        envelope_id: i64,
+        conn: ConnId,
+    ) -> Arrival {
         let arrival = self.with_entry(&(message_id, recipient), |e| match e {
             None => Arrival::Unexpected,
-            Some(e) if e.delivered => Arrival::Duplicate,
+            Some(e) if e.delivered => self.again(e, envelope_id, conn),
             Some(e) => {
                 e.delivered = true;
+                e.envelope_id = Some(envelope_id);
                 if !e.confirmed {
                     // The request failed on our side (timeout) but the server stored it.
                     e.confirmed = true;
@@ -170,9 +199,46 @@ impl Ledger {
         match arrival {
             Arrival::Unexpected => self.unexpected.fetch_add(1, Ordering::Relaxed),
             Arrival::Duplicate => self.duplicated.fetch_add(1, Ordering::Relaxed),
+            Arrival::Redelivered => self.redelivered.fetch_add(1, Ordering::Relaxed),
             Arrival::Fresh { .. } => self.delivered.fetch_add(1, Ordering::Relaxed),
         };
         arrival
+    }
+
+    /// A second arrival: a redelivery only if it is the same envelope, on another
+    /// connection, and no ack of it is known to have reached the server.
+    fn again(&self, e: &Entry, envelope_id: i64, conn: ConnId) -> Arrival {
+        if e.envelope_id != Some(envelope_id) {
+            return Arrival::Duplicate;
+        }
+        match e.acked_on {
+            Some(c) if c == conn || self.closed_cleanly(c) => Arrival::Duplicate,
+            _ => Arrival::Redelivered,
+        }
+    }
+
+    fn closed_cleanly(&self, conn: ConnId) -> bool {
+        self.clean_closes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&conn)
+    }
+
+    /// The ack frame for `message_id` at `recipient` was written on connection `conn`.
+    pub fn ack_written(&self, message_id: Uuid, recipient: DeviceAddr, conn: ConnId) {
+        self.with_entry(&(message_id, recipient), |e| {
+            if let Some(e) = e {
+                e.acked_on = Some(conn);
+            }
+        });
+    }
+
+    /// We closed `conn` and the server replied to the close: it read every ack before.
+    pub fn closed_cleanly_after_acks(&self, conn: ConnId) {
+        self.clean_closes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(conn);
     }
 
     /// The recipient's verdict on a fresh arrival: `ok` when it decrypted to exactly what was
@@ -270,6 +336,7 @@ impl Ledger {
             messages_decrypted: l(&self.decrypted),
             messages_lost: lost,
             messages_duplicated: l(&self.duplicated),
+            messages_redelivered: l(&self.redelivered),
             decrypt_failures: l(&self.decrypt_failures),
             prekeys_reused: l(&self.prekeys_reused),
             signature_failures: l(&self.signature_failures),
@@ -304,12 +371,22 @@ mod tests {
         l.expect(m2, &[dev(1)], now);
         l.confirm(m2, &[dev(1)]);
         assert_eq!(l.outstanding(), 3);
-        assert_eq!(l.arrived(m1, dev(1)), Arrival::Fresh { intended: now });
+        assert_eq!(
+            l.arrived(m1, dev(1), 10, 1),
+            Arrival::Fresh { intended: now }
+        );
         l.decrypted(m1, dev(1), true);
-        assert_eq!(l.arrived(m1, dev(1)), Arrival::Duplicate);
-        assert_eq!(l.arrived(m1, dev(2)), Arrival::Fresh { intended: now });
+        l.ack_written(m1, dev(1), 1);
+        assert_eq!(l.arrived(m1, dev(1), 10, 1), Arrival::Duplicate);
+        assert_eq!(
+            l.arrived(m1, dev(2), 11, 2),
+            Arrival::Fresh { intended: now }
+        );
         l.decrypted(m1, dev(2), false);
-        assert_eq!(l.arrived(Uuid::from_u128(9), dev(1)), Arrival::Unexpected);
+        assert_eq!(
+            l.arrived(Uuid::from_u128(9), dev(1), 12, 1),
+            Arrival::Unexpected
+        );
         let i = l.finish();
         assert_eq!(i.messages_sent, 3);
         assert_eq!(i.messages_delivered, 2);
@@ -326,11 +403,35 @@ mod tests {
         let l = Ledger::new();
         let m = Uuid::from_u128(3);
         l.expect(m, &[dev(1)], Instant::now());
-        assert!(matches!(l.arrived(m, dev(1)), Arrival::Fresh { .. }));
+        assert!(matches!(l.arrived(m, dev(1), 1, 1), Arrival::Fresh { .. }));
         l.decrypted(m, dev(1), true);
         let i = l.finish();
         assert_eq!((i.messages_sent, i.messages_lost), (1, 0));
         assert!(i.is_clean());
+    }
+
+    #[test]
+    fn redelivery_after_an_unconfirmed_ack_is_not_duplication() {
+        let l = Ledger::new();
+        let (m, now) = (Uuid::from_u128(8), Instant::now());
+        l.expect(m, &[dev(1)], now);
+        l.confirm(m, &[dev(1)]);
+        assert!(matches!(l.arrived(m, dev(1), 5, 1), Arrival::Fresh { .. }));
+        l.decrypted(m, dev(1), true);
+        // The ack never went out (connection 1 broke): connection 2 gets it again.
+        assert_eq!(l.arrived(m, dev(1), 5, 2), Arrival::Redelivered);
+        // Acked on connection 2, which then dropped without a close reply: still a redelivery.
+        l.ack_written(m, dev(1), 2);
+        assert_eq!(l.arrived(m, dev(1), 5, 3), Arrival::Redelivered);
+        // Acked on 3 and 3 closed cleanly: the server read the ack, so this is a duplicate.
+        l.ack_written(m, dev(1), 3);
+        l.closed_cleanly_after_acks(3);
+        assert_eq!(l.arrived(m, dev(1), 5, 4), Arrival::Duplicate);
+        // Another envelope id for the same message: stored twice, a duplicate.
+        assert_eq!(l.arrived(m, dev(1), 6, 4), Arrival::Duplicate);
+        let i = l.finish();
+        assert_eq!((i.messages_redelivered, i.messages_duplicated), (2, 2));
+        assert_eq!(i.messages_decrypted, 1);
     }
 
     #[test]
@@ -358,7 +459,7 @@ mod tests {
         let m = Uuid::from_u128(5);
         l.expect(m, &[dev(1)], Instant::now());
         let rx = l.wait_decrypted(m, dev(1)).unwrap();
-        l.arrived(m, dev(1));
+        l.arrived(m, dev(1), 1, 1);
         l.decrypted(m, dev(1), true);
         assert!(rx.await.unwrap());
         // Already decrypted: resolves at once.

@@ -4,6 +4,7 @@
 pub mod generator;
 pub mod histogram;
 pub mod integrity;
+pub mod machine;
 mod op;
 pub mod process;
 pub mod progress;

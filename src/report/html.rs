@@ -181,8 +181,8 @@ fn integrity(out: &mut String, report: &Report) {
     let i = &report.integrity;
     let _ = write!(
         out,
-        r#"<section id="integrity"><h2>Integrity</h2><table class="kv"><tbody><tr><th>messages sent (acknowledged)</th><td class="num">{}</td><td></td></tr><tr><th>messages delivered</th><td class="num">{}</td><td></td></tr><tr><th>messages decrypted</th><td class="num">{}</td><td></td></tr>"#,
-        i.messages_sent, i.messages_delivered, i.messages_decrypted
+        r#"<section id="integrity"><h2>Integrity</h2><table class="kv"><tbody><tr><th>messages sent (acknowledged)</th><td class="num">{}</td><td></td></tr><tr><th>messages delivered</th><td class="num">{}</td><td></td></tr><tr><th>messages decrypted</th><td class="num">{}</td><td></td></tr><tr><th>messages redelivered (ack failed; not a failure)</th><td class="num">{}</td><td></td></tr>"#,
+        i.messages_sent, i.messages_delivered, i.messages_decrypted, i.messages_redelivered
     );
     for (name, n) in i.failure_counts() {
         let (class, verdict) = if n == 0 {
@@ -485,7 +485,24 @@ fn environment(out: &mut String, report: &Report) {
                 format_us(g.max_start_lag_us)
             ),
         ),
-        ("flows cancelled at the end", g.flows_cancelled.to_string()),
+        (
+            "flows cancelled at the end",
+            std::iter::once(g.flows_cancelled.to_string())
+                .chain(
+                    g.flows_cancelled_by_flow
+                        .iter()
+                        .map(|(n, c)| format!("{n} {c}")),
+                )
+                .collect::<Vec<_>>()
+                .join(" · "),
+        ),
+        (
+            "cut short at the end",
+            format!(
+                "{} devices not reconnected for the drain, {} WebSockets without a close reply",
+                g.drain_reconnect_failures, g.ws_close_timeouts
+            ),
+        ),
         (
             "generator CPU share",
             format!(

@@ -83,12 +83,17 @@ pub fn render(report: &Report) -> String {
     let i = &report.integrity;
     let _ = write!(
         out,
-        "\n**Integrity** {} sent {} · delivered {} · decrypted {}",
+        "\n**Integrity** {} sent {} · delivered {} · decrypted {} · redelivered {}",
         if i.is_clean() { "✅" } else { "❌" },
         i.messages_sent,
         i.messages_delivered,
-        i.messages_decrypted
+        i.messages_decrypted,
+        i.messages_redelivered
     );
+    let g = &report.generator;
+    if g.flows_cancelled > 0 {
+        let _ = write!(out, " · **flows cancelled {}**", g.flows_cancelled);
+    }
     for (name, n) in i.failure_counts() {
         if n > 0 {
             let _ = write!(out, " · **{name} {n}**");

@@ -141,6 +141,7 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         integrity.messages_decrypted += i.messages_decrypted;
         integrity.messages_lost += i.messages_lost;
         integrity.messages_duplicated += i.messages_duplicated;
+        integrity.messages_redelivered += i.messages_redelivered;
         integrity.decrypt_failures += i.decrypt_failures;
         integrity.prekeys_reused += i.prekeys_reused;
         integrity.signature_failures += i.signature_failures;
@@ -161,6 +162,14 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         generator.achieved_rate_per_s += g.achieved_rate_per_s;
         generator.configured_rate_per_s += g.configured_rate_per_s;
         generator.flows_cancelled += g.flows_cancelled;
+        for (name, n) in &g.flows_cancelled_by_flow {
+            *generator
+                .flows_cancelled_by_flow
+                .entry(name.clone())
+                .or_default() += n;
+        }
+        generator.drain_reconnect_failures += g.drain_reconnect_failures;
+        generator.ws_close_timeouts += g.ws_close_timeouts;
         generator.devices += g.devices;
         generator.peak_open_websockets += g.peak_open_websockets;
         generator.memory_per_ws_device_bytes = generator

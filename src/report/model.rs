@@ -99,6 +99,21 @@ pub struct Environment {
     /// `std::env::consts::OS`/`ARCH`, e.g. `linux-x86_64`.
     pub platform: String,
     pub hostname: Option<String>,
+    /// Load and CPU steal around the run (absent in reports of older harnesses).
+    #[serde(default)]
+    pub machine: Option<Machine>,
+}
+
+/// The machine's state around a run: numbers taken on a busy machine say so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// `/proc/loadavg` (1, 5, 15 minutes) when the measured clock started, and at its end.
+    pub load_avg_start: [f64; 3],
+    pub load_avg_end: [f64; 3],
+    /// Share of CPU time stolen by a hypervisor (0..1): over the setup before the clock
+    /// started, and over the run itself.
+    pub cpu_steal_start: f64,
+    pub cpu_steal_end: f64,
 }
 
 /// The measured window, relative to which rates and interval offsets are computed.
@@ -178,8 +193,15 @@ pub struct Integrity {
     pub messages_decrypted: u64,
     /// Acknowledged envelopes that never arrived by the end of the drain period.
     pub messages_lost: u64,
-    /// Second and later arrivals of an envelope that was already delivered and acknowledged.
+    /// Arrivals of an envelope again after its ack reached the server (closed cleanly after
+    /// the ack, or twice on one connection), or of the same message under a second envelope
+    /// id (the recipient would decrypt the same plaintext twice). A failure.
     pub messages_duplicated: u64,
+    /// Arrivals of an envelope again, on a later connection, whose ack was never known to
+    /// reach the server (the ack failed; the API sends unacknowledged envelopes again).
+    /// Not a failure.
+    #[serde(default)]
+    pub messages_redelivered: u64,
     /// Arrived but could not be decrypted, or decrypted to something else than was sent.
     pub decrypt_failures: u64,
     /// One-time prekeys handed out to two different initiators.
@@ -237,8 +259,21 @@ pub struct Generator {
     /// schedule intended over the same window (0 in the closed model, which has no schedule).
     pub achieved_rate_per_s: f64,
     pub configured_rate_per_s: f64,
-    /// Flows that had not finished when the run ended and were cancelled.
+    /// Flows that had not finished when the run ended and were cancelled (each is an error
+    /// of its `flow_<name>` operation and of the operation it was in; any fails the run).
     pub flows_cancelled: u64,
+    /// `flows_cancelled` per flow operation (`flow_<name>`), only those above zero.
+    #[serde(default)]
+    pub flows_cancelled_by_flow: BTreeMap<String, u64>,
+    /// Open model: the largest share of late starts that passes (`max_late_starts`).
+    #[serde(default)]
+    pub max_late_start_share: Option<f64>,
+    /// Devices whose WebSocket could not be reopened for the drain (fails the run).
+    #[serde(default)]
+    pub drain_reconnect_failures: u64,
+    /// WebSockets that got no close reply in time at the end (fails the run).
+    #[serde(default)]
+    pub ws_close_timeouts: u64,
     /// Virtual devices created over the run.
     pub devices: u64,
     /// Most WebSockets held open at once.
@@ -253,6 +288,25 @@ pub struct Generator {
     pub memory_probe_includes_server: bool,
     /// Closed model: path of goose's own report, relative to the report directory.
     pub goose_report: Option<String>,
+}
+
+/// The quantile (0..=1) of a percentage, as the decimal literal would be written: `99.9` →
+/// `0.999`. Dividing by 100 is not enough: `99.9 / 100.0` is `0.9990000000000001`, and
+/// `value_at_quantile` then takes the ceiling one sample too high (at n = 1000, the maximum
+/// instead of the 999th value).
+pub fn quantile(percentile: f64) -> f64 {
+    ((percentile * 1e9).round() / 1e11).clamp(0.0, 1.0)
+}
+
+/// The value at `percentile` (0..=100) with the hdrhistogram crate's semantics, used for every
+/// percentile the harness reports: the smallest recorded value `v` such that at least
+/// `ceil(q × count)` samples are `<= v` (at least one), given as the highest value equivalent
+/// to it at the histogram's precision. So p99 of fewer than 101 samples is the maximum.
+pub fn value_at_percentile(h: &Histogram<u64>, percentile: f64) -> u64 {
+    if h.is_empty() {
+        return 0;
+    }
+    h.value_at_quantile(quantile(percentile))
 }
 
 /// Percentiles of a histogram as [`OperationStats`] reports them.
@@ -310,13 +364,7 @@ impl OperationStats {
         intervals: Vec<IntervalStats>,
     ) -> Self {
         let count = h.len();
-        let q = |p: f64| {
-            if count == 0 {
-                0
-            } else {
-                h.value_at_quantile(p / 100.0)
-            }
-        };
+        let q = |p: f64| value_at_percentile(h, p);
         OperationStats {
             count,
             errors,
@@ -348,7 +396,7 @@ impl OperationStats {
             return None;
         }
         if let Ok(h) = decode_histogram(&self.histogram) {
-            return Some(h.value_at_quantile(percentile / 100.0));
+            return Some(value_at_percentile(&h, percentile));
         }
         REPORTED_PERCENTILES
             .iter()
@@ -366,20 +414,14 @@ impl OperationStats {
 impl IntervalStats {
     pub fn from_histogram(offset_ms: u64, h: &Histogram<u64>, errors: u64) -> Self {
         let count = h.len();
-        let q = |p: f64| {
-            if count == 0 {
-                0
-            } else {
-                h.value_at_quantile(p)
-            }
-        };
+        let q = |p: f64| value_at_percentile(h, p);
         IntervalStats {
             offset_ms,
             count,
             errors,
-            p50_us: q(0.5),
-            p95_us: q(0.95),
-            p99_us: q(0.99),
+            p50_us: q(50.0),
+            p95_us: q(95.0),
+            p99_us: q(99.0),
             max_us: if count == 0 { 0 } else { h.max() },
             histogram: encode_histogram(h),
         }
@@ -419,6 +461,27 @@ mod tests {
         assert!(h.equivalent(s.p95_us, 950), "p95 {}", s.p95_us);
         assert_eq!(s.percentile_us(95.0), Some(s.p95_us));
         assert!(s.p999_us >= s.p99_us && s.max_us >= s.p999_us);
+    }
+
+    #[test]
+    fn percentiles_are_the_crates_value_at_quantile() {
+        // n = 1000 and n = 78: small samples where p99 / p99.9 fall on the last few values.
+        for n in [1000u64, 78, 3] {
+            let mut h = new_histogram();
+            for v in 1..=n {
+                h.record(v * 37).unwrap();
+            }
+            let s = OperationStats::from_histogram(&h, 0, 1.0, vec![]);
+            assert_eq!(s.p50_us, h.value_at_quantile(0.5));
+            assert_eq!(s.p90_us, h.value_at_quantile(0.9));
+            assert_eq!(s.p95_us, h.value_at_quantile(0.95));
+            assert_eq!(s.p99_us, h.value_at_quantile(0.99));
+            assert_eq!(s.p999_us, h.value_at_quantile(0.999), "n = {n}");
+            assert_eq!(s.percentile_us(99.9), Some(h.value_at_quantile(0.999)));
+        }
+        assert_eq!(quantile(99.9), 0.999);
+        assert_eq!(quantile(99.99), 0.9999);
+        assert_eq!(quantile(100.0), 1.0);
     }
 
     #[test]

@@ -55,10 +55,11 @@ pub fn render(report: &Report) -> String {
     let i = &report.integrity;
     let _ = writeln!(
         out,
-        "\nintegrity: sent {} delivered {} decrypted {} | lost {} duplicated {} undecryptable {} prekeys_reused {} signature_failures {} unexpected {}",
+        "\nintegrity: sent {} delivered {} decrypted {} redelivered {} | lost {} duplicated {} undecryptable {} prekeys_reused {} signature_failures {} unexpected {}",
         i.messages_sent,
         i.messages_delivered,
         i.messages_decrypted,
+        i.messages_redelivered,
         i.messages_lost,
         i.messages_duplicated,
         i.decrypt_failures,
@@ -67,6 +68,7 @@ pub fn render(report: &Report) -> String {
         i.messages_unexpected
     );
     let g = &report.generator;
+    let _ = writeln!(out, "{}", health_line(g));
     let _ = writeln!(
         out,
         "generator: {} model, {:.1} flows/s achieved of {:.1} configured, late starts {}, cpu share {:.1}%{}, peak RSS {:.1} MiB{}",
@@ -87,6 +89,19 @@ pub fn render(report: &Report) -> String {
             String::new()
         }
     );
+    let e = &report.environment;
+    if let Some(m) = &e.machine {
+        let _ = writeln!(
+            out,
+            "machine: {} CPUs, server {}, load average {:.2} -> {:.2}, CPU steal {:.1}% before, {:.1}% during",
+            e.cpus,
+            if e.bundled_server { "in-process" } else { "external" },
+            m.load_avg_start[0],
+            m.load_avg_end[0],
+            m.cpu_steal_start * 100.0,
+            m.cpu_steal_end * 100.0
+        );
+    }
     if report.passed {
         let _ = writeln!(out, "result: PASS");
     } else {
@@ -96,6 +111,32 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// Flows started, cancelled (by flow), late; what the end of the run cut short.
+fn health_line(g: &crate::report::model::Generator) -> String {
+    let by_flow: Vec<String> = g
+        .flows_cancelled_by_flow
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    let mut line = format!(
+        "health: flows started {} of {} intended | cancelled {}{} | late starts {} (> {}us, max lag {})",
+        g.flows_started,
+        g.flows_intended,
+        g.flows_cancelled,
+        if by_flow.is_empty() { String::new() } else { format!(" ({})", by_flow.join(", ")) },
+        g.late_starts,
+        g.late_start_threshold_us,
+        format_us(g.max_start_lag_us)
+    );
+    if g.drain_reconnect_failures > 0 || g.ws_close_timeouts > 0 {
+        line += &format!(
+            " | drain reconnect failures {} | close timeouts {}",
+            g.drain_reconnect_failures, g.ws_close_timeouts
+        );
+    }
+    line
 }
 
 /// Microseconds in the most readable unit: `850us`, `12.3ms`, `1.50s`.

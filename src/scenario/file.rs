@@ -34,6 +34,9 @@ pub struct RawScenario {
     pub message_size: Option<Spanned<u32>>,
     /// Largest share of failed operations (errors / attempts, per operation) that still passes.
     pub max_error_rate: Option<Spanned<f64>>,
+    /// Open model: largest share of flows started more than the late-start threshold after
+    /// their intended start that still passes.
+    pub max_late_starts: Option<Spanned<f64>>,
     /// Devices the memory probe connects to measure generator memory per WebSocket (0: off).
     pub memory_probe_devices: Option<Spanned<u32>>,
     /// `operation = { p95 = "10ms", ... }`

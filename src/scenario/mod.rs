@@ -22,6 +22,9 @@ use toml::Spanned;
 /// The server's per-request limit on one-time prekeys (docs/api.md).
 pub const MAX_PREKEYS_PER_UPLOAD: u32 = 100;
 
+/// Late starts (share of flows started) above which a run fails: the schedule was not held.
+pub const DEFAULT_MAX_LATE_STARTS: f64 = 0.01;
+
 /// A validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -46,6 +49,8 @@ pub struct Scenario {
     pub message_size: u32,
     /// Largest share of failed attempts per operation that still passes (0..=1).
     pub max_error_rate: f64,
+    /// Open model: largest share of late starts that still passes (0..=1).
+    pub max_late_start_share: f64,
     pub memory_probe_devices: u32,
     pub budgets: Vec<Budget>,
 }
@@ -333,6 +338,19 @@ impl Validator<'_> {
                 ))
             }
         };
+        let max_late_start_share = match &raw.max_late_starts {
+            None => DEFAULT_MAX_LATE_STARTS,
+            Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                return Err(self.err(
+                    v.span(),
+                    format!(
+                        "max_late_starts must be between 0 and 1, got {}",
+                        v.get_ref()
+                    ),
+                ))
+            }
+        };
         let memory_probe_devices = raw
             .memory_probe_devices
             .as_ref()
@@ -380,6 +398,7 @@ impl Validator<'_> {
             offline_away,
             message_size,
             max_error_rate,
+            max_late_start_share,
             memory_probe_devices,
             budgets,
         })

@@ -70,3 +70,47 @@ pub fn read_report(dir: &Path) -> Report {
     e2ee_harness::report::json::read(dir)
         .unwrap_or_else(|e| panic!("reading the report in {}: {e}", dir.display()))
 }
+
+/// `e2ee-harness serve` in a process of its own, stopped with SIGTERM when dropped.
+pub struct Serve {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Serve {
+    pub fn start() -> Serve {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                "local",
+                "--pg-fast",
+            ])
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting e2ee-harness serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("serve prints its URL");
+        let url = line.trim().to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "serve printed {url:?}"
+        );
+        Serve { child, url }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // SIGTERM lets serve stop its PostgreSQL; then reap it.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
