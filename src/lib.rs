@@ -7,6 +7,7 @@
 //! (database-level workloads of schema packs). The PostgreSQL provider is its own crate,
 //! `disposable-pg`; the server under test by default is the `reference-server` crate.
 
+pub(crate) mod builtin;
 pub mod cli;
 pub mod client;
 pub mod conform;

@@ -182,3 +182,95 @@ fn target_runs_against_a_separately_started_serve() {
     assert_eq!(report.environment.db_provider, "external");
     drop(serve);
 }
+
+/// Outside the repository (as after `cargo install`), the built-in scenarios and packs serve:
+/// `run smoke`, `conform --schema reference|nchat`, and the two listings.
+#[test]
+fn works_from_any_directory_with_built_in_scenarios_and_packs() {
+    let cwd = tempfile::tempdir().unwrap();
+    let in_cwd = |args: &[&str]| -> Output {
+        Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
+            .args(args)
+            .current_dir(cwd.path())
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("running e2ee-harness")
+    };
+
+    let out = in_cwd(&["scenarios"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        out.status.success() && stdout.contains("default\t") && stdout.contains("smoke\t"),
+        "{stdout}"
+    );
+    let out = in_cwd(&["packs"]);
+    let (stdout, _) = text(&out);
+    let packs: Vec<&str> = stdout.lines().collect();
+    for p in ["reference", "batch3", "chat-app", "hushnet", "nchat", "sup"] {
+        assert!(packs.contains(&p), "{stdout}");
+    }
+
+    let out = in_cwd(&[
+        "run",
+        "smoke",
+        "--db",
+        "local",
+        "--pg-fast",
+        "--quiet",
+        "--report-dir",
+        "r",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report = common::read_report(&cwd.path().join("r"));
+    common::assert_smoke_report(&report);
+
+    let out = in_cwd(&[
+        "conform",
+        "--schema",
+        "reference",
+        "--db",
+        "local",
+        "--quiet",
+        "--report-dir",
+        "c1",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // nchat's document is wrong in places (README's packs table): exit 1 with a full report.
+    let out = in_cwd(&[
+        "conform",
+        "--schema",
+        "nchat",
+        "--db",
+        "local",
+        "--quiet",
+        "--report-dir",
+        "c2",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(cwd.path().join("c2/conform.json").is_file());
+    assert!(stdout.contains("conform nchat: "), "{stdout}");
+
+    // A name that is neither a file nor built in lists what is.
+    let out = in_cwd(&["run", "no-such-scenario", "--db", "local"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("built-in scenarios: ") && stderr.contains("smoke"),
+        "{stderr}"
+    );
+}

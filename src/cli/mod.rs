@@ -22,7 +22,8 @@ Exit codes (every command):
   0  pass: every check, budget and integrity count held
   1  a check, budget or integrity count failed
   2  bad usage or bad input file (flags, scenario file, schema pack)
-  3  infrastructure unavailable (no PostgreSQL provider, target unreachable)";
+  3  infrastructure unavailable (no PostgreSQL provider, target unreachable)
+  130  interrupted by SIGINT/SIGTERM (after cleaning up)";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -51,22 +52,72 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+/// `--help` of each command ends with its own examples and the exit codes.
+macro_rules! examples {
+    ($($line:literal),+ $(,)?) => {
+        concat!("Examples:\n", $("  ", $line, "\n"),+)
+    };
+}
+
+const RUN_EXAMPLES: &str = examples!(
+    "e2ee-harness run                                  # built-in default scenario, bundled server",
+    "e2ee-harness run smoke --pg-fast                  # a built-in scenario by name (see `scenarios`)",
+    "e2ee-harness run my.toml --budget bundle_fetch.p95=5ms --report-dir reports/ci",
+    "e2ee-harness run --target http://127.0.0.1:8080   # a server you started (reference API)",
+);
+const CONFORM_EXAMPLES: &str = examples!(
+    "e2ee-harness conform --schema reference           # the reference server's schema",
+    "e2ee-harness conform --schema nchat --report-dir reports/nchat   # a built-in seed pack",
+    "e2ee-harness conform --schema ./my-pack           # migrations/ (+ expect.toml) of your own",
+    "e2ee-harness conform --schema nchat --db docker --pg-image e2ee-harness/postgres:15 --pg-image e2ee-harness/postgres:17",
+);
+const SERVE_EXAMPLES: &str = examples!(
+    "e2ee-harness serve                                # on 127.0.0.1:8080, disposable PostgreSQL",
+    "e2ee-harness serve --listen 127.0.0.1:9000 --db postgres://user@host/db",
+);
+const DB_EXAMPLES: &str = examples!(
+    "e2ee-harness db                                   # prints the URL; Ctrl-C removes it",
+    "URL=$(e2ee-harness db --db local | head -n1)     # scripting: the URL is the only stdout line",
+    "e2ee-harness db --db docker --pg-image e2ee-harness/postgres:17",
+);
+const DB_BENCH_EXAMPLES: &str = examples!(
+    "e2ee-harness db-bench --schema batch3 --scale 1000,10000 --duration 10s",
+    "e2ee-harness db-bench --schema ./my-pack --scale 1000 --report-dir reports/bench",
+);
+const REPORT_EXAMPLES: &str = examples!(
+    "e2ee-harness report compare reports/baseline.json reports/default-20260101T000000Z",
+    "e2ee-harness report merge reports/worker-* --out reports/merged",
+);
+const VECTORS_EXAMPLES: &str =
+    examples!("e2ee-harness vectors --seed 7 --messages 8 > vectors.json",);
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a load scenario (default: scenarios/default.toml) against the bundled or a given server.
+    #[command(after_help = format!("{RUN_EXAMPLES}\n{EXIT_CODES}"))]
     Run(RunArgs),
     /// Schema conformance: apply a pack's migrations to a disposable PostgreSQL and prove its constraints.
+    #[command(after_help = format!("{CONFORM_EXAMPLES}\n{EXIT_CODES}"))]
     Conform(ConformArgs),
     /// Run the reference server alone.
+    #[command(after_help = format!("{SERVE_EXAMPLES}\n{EXIT_CODES}"))]
     Serve(ServeArgs),
     /// Start a disposable PostgreSQL, print its URL, and keep it until Ctrl-C.
+    #[command(after_help = format!("{DB_EXAMPLES}\n{EXIT_CODES}"))]
     Db(DbCmdArgs),
     /// The database-level workload of a schema pack at several table sizes.
+    #[command(after_help = format!("{DB_BENCH_EXAMPLES}\n{EXIT_CODES}"))]
     DbBench(DbBenchArgs),
     /// Work with report directories: compare against a baseline, merge workers.
+    #[command(after_help = format!("{REPORT_EXAMPLES}\n{EXIT_CODES}"))]
     Report(ReportArgs),
     /// Print deterministic X3DH / Double Ratchet test vectors as JSON.
+    #[command(after_help = format!("{VECTORS_EXAMPLES}\n{EXIT_CODES}"))]
     Vectors(VectorsArgs),
+    /// List the scenarios built into the binary (`run NAME` uses one; a file path wins).
+    Scenarios,
+    /// List the schema packs built into the binary (`conform --schema NAME` uses one).
+    Packs,
 }
 
 /// How to get a PostgreSQL. Shared by every command that needs one.
@@ -181,7 +232,7 @@ impl DbArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario file.
+    /// Scenario file, or the name of a built-in scenario (`e2ee-harness scenarios` lists them).
     #[arg(default_value = "scenarios/default.toml")]
     pub scenario: PathBuf,
     /// Load-test a running server that speaks the reference API instead of the bundled one.
@@ -199,10 +250,11 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ConformArgs {
-    /// A pack name under scenarios/schemas/, a pack directory, or `reference`.
+    /// A pack directory, a pack name under scenarios/schemas/, or a built-in pack
+    /// (`reference` or a seed pack; `e2ee-harness packs` lists them).
     #[arg(long, value_name = "PACK|DIR")]
     pub schema: String,
-    /// Where to write junit.xml and conform.json.
+    /// Where to write junit.xml and conform.json (default: reports/conform-<pack>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -226,7 +278,7 @@ pub struct DbCmdArgs {
 
 #[derive(Debug, Args)]
 pub struct DbBenchArgs {
-    /// A pack name under scenarios/schemas/ or a pack directory.
+    /// A pack directory, a pack name under scenarios/schemas/, or a built-in seed pack.
     #[arg(long, value_name = "PACK|DIR")]
     pub schema: String,
     /// Device counts to load before measuring, comma-separated.
@@ -235,6 +287,7 @@ pub struct DbBenchArgs {
     /// How long to run the workload at each scale.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub duration: std::time::Duration,
+    /// Where to write report.json and report.html (default: reports/db-bench-<pack>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -251,8 +304,12 @@ pub struct ReportArgs {
 pub enum ReportCommand {
     /// Compare a run against a baseline; exit 1 if any percentile regressed past the threshold.
     Compare {
+        /// The baseline: a report directory or its report.json.
         baseline: PathBuf,
-        current: PathBuf,
+        /// The run to judge: a report directory or its report.json. A shell glob that matches
+        /// several directories is refused with their names (pick one, or `report merge` them).
+        #[arg(required = true, num_args = 1..)]
+        current: Vec<PathBuf>,
         /// Largest allowed regression per operation and percentile, e.g. 10%.
         #[arg(long, default_value = "10%")]
         max_regression: String,
@@ -262,8 +319,10 @@ pub enum ReportCommand {
     },
     /// Merge the reports of several workers of one test (histograms added, never averaged).
     Merge {
+        /// The workers' report directories (two or more).
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// Where to write the merged report.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -348,6 +407,18 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
         Command::DbBench(args) => db_bench::run(args, cli.quiet).await,
         Command::Report(args) => report::run(args),
         Command::Vectors(args) => vectors::run(args),
+        Command::Scenarios => {
+            for name in crate::builtin::scenario_names() {
+                println!("{name}\tbuilt-in:scenarios/{name}.toml");
+            }
+            Ok(Outcome::Pass)
+        }
+        Command::Packs => {
+            for name in crate::builtin::pack_names() {
+                println!("{name}");
+            }
+            Ok(Outcome::Pass)
+        }
     }
 }
 

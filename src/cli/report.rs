@@ -14,6 +14,7 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
             max_regression,
             format,
         } => {
+            let current = one_current(current)?;
             let threshold = compare::parse_threshold(&max_regression)?;
             let base = read(&baseline)?;
             let cur = read(&current)?;
@@ -89,4 +90,23 @@ fn same_dir(input: &Path, out: &Path) -> bool {
         dir.canonicalize().ok()
     };
     matches!((canon(input), canon(out)), (Some(a), Some(b)) if a == b)
+}
+
+/// `report compare BASELINE CURRENT`: a shell glob such as `reports/default-*/` expands to
+/// every matching run; say so, name them and the newest, rather than clap's "unexpected
+/// argument".
+fn one_current(mut current: Vec<PathBuf>) -> Result<PathBuf, Error> {
+    if current.len() == 1 {
+        return Ok(current.remove(0));
+    }
+    current.sort();
+    let names: Vec<String> = current.iter().map(|p| p.display().to_string()).collect();
+    Err(Error::BadInput(format!(
+        "report compare: {} runs given to compare against the baseline ({}); a glob probably \
+         expanded to several. Give one (the last in name order is {}), or combine the workers \
+         of one test first with `report merge DIR... --out DIR`",
+        names.len(),
+        names.join(", "),
+        names.last().map(String::as_str).unwrap_or_default()
+    )))
 }

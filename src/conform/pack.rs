@@ -83,6 +83,14 @@ impl SqlFile {
 
 pub use crate::source::line_column as line_col;
 
+/// A built-in pack's directory (written out on first use), or `None` if there is none.
+pub(crate) fn builtin_pack(name: &str) -> Result<Option<PathBuf>, Error> {
+    crate::builtin::pack_dir(name).map_err(|e| Error::Io {
+        path: std::env::temp_dir(),
+        source: e,
+    })
+}
+
 /// An up migration and its optional rollback.
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -117,27 +125,37 @@ impl Pack {
     pub fn resolve(schema: &str, root: &Path) -> Result<Pack, Error> {
         if schema == "reference" {
             let base = root.join("reference-server");
+            if base.join("migrations").is_dir() {
+                return Pack::load_dirs(
+                    "reference",
+                    &base.join("migrations"),
+                    &base.join("expect.toml"),
+                );
+            }
+            let dir = builtin_pack("reference")?.expect("the reference pack is built in");
             return Pack::load_dirs(
                 "reference",
-                &base.join("migrations"),
-                &base.join("expect.toml"),
+                &dir.join("migrations"),
+                &dir.join("expect.toml"),
             );
         }
         let as_path = PathBuf::from(schema);
+        let named = root.join("scenarios").join("schemas").join(schema);
         let dir = if as_path.is_dir() {
             as_path
+        } else if named.is_dir() {
+            named
+        } else if let Some(dir) = builtin_pack(schema)? {
+            dir
         } else {
-            let named = root.join("scenarios").join("schemas").join(schema);
-            if named.is_dir() {
-                named
-            } else {
-                return Err(Error::BadPack(format!(
-                    "--schema {schema:?}: no such pack (looked for the directory {} and {}); \
-                     give `reference`, a pack name under scenarios/schemas/, or a pack directory",
-                    PathBuf::from(schema).display(),
-                    named.display()
-                )));
-            }
+            return Err(Error::BadPack(format!(
+                "--schema {schema:?}: no such pack (looked for the directory {} and {}, and \
+                 among the built-in packs: {}); give a built-in pack name, a pack name under \
+                 scenarios/schemas/, or a pack directory",
+                PathBuf::from(schema).display(),
+                named.display(),
+                crate::builtin::pack_names().join(", ")
+            )));
         };
         Pack::load(&dir)
     }

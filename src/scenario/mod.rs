@@ -113,12 +113,21 @@ impl OpenPlan {
 }
 
 impl Scenario {
-    /// Reads and validates a scenario file.
+    /// Reads and validates a scenario file; a path that does not exist may name a built-in
+    /// scenario (`default`, `scenarios/smoke.toml`, …), so `run` works from any directory.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        if !path.exists() {
+            if let Some((shown, source)) = crate::builtin::scenario(path) {
+                return Scenario::parse(&shown, source);
+            }
+        }
         let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
             origin: path.display().to_string(),
             position: None,
-            message: format!("cannot read scenario file: {e}"),
+            message: format!(
+                "cannot read scenario file: {e} (built-in scenarios: {})",
+                crate::builtin::scenario_names().join(", ")
+            ),
         })?;
         Scenario::parse(path, &source)
     }
