@@ -180,6 +180,12 @@ fn target_runs_against_a_separately_started_serve() {
     assert!(!report.environment.bundled_server);
     assert_eq!(report.environment.target, serve.url);
     assert_eq!(report.environment.db_provider, "external");
+    // serve --pg-fast: the target's /healthz says so, and the report records it.
+    assert_eq!(report.environment.durable, Some(false));
+    assert!(
+        stdout.contains("database: external, fast (fsync off)"),
+        "{stdout}"
+    );
     drop(serve);
 }
 
@@ -273,4 +279,19 @@ fn works_from_any_directory_with_built_in_scenarios_and_packs() {
         stderr.contains("built-in scenarios: ") && stderr.contains("smoke"),
         "{stderr}"
     );
+}
+
+/// `serve` and `run` agree: durable unless asked otherwise, read back from the database and
+/// published on `/healthz`.
+#[tokio::test]
+async fn serve_is_durable_by_default_and_says_so_on_healthz() {
+    let serve = common::Serve::start_with(&[]);
+    let body: serde_json::Value = reqwest::get(format!("{}/healthz", serve.url))
+        .await
+        .expect("GET /healthz")
+        .json()
+        .await
+        .expect("a JSON body");
+    assert_eq!(body["durable"], serde_json::Value::Bool(true), "{body}");
+    drop(serve);
 }

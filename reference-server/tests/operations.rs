@@ -18,6 +18,8 @@ async fn healthz_reports_the_database() {
         (r.body["status"].as_str(), r.body["database"].as_str()),
         (Some("ok"), Some("ok"))
     );
+    // Tests run PostgreSQL with fsync off: /healthz says so, read from the database.
+    assert_eq!(r.body["durable"], Value::Bool(false), "{}", r.body);
     s.shutdown().await;
 }
 

@@ -147,7 +147,7 @@ pub struct DbArgs {
         value_name = "IMAGE"
     )]
     pub pg_image: Vec<String>,
-    /// fsync and synchronous_commit on (default for run and db-bench).
+    /// fsync and synchronous_commit on (default for run, serve and db-bench).
     #[arg(long, conflicts_with = "pg_fast")]
     pub pg_durable: bool,
     /// fsync and synchronous_commit off (default for other commands and for tests).

@@ -39,8 +39,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         Some(target) => {
             let api = Api::new(target, REQUEST_TIMEOUT)
                 .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
-            check_target(target).await?;
-            let environment = environment("external", None, None, api.base(), false);
+            let durable = check_target(target).await?;
+            let environment = environment("external", None, durable, api.base(), false);
             if !quiet {
                 eprintln!("running {} against {}", scenario.path.display(), api.base());
             }
@@ -133,8 +133,9 @@ fn environment(
     }
 }
 
-/// `--target` must answer `/healthz` before any load starts (exit 3 otherwise).
-async fn check_target(target: &str) -> Result<(), Error> {
+/// `--target` must answer `/healthz` before any load starts (exit 3 otherwise). Returns what
+/// it says of its database's durability, if anything.
+async fn check_target(target: &str) -> Result<Option<bool>, Error> {
     let api = Api::new(target, TARGET_CHECK_TIMEOUT)
         .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
     api.health().await.map_err(|e| {

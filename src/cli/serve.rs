@@ -16,7 +16,9 @@ pub async fn run(args: ServeArgs) -> Result<Outcome, Error> {
             args.listen
         ))
     })?;
-    let pg = args.db.start(false, false).await?;
+    // Durable by default, like `run`: a server measured from outside should commit as in
+    // production. The description line on stderr says which it is.
+    let pg = args.db.start(true, false).await?;
     let config = ServerConfig {
         listen,
         ..ServerConfig::new(pg.url())

@@ -235,12 +235,15 @@ impl Api {
     }
 
     /// `GET /healthz`: 200 when the server and its database answer.
-    pub async fn health(&self) -> Result<(), ApiError> {
+    /// `GET /healthz`; `Some(durable)` when the server says how its database commits (the
+    /// reference server does; other servers may not).
+    pub async fn health(&self) -> Result<Option<bool>, ApiError> {
         let resp = self.http.get(self.url("/healthz")).send().await?;
         if resp.status() != StatusCode::OK {
             return Err(Self::error(resp).await);
         }
-        Ok(())
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        Ok(body.get("durable").and_then(serde_json::Value::as_bool))
     }
 
     pub async fn register_user(&self, req: &RegisterRequest) -> Result<Registered, ApiError> {

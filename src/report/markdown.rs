@@ -26,8 +26,10 @@ pub fn render(report: &Report) -> String {
     let db = match (&env.postgres_version, env.durable) {
         (Some(v), Some(true)) => format!("PostgreSQL {v} (durable)"),
         (Some(v), Some(false)) => format!("PostgreSQL {v} (fsync off)"),
-        (Some(v), None) => format!("PostgreSQL {v}"),
-        (None, _) => format!("database: {}", env.db_provider),
+        (Some(v), None) => format!("PostgreSQL {v} (durability unknown)"),
+        (None, Some(true)) => format!("database: {} (durable)", env.db_provider),
+        (None, Some(false)) => format!("database: {} (fsync off)", env.db_provider),
+        (None, None) => format!("database: {} (durability unknown)", env.db_provider),
     };
     let _ = writeln!(
         out,

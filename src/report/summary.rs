@@ -90,6 +90,20 @@ pub fn render(report: &Report) -> String {
         }
     );
     let e = &report.environment;
+    let _ = writeln!(
+        out,
+        "database: {}{}, {}",
+        e.db_provider,
+        e.postgres_version
+            .as_deref()
+            .map(|v| format!(" PostgreSQL {v}"))
+            .unwrap_or_default(),
+        match e.durable {
+            Some(true) => "durable (fsync and synchronous_commit on)",
+            Some(false) => "fast (fsync off): latencies are not production's",
+            None => "durability unknown (the target's /healthz did not say)",
+        }
+    );
     if let Some(m) = &e.machine {
         let _ = writeln!(
             out,

@@ -78,17 +78,17 @@ pub struct Serve {
 }
 
 impl Serve {
+    /// `serve` on a fast (fsync off) local PostgreSQL, as most tests want.
     pub fn start() -> Serve {
+        Serve::start_with(&["--pg-fast"])
+    }
+
+    /// `serve --listen 127.0.0.1:0 --db local` plus `extra` flags.
+    pub fn start_with(extra: &[&str]) -> Serve {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                "local",
-                "--pg-fast",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", "local"])
+            .args(extra)
             .env_remove("DATABASE_URL")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

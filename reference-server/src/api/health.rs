@@ -18,17 +18,21 @@ pub struct Health {
     pub database: &'static str,
     /// WebSocket sessions on this instance.
     pub sessions: usize,
+    /// Whether the database commits durably (fsync on, synchronous_commit not off), as read
+    /// from the database itself: load results mean little without it.
+    pub durable: bool,
 }
 
 /// Liveness and database reachability.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, description = "database unreachable", body = ErrorBody)))]
 pub async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
-    app.store.ping().await?;
+    let durable = app.store.ping().await?;
     Ok(Json(Health {
         status: "ok",
         database: "ok",
         sessions: app.hub.sessions(),
+        durable,
     }))
 }
 

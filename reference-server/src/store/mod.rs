@@ -82,10 +82,18 @@ impl Store {
     }
 
     /// For `/healthz`.
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    /// Reaches the database and reads whether it commits durably (fsync on and
+    /// synchronous_commit not off), so clients can report what they measured against.
+    pub async fn ping(&self) -> Result<bool, ApiError> {
         let client = self.client().await?;
-        client.simple_query("SELECT 1").await?;
-        Ok(())
+        let row = client
+            .query_one(
+                "SELECT current_setting('fsync') = 'on' \
+                 AND current_setting('synchronous_commit') <> 'off'",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
     }
 
     /// The device a token hash belongs to, if any.
