@@ -117,6 +117,13 @@ fn a_clean_pack_exits_0_and_a_finding_exits_1_with_junit_and_json() {
         "{stdout}"
     );
     assert!(stdout.contains("shows it:"), "{stdout}");
+    // The end of the listing recaps what needs attention, most severe first.
+    assert!(
+        stdout.contains(
+            "to look at, most severe first (1):\n  FINDING hazard.fk_unindexed devices.devices_user_id_fkey\n"
+        ),
+        "{stdout}"
+    );
     let junit = std::fs::read_to_string(dir.path().join("r2/junit.xml")).unwrap();
     assert!(junit.contains("<failure type=\"finding\""), "{junit}");
     let json: serde_json::Value =

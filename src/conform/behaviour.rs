@@ -100,24 +100,75 @@ async fn fails(client: &Client, f: &Fails, at: &str) -> Check {
 
 /// Runs `sql`, returning its rows as text cells.
 pub async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+    rows_named(client, sql).await.map(|(_, rows)| rows)
+}
+
+/// Runs `sql`, returning its column names (from the first row, if any) and its rows.
+async fn rows_named(
+    client: &Client,
+    sql: &str,
+) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), String> {
     let msgs = client.simple_query(sql).await.map_err(|e| {
         let (code, msg) = describe(&e);
         format!("{msg} (SQLSTATE {code})")
     })?;
-    Ok(msgs
+    let mut columns = Vec::new();
+    let rows = msgs
         .iter()
         .filter_map(|m| match m {
             SimpleQueryMessage::Row(r) => {
+                if columns.is_empty() {
+                    columns = r.columns().iter().map(|c| c.name().to_string()).collect();
+                }
                 Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
             }
             _ => None,
         })
-        .collect())
+        .collect();
+    Ok((columns, rows))
+}
+
+/// Why a `[[query]]` did not hold, for people: what it checks, the first differing cell by
+/// row and column name, then both result sets in full.
+fn query_mismatch(
+    what: &str,
+    columns: &[String],
+    got: &[Vec<String>],
+    want: &[Vec<String>],
+) -> String {
+    let column = |i: usize| {
+        columns
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("column {}", i + 1))
+    };
+    let first = (0..got.len().max(want.len())).find_map(|r| match (got.get(r), want.get(r)) {
+        (Some(g), Some(w)) => (0..g.len().max(w.len())).find_map(|c| {
+            let (gv, wv) = (g.get(c), w.get(c));
+            (gv != wv).then(|| {
+                format!(
+                    "row {}, {}: got {}, expected {}",
+                    r + 1,
+                    column(c),
+                    gv.map_or("nothing", String::as_str),
+                    wv.map_or("nothing", String::as_str)
+                )
+            })
+        }),
+        (Some(_), None) => Some(format!("row {} was not expected", r + 1)),
+        (None, Some(_)) => Some(format!("row {} is missing", r + 1)),
+        (None, None) => None,
+    });
+    format!(
+        "checks: {what}\n{}\nreturned ({}): {got:?}\nexpected: {want:?}",
+        first.unwrap_or_else(|| "rows differ".into()),
+        columns.join(", ")
+    )
 }
 
 /// A `[[query]]` (also used by `[[seed]] after`).
 pub async fn query(client: &Client, q: &Query, title: String) -> Check {
-    let got = match rows(client, &q.sql).await {
+    let (columns, got) = match rows_named(client, &q.sql).await {
         Ok(r) => r,
         Err(e) => {
             return Check::fail(K, title, format!("query failed: {e}")).with_sql(q.sql.clone())
@@ -153,11 +204,15 @@ pub async fn query(client: &Client, q: &Query, title: String) -> Check {
         want.sort();
         have.sort();
     }
+    let what = q
+        .name
+        .clone()
+        .unwrap_or_else(|| crate::conform::runner::excerpt(&q.sql, 100));
     let check = Check::verdict(
         K,
         title,
         want == have,
-        format!("returned {:?}, expected {:?}", got, want),
+        query_mismatch(&what, &columns, &have, &want),
     );
     if check.status.is_bad() {
         check.with_sql(q.sql.clone())
@@ -366,6 +421,24 @@ impl CheckExt for Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_mismatch_names_what_it_checks_and_the_first_differing_cell() {
+        let cols = vec!["ok".to_string(), "n".to_string()];
+        let d = query_mismatch(
+            "rotation keeps one active key",
+            &cols,
+            &[vec!["f".into(), "2".into()]],
+            &[vec!["t".into(), "2".into()]],
+        );
+        assert!(
+            d.starts_with("checks: rotation keeps one active key\n"),
+            "{d}"
+        );
+        assert!(d.contains("row 1, ok: got f, expected t"), "{d}");
+        let d = query_mismatch("x", &cols, &[], &[vec!["t".into()]]);
+        assert!(d.contains("row 1 is missing"), "{d}");
+    }
 
     #[test]
     fn json_payloads_match_by_subset() {

@@ -42,6 +42,7 @@ pub fn text(report: &Report, report_dir: Option<&Path>) -> String {
             }
         }
     }
+    recap(report, &mut s);
     let sum = report.summary();
     let _ = write!(
         s,
@@ -53,6 +54,22 @@ pub fn text(report: &Report, report_dir: Option<&Path>) -> String {
     }
     s.push('\n');
     s
+}
+
+/// The failures, then the findings, each on one line, so the end of a long listing says
+/// what needs attention without scrolling back.
+fn recap(report: &Report, s: &mut String) {
+    let bad: Vec<_> = [Status::Fail, Status::Finding]
+        .iter()
+        .flat_map(|st| report.checks.iter().filter(move |c| c.status == *st))
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nto look at, most severe first ({}):", bad.len());
+    for c in bad {
+        let _ = writeln!(s, "  {:<7} {}", c.status.label(), c.name);
+    }
 }
 
 fn xml_escape(s: &str) -> String {
