@@ -21,12 +21,14 @@ use crate::store::NewDevice;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 1..=16380, chosen by the client.
+    #[schema(minimum = 1, maximum = 16380)]
     pub registration_id: u32,
     /// Ed25519 public key of the device.
     pub identity_key: Key32,
     pub signed_prekey: SignedPrekeyBody,
     /// Up to 100.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub one_time_prekeys: Vec<OneTimePrekeyBody>,
 }
 

@@ -91,24 +91,37 @@ impl Serialize for Blob {
     }
 }
 
-fn byte_schema(description: String) -> RefOr<Schema> {
+/// Standard alphabet, padded: what [`decode`] accepts.
+const BASE64_PATTERN: &str = "^[A-Za-z0-9+/]*={0,2}$";
+
+fn byte_schema(description: String) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Byte)))
+        .pattern(Some(BASE64_PATTERN))
         .description(Some(description))
-        .into()
 }
 
 impl<const N: usize> PartialSchema for Fixed<N> {
     fn schema() -> RefOr<Schema> {
+        // Padded base64 of N bytes is exactly 4 * ceil(N / 3) characters.
+        let chars = N.div_ceil(3) * 4;
         byte_schema(format!("standard padded base64 of exactly {N} bytes"))
+            .min_length(Some(chars))
+            .max_length(Some(chars))
+            .into()
     }
 }
-impl<const N: usize> ToSchema for Fixed<N> {}
+impl<const N: usize> ToSchema for Fixed<N> {
+    /// One component per length: keys and signatures must not share a schema.
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("Base64Bytes{N}").into()
+    }
+}
 
 impl PartialSchema for Blob {
     fn schema() -> RefOr<Schema> {
-        byte_schema("standard padded base64".into())
+        byte_schema("standard padded base64".into()).into()
     }
 }
 impl ToSchema for Blob {}

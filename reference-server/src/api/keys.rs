@@ -20,6 +20,8 @@ use crate::store;
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedPrekeyBody {
+    /// Any unsigned 32-bit value.
+    #[schema(value_type = i64, minimum = 0, maximum = 4_294_967_295.0)]
     pub key_id: u32,
     /// X25519 public key.
     pub public_key: Key32,
@@ -30,6 +32,8 @@ pub struct SignedPrekeyBody {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OneTimePrekeyBody {
+    /// Any unsigned 32-bit value.
+    #[schema(value_type = i64, minimum = 0, maximum = 4_294_967_295.0)]
     pub key_id: u32,
     /// X25519 public key.
     pub public_key: Key32,
@@ -39,6 +43,7 @@ pub struct OneTimePrekeyBody {
 #[serde(deny_unknown_fields)]
 pub struct UploadPrekeysRequest {
     /// 1 to 100 one-time prekeys.
+    #[schema(min_items = 1, max_items = 100)]
     pub prekeys: Vec<OneTimePrekeyBody>,
 }
 
@@ -55,7 +60,9 @@ pub struct PrekeyCount {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BundleBody {
+    #[schema(value_type = i64, minimum = 0, maximum = 4_294_967_295.0)]
     pub device_id: u32,
+    #[schema(minimum = 1, maximum = 16380)]
     pub registration_id: u32,
     /// Ed25519 identity key of the device.
     pub identity_key: Key32,

@@ -145,9 +145,11 @@ fn validate(messages: Vec<OutgoingMessage>) -> Result<Vec<OutgoingEnvelope>, Api
 }
 
 /// Send one logical message to a user: one envelope per current device of that user.
-#[utoipa::path(put, path = "/v1/messages/{user_id}", tag = "messages", request_body = SendRequest,
+/// (`{id}` names the recipient user here and an envelope in `acknowledge`: one template for
+/// both, since OpenAPI forbids two templated paths of the same shape.)
+#[utoipa::path(put, path = "/v1/messages/{id}", tag = "messages", request_body = SendRequest,
     security(("bearer" = [])),
-    params(("user_id" = Uuid, Path, description = "the recipient user")),
+    params(("id" = Uuid, Path, description = "the recipient user")),
     responses(
         (status = 200, description = "stored, or a duplicate of an earlier send (nothing new stored)", body = SendResponse),
         (status = 400, body = ErrorBody),
@@ -202,8 +204,8 @@ pub async fn poll(
 }
 
 /// Acknowledge (delete) one of the caller's envelopes.
-#[utoipa::path(delete, path = "/v1/messages/{envelope_id}", tag = "messages", security(("bearer" = [])),
-    params(("envelope_id" = i64, Path)),
+#[utoipa::path(delete, path = "/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the envelope to acknowledge")),
     responses(
         (status = 204, description = "deleted"),
         (status = 400, body = ErrorBody),

@@ -129,14 +129,14 @@ fn routes() -> Vec<Route> {
         ),
         route(
             M::PUT,
-            "/v1/messages/{user_id}",
+            "/v1/messages/{id}",
             MESSAGES_BODY_LIMIT,
             messages::send,
         ),
         route(M::GET, "/v1/messages", SMALL_BODY_LIMIT, messages::poll),
         route(
             M::DELETE,
-            "/v1/messages/{envelope_id}",
+            "/v1/messages/{id}",
             SMALL_BODY_LIMIT,
             messages::acknowledge,
         ),

@@ -18,7 +18,7 @@ use crate::error::ErrorBody;
         websocket::upgrade,
     ),
     components(schemas(ErrorBody, websocket::ServerFrame, websocket::ClientFrame)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &TransportErrors),
 )]
 pub struct ApiDoc;
 
@@ -31,6 +31,56 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Answers every route can give whatever its handler does, added in one place: 413 (every
+/// route has a body limit, 4 KiB where no body is expected) and, where a JSON body is taken,
+/// 415 for another content type.
+struct TransportErrors;
+
+impl Modify for TransportErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("413".into())
+                    .or_insert_with(|| {
+                        error("`payload_too_large`: the body is over this route's limit").into()
+                    });
+                if op.request_body.is_some() {
+                    op.responses
+                        .responses
+                        .entry("415".into())
+                        .or_insert_with(|| {
+                            error("`unsupported_media_type`: the body is not application/json")
+                                .into()
+                        });
+                }
+            }
+        }
     }
 }
 
