@@ -67,8 +67,17 @@ kind = "pause_db"
 for = "1s"
 
 [[faults]]
-at = "16s"
+at = "15s"
 kind = "drop_db_connections"
+
+[[faults]]
+at = "17s"
+kind = "restart_server"
+
+[[faults]]
+at = "19s"
+kind = "drop_db_connections"
+command = "true"
 "#;
 
 const KILL_ONLY: &str = r#"
@@ -131,6 +140,8 @@ fn chaos_loses_nothing_and_every_fault_recovers() {
             "kill_server",
             "restart_db",
             "pause_db",
+            "drop_db_connections",
+            "restart_server",
             "drop_db_connections"
         ]
     );
@@ -138,6 +149,7 @@ fn chaos_loses_nothing_and_every_fault_recovers() {
         assert_eq!(f.error, None, "{} was not injected", f.kind);
         assert!(f.recovery_s.is_some(), "{} never recovered", f.kind);
     }
+    assert_eq!(report.resilience.faults[5].command.as_deref(), Some("true"));
     // The kill dropped every WebSocket; each device came back by itself.
     assert!(
         report.resilience.ws_reconnects >= 60,
