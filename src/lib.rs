@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod dbbench;
 pub mod error;
 pub mod exit;
+pub mod fault;
 pub mod load;
 pub mod metrics;
 pub mod report;

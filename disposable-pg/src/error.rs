@@ -36,6 +36,10 @@ pub enum Error {
     )]
     DockerImage { image: String, reason: String },
 
+    /// The provider cannot do this (e.g. restart a server it did not start).
+    #[error("not supported: {what}")]
+    Unsupported { what: String },
+
     /// The server refused or dropped the connection.
     #[error("cannot connect to PostgreSQL at {target}: {reason}")]
     Unreachable { target: String, reason: String },

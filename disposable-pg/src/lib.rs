@@ -182,8 +182,20 @@ impl Postgres {
     /// The postmaster's pid of a local server.
     pub fn pid(&self) -> Option<u32> {
         match &self.backend {
-            Backend::Local(s) => Some(s.pid()),
+            Backend::Local(s) => s.pid(),
             _ => None,
+        }
+    }
+
+    /// Restarts a local server: fast shutdown, then a start of the same data directory on
+    /// the same port, ready when this returns. Other providers cannot (a container's mapped
+    /// port could change; a URL's server is not ours).
+    pub async fn restart(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Local(s) => s.restart().await,
+            _ => Err(Error::Unsupported {
+                what: format!("restarting a {} PostgreSQL", self.kind),
+            }),
         }
     }
 

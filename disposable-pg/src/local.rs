@@ -9,7 +9,6 @@
 //!   so even a SIGKILLed harness takes its server with it.
 //! - Readiness means "a real connection succeeds", not "the port is open".
 
-use std::fs::File;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -175,9 +174,70 @@ fn stop_child(child: &mut Child) {
 
 pub(crate) struct LocalServer {
     shared: Arc<Shared>,
+    launch: Launch,
+}
+
+/// How the server process is started: kept so a restart starts it the same way.
+struct Launch {
+    bins: Binaries,
+    who: Option<RunAs>,
     root: PathBuf,
     port: u16,
-    pid: u32,
+    durability: Durability,
+    timeout: Duration,
+}
+
+impl Launch {
+    fn spawn(&self) -> Result<Child, Error> {
+        let (root, port) = (&self.root, self.port);
+        let log_path = root.join("postgres.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| Error::Io {
+                path: log_path.clone(),
+                source: e,
+            })?;
+        let log_err = log.try_clone().map_err(|e| Error::Io {
+            path: log_path.clone(),
+            source: e,
+        })?;
+        let mut cmd = Command::new(&self.bins.postgres);
+        cmd.arg("-D")
+            .arg(root.join("data"))
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-k")
+            .arg(root)
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            // Enough for a load run's pools plus conformance connections.
+            .args(["-c", "max_connections=300"])
+            .args(["-c", "shared_buffers=256MB"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .current_dir(root)
+            .process_group(0);
+        cmd.args(self.durability.server_args());
+        if let Some(w) = self.who {
+            cmd.uid(w.uid).gid(w.gid);
+        }
+        // SAFETY: prctl is async-signal-safe; it runs in the child after setuid, so the
+        // parent-death signal survives the credential change.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        registry::spawn_from_lifelong_thread(cmd).map_err(|e| Error::Io {
+            path: self.bins.postgres.clone(),
+            source: e,
+        })
+    }
 }
 
 impl LocalServer {
@@ -221,62 +281,22 @@ impl LocalServer {
             path: root.to_path_buf(),
             source: e,
         })?;
-        let log_path = root.join("postgres.log");
-        let log = File::create(&log_path).map_err(|e| Error::Io {
-            path: log_path.clone(),
-            source: e,
-        })?;
-        let log_err = log.try_clone().map_err(|e| Error::Io {
-            path: log_path.clone(),
-            source: e,
-        })?;
-        let mut cmd = Command::new(&bins.postgres);
-        cmd.arg("-D")
-            .arg(root.join("data"))
-            .arg("-p")
-            .arg(port.to_string())
-            .arg("-k")
-            .arg(root)
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            // Enough for a load run's pools plus conformance connections.
-            .args(["-c", "max_connections=300"])
-            .args(["-c", "shared_buffers=256MB"])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .current_dir(root)
-            .process_group(0);
-        cmd.args(durability.server_args());
-        if let Some(w) = who {
-            cmd.uid(w.uid).gid(w.gid);
-        }
-        // SAFETY: prctl is async-signal-safe; it runs in the child after setuid, so the
-        // parent-death signal survives the credential change.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = registry::spawn_from_lifelong_thread(cmd).map_err(|e| Error::Io {
-            path: bins.postgres.clone(),
-            source: e,
-        })?;
-        let pid = child.id();
+        let launch = Launch {
+            bins: bins.clone(),
+            who,
+            root: root.to_path_buf(),
+            port,
+            durability,
+            timeout,
+        };
+        let child = launch.spawn()?;
         let shared = Arc::new(Shared(Mutex::new(State {
             child: Some(child),
             root: None,
         })));
         registry::register(&shared);
-        let server = LocalServer {
-            shared,
-            root: root.to_path_buf(),
-            port,
-            pid,
-        };
-        match server.wait_ready(&log_path, timeout).await {
+        let server = LocalServer { shared, launch };
+        match server.wait_ready(timeout).await {
             Ok(()) => {
                 // From now on the directory belongs to the handle: stop() removes it.
                 server.shared.0.lock().expect("fresh mutex").root = Some(root.to_path_buf());
@@ -289,7 +309,42 @@ impl LocalServer {
         }
     }
 
-    async fn wait_ready(&self, log_path: &Path, timeout: Duration) -> Result<(), Error> {
+    /// Fast shutdown, then a start of the same data directory on the same port (a database
+    /// restart as an operator does it). Clients see their connections closed, then refused,
+    /// then accepted again.
+    pub(crate) async fn restart(&self) -> Result<(), Error> {
+        let shared = self.shared.clone();
+        let old = {
+            let mut st = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+            st.child.take()
+        };
+        if let Some(mut child) = old {
+            tokio::task::spawn_blocking(move || stop_child(&mut child))
+                .await
+                .expect("stop task panicked");
+        }
+        // Same port: the server's clients reconnect to the address they know.
+        let child = self.launch.spawn()?;
+        {
+            let mut st = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+            if st.root.is_none() {
+                // Stopped meanwhile (shutdown): do not leave a server behind.
+                drop(st);
+                let mut child = child;
+                stop_child(&mut child);
+                return Err(Error::LocalFailed {
+                    step: "restarting the server".into(),
+                    detail: "the server was stopped during the restart".into(),
+                    log: String::new(),
+                });
+            }
+            st.child = Some(child);
+        }
+        self.wait_ready(self.launch.timeout).await
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
+        let log_path = &self.launch.root.join("postgres.log");
         let deadline = Instant::now() + timeout;
         let url = self.url();
         loop {
@@ -327,15 +382,20 @@ impl LocalServer {
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres",
+            self.launch.port
+        )
     }
 
     pub(crate) fn root(&self) -> &Path {
-        &self.root
+        &self.launch.root
     }
 
-    pub(crate) fn pid(&self) -> u32 {
-        self.pid
+    /// The postmaster's pid (a restart changes it); `None` while stopped.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        let st = self.shared.0.lock().unwrap_or_else(|p| p.into_inner());
+        st.child.as_ref().map(|c| c.id())
     }
 
     pub(crate) fn stop(&mut self) {

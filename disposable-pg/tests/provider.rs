@@ -69,6 +69,31 @@ async fn local_server_accepts_queries_and_is_gone_after_drop() {
 }
 
 #[tokio::test]
+async fn a_local_restart_keeps_the_data_and_the_address() {
+    let pg = Postgres::start(&local_fast()).await.unwrap();
+    let before = pg.pid().unwrap();
+    let client = disposable_pg::connect(pg.url()).await.unwrap();
+    client
+        .batch_execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)")
+        .await
+        .unwrap();
+    pg.restart().await.unwrap();
+    // The old session ended with the old server; a new one on the same URL sees the data.
+    assert!(client.simple_query("SELECT 1").await.is_err());
+    let after = pg.pid().unwrap();
+    assert_ne!(before, after, "a new postmaster");
+    assert!(!pid_alive(before));
+    let client = disposable_pg::connect(pg.url()).await.unwrap();
+    let row = client.query_one("SELECT v FROM kept", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 7);
+    let dir = pg.data_dir().unwrap().to_path_buf();
+    drop(client);
+    drop(pg);
+    assert!(!pid_alive(after));
+    assert!(!dir.exists());
+}
+
+#[tokio::test]
 async fn durable_mode_reads_back_fsync_on() {
     let opts = Options {
         durability: Durability::Durable,

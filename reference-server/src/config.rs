@@ -15,7 +15,17 @@ pub struct ServerConfig {
     /// How long a replaced signed prekey is kept before it is deleted: sessions being set up
     /// from a bundle fetched just before the rotation may still name it.
     pub signed_prekey_grace: Duration,
+    /// TEST ONLY — breaks the server on purpose. Acknowledge a send (200) *before* storing
+    /// it, storing it a moment later in the background, so a crash in between loses
+    /// acknowledged messages. Exists so the harness can prove its integrity ledger catches a
+    /// loss. Set only from the [`TEST_NONDURABLE_ACK_ENV`] environment variable; no flag
+    /// reaches it.
+    pub test_nondurable_ack: bool,
 }
+
+/// TEST ONLY: `E2EE_REFSERVER_TEST_NONDURABLE_ACK=1` makes acknowledgements non-durable
+/// (see [`ServerConfig::test_nondurable_ack`]). Never set it outside the harness's tests.
+pub const TEST_NONDURABLE_ACK_ENV: &str = "E2EE_REFSERVER_TEST_NONDURABLE_ACK";
 
 impl ServerConfig {
     /// Defaults: loopback with a free port, 16 pooled connections, 7 days of grace.
@@ -25,6 +35,7 @@ impl ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             pool_size: 16,
             signed_prekey_grace: Duration::from_secs(7 * 24 * 3600),
+            test_nondurable_ack: std::env::var(TEST_NONDURABLE_ACK_ENV).is_ok_and(|v| v == "1"),
         }
     }
 }

@@ -107,7 +107,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, Error> {
         hub,
         metrics: Arc::new(metrics::Metrics::default()),
         shutdown: shutdown_rx.clone(),
+        test_nondurable_ack: config.test_nondurable_ack,
     };
+    if config.test_nondurable_ack {
+        tracing::warn!(
+            "{}=1: acknowledgements are NOT durable (test only)",
+            config::TEST_NONDURABLE_ACK_ENV
+        );
+    }
     let app = api::router(state);
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -55,7 +55,12 @@ async fn metrics_count_requests_per_route_template() {
         "{text}"
     );
     // Two routes share one template (`/v1/messages/{id}`); the method tells them apart.
-    assert!(text.contains(r#"http_requests_total{method="DELETE",route="/v1/messages/{id}",status="404"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="DELETE",route="/v1/messages/{id}",status="404"} 1"#
+        ),
+        "{text}"
+    );
     assert!(
         text.contains(
             r#"http_request_duration_seconds_count{method="GET",route="/v1/keys/{user_id}"} 3"#

@@ -376,7 +376,12 @@ pub fn main() -> ExitCode {
             return Outcome::Unavailable.into();
         }
     };
+    // `serve` stops gracefully on a signal by itself; every other command is dropped here.
+    let own_signals = matches!(cli.command, Command::Serve(_));
     let outcome = runtime.block_on(async move {
+        if own_signals {
+            return dispatch(cli).await;
+        }
         tokio::select! {
             r = dispatch(cli) => r,
             sig = shutdown_signal() => {

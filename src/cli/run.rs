@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::cli::RunArgs;
 use crate::client::Api;
+use crate::fault;
 use crate::load::{self, RunContext};
 use crate::metrics::{process, progress};
 use crate::report::model::Environment;
@@ -37,6 +38,13 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
 
     let report = match &args.target {
         Some(target) => {
+            fault::check(
+                &scenario,
+                fault::Setup {
+                    bundled: false,
+                    db: None,
+                },
+            )?;
             let api = Api::new(target, REQUEST_TIMEOUT)
                 .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
             let durable = check_target(target).await?;
@@ -44,7 +52,12 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
             if !quiet {
                 eprintln!("running {} against {}", scenario.path.display(), api.base());
             }
-            load::execute(
+            let targets = fault::Targets {
+                server: None,
+                db: None,
+                db_name: None,
+            };
+            load::execute_with_faults(
                 &scenario,
                 RunContext {
                     api,
@@ -52,42 +65,23 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
                     progress: mode,
                     report_dir: &report_dir,
                 },
+                (!scenario.faults.is_empty()).then_some(&targets),
             )
             .await?
         }
         None => {
             let pg = crate::cli::start_database(&db_options, quiet).await?;
+            // Which faults the provider can inject is known now; nothing is created yet.
+            fault::check(
+                &scenario,
+                fault::Setup {
+                    bundled: true,
+                    db: Some(pg.kind()),
+                },
+            )?;
             let db_name = format!("e2ee_run_{}", uuid::Uuid::new_v4().simple());
             let url = pg.create_database(&db_name, None).await?;
-            let server = BundledServer::start(url).await?;
-            let api = Api::new(&server.base_url, REQUEST_TIMEOUT)
-                .map_err(|e| Error::Unavailable(e.to_string()))?;
-            let environment = environment(
-                &pg.kind().to_string(),
-                Some(pg.version().to_string()),
-                Some(pg.durable()),
-                &server.base_url,
-                true,
-            );
-            if !quiet {
-                eprintln!(
-                    "running {} against the bundled server at {}",
-                    scenario.path.display(),
-                    server.base_url
-                );
-            }
-            let result = load::execute(
-                &scenario,
-                RunContext {
-                    api,
-                    environment,
-                    progress: mode,
-                    report_dir: &report_dir,
-                },
-            )
-            .await;
-            // A server stuck on its database must not hold the run: bounded, then dropped.
-            let _ = tokio::time::timeout(SERVER_STOP_TIMEOUT, server.stop()).await;
+            let result = run_bundled(&scenario, &pg, &db_name, url, mode, &report_dir, quiet).await;
             if pg.kind() == disposable_pg::ProviderKind::Url {
                 // Somebody else's server: leave it as we found it.
                 let _ = pg.drop_database(&db_name).await;
@@ -108,6 +102,93 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
     } else {
         Outcome::Failed
     })
+}
+
+/// The bundled server on `pg`: in this process, or, when the scenario injects faults, as a
+/// child process that can really be killed.
+async fn run_bundled(
+    scenario: &Scenario,
+    pg: &disposable_pg::Postgres,
+    db_name: &str,
+    url: String,
+    mode: progress::Mode,
+    report_dir: &std::path::Path,
+    quiet: bool,
+) -> Result<crate::report::model::Report, Error> {
+    let server = if scenario.faults.is_empty() {
+        Server::InProcess(BundledServer::start(url).await?)
+    } else {
+        Server::Child(
+            fault::ChildServer::start(&url)
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?,
+        )
+    };
+    let base_url = server.base_url();
+    let api =
+        Api::new(&base_url, REQUEST_TIMEOUT).map_err(|e| Error::Unavailable(e.to_string()))?;
+    let environment = environment(
+        &pg.kind().to_string(),
+        Some(pg.version().to_string()),
+        Some(pg.durable()),
+        &base_url,
+        true,
+    );
+    if !quiet {
+        eprintln!(
+            "running {} against the bundled server at {base_url}{}",
+            scenario.path.display(),
+            if scenario.faults.is_empty() {
+                String::new()
+            } else {
+                format!(" (child process; {} faults)", scenario.faults.len())
+            }
+        );
+    }
+    let targets = fault::Targets {
+        server: match &server {
+            Server::Child(c) => Some(c),
+            Server::InProcess(_) => None,
+        },
+        db: Some(pg),
+        db_name: Some(db_name.to_string()),
+    };
+    let result = load::execute_with_faults(
+        scenario,
+        RunContext {
+            api,
+            environment,
+            progress: mode,
+            report_dir,
+        },
+        (!scenario.faults.is_empty()).then_some(&targets),
+    )
+    .await;
+    // A server stuck on its database must not hold the run: bounded, then dropped.
+    let _ = tokio::time::timeout(SERVER_STOP_TIMEOUT, server.stop()).await;
+    result
+}
+
+/// The bundled server, wherever it runs.
+enum Server {
+    InProcess(BundledServer),
+    Child(fault::ChildServer),
+}
+
+impl Server {
+    fn base_url(&self) -> String {
+        match self {
+            Server::InProcess(s) => s.base_url.clone(),
+            Server::Child(c) => c.base_url(),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Server::InProcess(s) => s.stop().await,
+            Server::Child(c) => c.terminate().await,
+        }
+    }
 }
 
 fn environment(

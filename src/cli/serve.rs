@@ -36,10 +36,11 @@ pub async fn run(args: ServeArgs) -> Result<Outcome, Error> {
         server.base_url(),
         server.base_url()
     );
-    // Returns only via the CLI's signal branch, which drops this future: the server's tasks end
-    // with the runtime and the CLI stops PostgreSQL.
-    std::future::pending::<()>().await;
+    // `serve` handles its own signals (the CLI does not race it): a SIGTERM is a graceful
+    // stop — sessions closed, in-flight requests finished — as `restart_server` faults expect.
+    let sig = crate::cli::shutdown_signal().await;
+    eprintln!("{sig}: stopping the reference server");
     server.shutdown().await;
     drop(pg);
-    Ok(Outcome::Pass)
+    Err(Error::Interrupted)
 }

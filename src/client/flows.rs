@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::client::device::{to_prekey_bundle, Device};
 use crate::client::http::{ApiError, Bundle, OutgoingMessage, SendOutcome, SendRequest};
 use crate::client::population::{User, World};
+use crate::client::retry;
 use crate::client::wire;
 use crate::crypto::CryptoError;
 use crate::metrics::{DeviceAddr, Op};
@@ -136,14 +137,15 @@ impl FlowCtx {
         uuid::Builder::from_random_bytes(self.rng.gen()).into_uuid()
     }
 
-    /// Times an API call as `op`.
-    async fn timed<T>(
-        &mut self,
-        op: Op,
-        call: impl std::future::Future<Output = Result<T, ApiError>>,
-    ) -> Result<T, FlowError> {
+    /// Times an API call as `op`, from its first attempt: transient failures are retried
+    /// within the retry budget ([`retry::with_retry`]), as a real client does.
+    async fn timed<T, Fut>(&mut self, op: Op, call: impl FnMut() -> Fut) -> Result<T, FlowError>
+    where
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
         let start = self.begin(op);
-        match call.await {
+        let world = self.world.clone();
+        match retry::with_retry(&world, op, call).await {
             Ok(v) => {
                 self.ok(op, start);
                 Ok(v)
@@ -202,7 +204,7 @@ async fn register(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let keys = world.keys.take();
     let req = Device::register_request(&keys);
     let reg = ctx
-        .timed(Op::KeyInsert, world.api.register_user(&req))
+        .timed(Op::KeyInsert, || world.api.register_user(&req))
         .await?;
     let device = world.device_from(reg, keys);
     connect_timed(ctx, &device).await?;
@@ -215,7 +217,7 @@ async fn register(ctx: &mut FlowCtx) -> Result<(), FlowError> {
 
 async fn connect_timed(ctx: &mut FlowCtx, device: &Arc<Device>) -> Result<(), FlowError> {
     let start = ctx.begin(Op::WsConnect);
-    match ctx.world.connect(device).await {
+    match ctx.world.connect_with_retry(device).await {
         Ok(()) => {
             ctx.ok(Op::WsConnect, start);
             Ok(())
@@ -233,16 +235,15 @@ async fn replenish(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let device = world.pick_device(&mut ctx.rng);
     let _turn = device.key_upload.lock().await;
     let count = ctx
-        .timed(Op::KeyCount, world.api.prekey_count(&device.token))
+        .timed(Op::KeyCount, || world.api.prekey_count(&device.token))
         .await?;
     if count < world.cfg.replenish_threshold as u64 {
         let n = (world.cfg.one_time_prekeys as u64 - count) as usize;
         let bodies = device.add_one_time(world.keys.take_one_time(n));
         let up = ctx
-            .timed(
-                Op::KeyInsert,
-                world.api.upload_one_time(&device.token, &bodies),
-            )
+            .timed(Op::KeyInsert, || {
+                world.api.upload_one_time(&device.token, &bodies)
+            })
             .await?;
         if up.stored != bodies.len() as u64 {
             return Err(FlowError::Protocol(format!(
@@ -261,8 +262,10 @@ async fn rotate(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let device = world.pick_device(&mut ctx.rng);
     let _turn = device.key_upload.lock().await;
     let body = device.rotate_signed();
-    ctx.timed(Op::KeyInsert, world.api.rotate_signed(&device.token, &body))
-        .await
+    ctx.timed(Op::KeyInsert, || {
+        world.api.rotate_signed(&device.token, &body)
+    })
+    .await
 }
 
 /// Fetch a user's bundles, verify, X3DH with each device, send the prekey message.
@@ -417,14 +420,13 @@ async fn fetch_and_establish(
     let world = ctx.world.clone();
     let bundles: Vec<Bundle> = match device {
         None => {
-            ctx.timed(Op::BundleFetch, world.api.bundles(&sender.token, user))
+            ctx.timed(Op::BundleFetch, || world.api.bundles(&sender.token, user))
                 .await?
         }
         Some(d) => {
-            ctx.timed(
-                Op::BundleFetch,
-                world.api.device_bundle(&sender.token, user, d),
-            )
+            ctx.timed(Op::BundleFetch, || {
+                world.api.device_bundle(&sender.token, user, d)
+            })
             .await?
         }
     };
@@ -525,7 +527,36 @@ pub async fn send_message(
             message_id,
             messages,
         };
-        match world.api.send(&sender.token, to.id, &req).await {
+        // The same request (same message id, same ciphertexts) until the server answers:
+        // a retry of a send that was stored after all is answered `duplicate`.
+        let mut backoff = retry::Backoff::new(retry::BUDGET);
+        let mut retried = false;
+        let answer = loop {
+            match world.api.send(&sender.token, to.id, &req).await {
+                Err(e) if retry::retryable(&e) => {
+                    if !backoff.wait().await {
+                        retry::count_exhausted(&world, Op::MessageInsert);
+                        break Err(e);
+                    }
+                    retry::count_retry(&world, Op::MessageInsert);
+                    retried = true;
+                }
+                other => break other,
+            }
+        };
+        match answer {
+            Ok(SendOutcome::Stored {
+                stored: 0,
+                duplicate: true,
+            }) if retried => {
+                // An earlier attempt was stored; its answer was lost on the way back.
+                ctx.ok(Op::MessageInsert, start);
+                world.ledger.confirm(message_id, &targets);
+                if sender.known_devices(to.id).is_none() {
+                    sender.set_known_devices(to.id, devices.clone());
+                }
+                return Ok((message_id, targets));
+            }
             Ok(SendOutcome::Stored { stored, duplicate }) => {
                 ctx.ok(Op::MessageInsert, start);
                 world.ledger.confirm(message_id, &targets);

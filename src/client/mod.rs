@@ -9,6 +9,7 @@ pub mod flows;
 pub mod http;
 pub mod keys;
 pub mod population;
+pub mod retry;
 pub mod wire;
 pub mod ws;
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::client::device::Device;
 use crate::client::http::{Api, ApiError, Envelope};
 use crate::client::keys::KeyFactory;
+use crate::client::retry::{self, Backoff};
 use crate::client::wire;
 use crate::client::ws::{self, WsError};
 use crate::metrics::integrity::ConnId;
@@ -20,6 +21,8 @@ use crate::metrics::{Arrival, DeviceAddr, GeneratorCounters, Ledger, Op, Recorde
 
 /// Reconnections in flight at once during the drain.
 const RECONNECT_PARALLELISM: usize = 64;
+/// How long a device whose socket dropped keeps trying to reconnect.
+pub const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
 
 /// What flows need to know from the scenario.
 #[derive(Debug, Clone)]
@@ -115,10 +118,80 @@ impl World {
         self.stopping.load(Ordering::Relaxed)
     }
 
-    /// A live WebSocket ended without being asked to: counted as a `ws_connect` error.
-    pub fn ws_dropped(&self) {
+    /// A live WebSocket ended without being asked to: counted, and the device reconnects
+    /// at once, with backoff ([`World::reconnect_after_drop`]).
+    pub fn ws_dropped(self: &Arc<Self>, device: &Arc<Device>) {
         self.ws_dropped.fetch_add(1, Ordering::Relaxed);
-        self.recorder.record_error(Op::WsConnect, Instant::now());
+        tokio::spawn(self.clone().reconnect_after_drop(device.clone()));
+    }
+
+    /// Reconnects a device whose socket dropped, as a real client does: at once, then with
+    /// backoff, within [`RECONNECT_BUDGET`]; the backlog is drained on connect. Gives way to
+    /// whoever else connected the device meanwhile (a flow, the drain) and to the offline
+    /// flow. A success is a `ws_connect` sample timed from the drop; running out of budget
+    /// is a `ws_connect` error.
+    pub async fn reconnect_after_drop(self: Arc<Self>, device: Arc<Device>) {
+        let dropped = Instant::now();
+        let mut backoff = Backoff::new(RECONNECT_BUDGET);
+        loop {
+            if self.is_stopping() || device.offline.load(Ordering::Acquire) {
+                return;
+            }
+            self.counters
+                .ws_reconnect_attempts
+                .fetch_add(1, Ordering::Relaxed);
+            match ws::connect(self.clone(), device.clone()).await {
+                Ok(conn) => {
+                    self.adopt_reconnected(&device, conn).await;
+                    self.recorder.record(Op::WsConnect, dropped, Instant::now());
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(device = ?device.addr, error = %e, "reconnect failed");
+                    if !backoff.wait().await {
+                        retry::count_exhausted(&self, Op::WsConnect);
+                        self.recorder.record_error(Op::WsConnect, dropped);
+                        return;
+                    }
+                    retry::count_retry(&self, Op::WsConnect);
+                }
+            }
+        }
+    }
+
+    /// Keeps a reconnected socket unless the device got another one, went offline, or the
+    /// run is ending meanwhile (then the new one is closed).
+    async fn adopt_reconnected(self: &Arc<Self>, device: &Device, conn: ws::Connection) {
+        let mut slot = device.connection.lock().await;
+        let taken = slot.as_ref().is_some_and(|c| !c.is_finished());
+        if taken || device.offline.load(Ordering::Acquire) || self.is_stopping() {
+            drop(slot);
+            conn.close(self).await;
+            return;
+        }
+        let old = slot.replace(conn);
+        drop(slot);
+        self.counters.ws_reconnects.fetch_add(1, Ordering::Relaxed);
+        if let Some(old) = old {
+            old.close(self).await;
+        }
+    }
+
+    /// [`World::connect`], retried with backoff within the retry budget (a flow's connect).
+    pub async fn connect_with_retry(self: &Arc<Self>, device: &Arc<Device>) -> Result<(), WsError> {
+        let mut backoff = Backoff::new(retry::BUDGET);
+        loop {
+            match self.connect(device).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    if !backoff.wait().await {
+                        retry::count_exhausted(self, Op::WsConnect);
+                        return Err(e);
+                    }
+                    retry::count_retry(self, Op::WsConnect);
+                }
+            }
+        }
     }
 
     pub fn ws_dropped_count(&self) -> u64 {

@@ -159,7 +159,7 @@ async fn live(
                 };
                 if let Step::Closed = step {
                     if !world.is_stopping() {
-                        world.ws_dropped();
+                        world.ws_dropped(&device);
                     }
                     break;
                 }

@@ -18,11 +18,13 @@ use chrono::Utc;
 
 use crate::client::keys::KeyFactory;
 use crate::client::{Api, FlowConfig, World};
+use crate::fault::{self, FaultWatch};
 use crate::metrics::machine::MachineProbe;
 use crate::metrics::progress::{self, Progress};
 use crate::metrics::{process, GeneratorCounters, Ledger, Recorder};
 use crate::report::model::{
-    BudgetVerdict, Environment, Generator, Report, ScenarioInfo, StageInfo, Window, SCHEMA_VERSION,
+    BudgetVerdict, Environment, Generator, Report, Resilience, ScenarioInfo, StageInfo, Window,
+    SCHEMA_VERSION,
 };
 use crate::scenario::{FlowKind, Load, Scenario};
 use crate::Error;
@@ -48,6 +50,15 @@ pub struct RunContext<'a> {
 
 /// Runs `scenario` and returns its report (not yet written).
 pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report, Error> {
+    execute_with_faults(scenario, ctx, None).await
+}
+
+/// [`execute`], injecting the scenario's faults into `targets` during the measured window.
+pub async fn execute_with_faults(
+    scenario: &Scenario,
+    ctx: RunContext<'_>,
+    targets: Option<&fault::Targets<'_>>,
+) -> Result<Report, Error> {
     let started_at = Utc::now();
     let mut machine = MachineProbe::begin();
     let pop = &scenario.population;
@@ -114,6 +125,10 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         Utc::now() + chrono::Duration::from_std(scenario.warmup).unwrap_or_default();
     let end = epoch + scenario.duration;
     recorder.set_window_start(window_start);
+    let watch = Arc::new(FaultWatch::new(scenario.faults.len()));
+    if targets.is_some() && !scenario.faults.is_empty() {
+        recorder.set_fault_watch(watch.clone());
+    }
     let progress = Progress::start(
         ctx.progress,
         progress::Sources {
@@ -130,36 +145,46 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     let flow_deadline = end + scenario.drain;
     let mut goose_report = None;
     let mut closed_cut_short = false;
-    match &scenario.load {
-        Load::Open(plan) => {
-            open::run(
-                world.clone(),
-                plan,
-                &mix,
-                scenario.seed,
-                epoch,
-                window_start,
-                flow_deadline,
-            )
-            .await
-        }
-        Load::Closed(plan) => {
-            let users = closed::run(
-                world.clone(),
-                plan,
-                &mix,
-                scenario,
-                window_start,
-                ctx.report_dir,
-            );
-            // Goose waits for its users' last flows: bounded by the same deadline (dropping
-            // the attack cancels them, and each cancelled flow records itself).
-            match tokio::time::timeout_at(flow_deadline.into(), users).await {
-                Ok(report) => goose_report = Some(report?),
-                Err(_) => closed_cut_short = true,
+    let load = async {
+        match &scenario.load {
+            Load::Open(plan) => {
+                open::run(
+                    world.clone(),
+                    plan,
+                    &mix,
+                    scenario.seed,
+                    epoch,
+                    window_start,
+                    flow_deadline,
+                )
+                .await
+            }
+            Load::Closed(plan) => {
+                let users = closed::run(
+                    world.clone(),
+                    plan,
+                    &mix,
+                    scenario,
+                    window_start,
+                    ctx.report_dir,
+                );
+                // Goose waits for its users' last flows: bounded by the same deadline (dropping
+                // the attack cancels them, and each cancelled flow records itself).
+                match tokio::time::timeout_at(flow_deadline.into(), users).await {
+                    Ok(report) => goose_report = Some(report?),
+                    Err(_) => closed_cut_short = true,
+                }
             }
         }
-    }
+        Ok::<(), Error>(())
+    };
+    let faults = async {
+        if let Some(t) = targets {
+            fault::run_schedule(&scenario.faults, t, window_start, &watch).await;
+        }
+    };
+    let (loaded, ()) = tokio::join!(load, faults);
+    loaded?;
     // Drain: every device online again, then wait for what is still on its way.
     let drain_deadline = flow_deadline.max(Instant::now() + END_GRACE);
     world.reconnect_all(drain_deadline).await;
@@ -179,6 +204,17 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     let window = scenario.duration - scenario.warmup;
     let operations = recorder.finish(window);
     let integrity = ledger.finish();
+    let integrity_problems = ledger.problems();
+    let resilience = Resilience {
+        retries: GeneratorCounters::by_op(&counters.retries),
+        retry_budget_exhausted: GeneratorCounters::by_op(&counters.retry_exhausted),
+        ws_reconnects: GeneratorCounters::get(&counters.ws_reconnects),
+        ws_reconnect_attempts: GeneratorCounters::get(&counters.ws_reconnect_attempts),
+        faults: match targets {
+            Some(_) => watch.finish(&scenario.faults, window_start),
+            None => Vec::new(),
+        },
+    };
     let budgets: Vec<BudgetVerdict> = scenario
         .budgets
         .iter()
@@ -268,6 +304,7 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         failures.push("no flow started in the measured window".into());
     }
     failures.extend(cut_short(&generator));
+    failures.extend(fault_failures(&resilience));
     if closed_cut_short {
         failures.push(
             "cut short: the closed-model users had not finished at the end of the drain".into(),
@@ -292,7 +329,9 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
         operations,
         budgets,
         integrity,
+        integrity_problems,
         generator,
+        resilience,
         passed: failures.is_empty(),
         failures,
     })
@@ -395,6 +434,25 @@ fn cut_short(g: &Generator) -> Vec<String> {
                 g.late_start_threshold_us,
                 share * 100.0,
                 limit * 100.0
+            ));
+        }
+    }
+    out
+}
+
+/// A fault that was not injected, or after which the clients never stored and delivered a
+/// message again, fails the run: the run did not prove what it set out to.
+fn fault_failures(r: &Resilience) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in &r.faults {
+        let what = format!("fault {} at {}s (line {})", f.kind, f.at_s, f.line);
+        if let Some(e) = &f.error {
+            out.push(format!("{what} could not be injected: {e}"));
+        } else if f.started_s.is_none() {
+            out.push(format!("{what} never started"));
+        } else if f.recovery_s.is_none() {
+            out.push(format!(
+                "{what}: no recovery (no message stored and delivered after it)"
             ));
         }
     }

@@ -26,6 +26,13 @@ pub struct GeneratorCounters {
     pub drain_reconnect_failures: AtomicU64,
     /// WebSockets whose close handshake did not finish in time (the task was aborted).
     pub ws_close_timeouts: AtomicU64,
+    /// Attempts after the first, per operation (indexed by `Op::index`).
+    pub retries: [AtomicU64; crate::metrics::Op::COUNT],
+    /// Operations that ran out of retry budget, per operation.
+    pub retry_exhausted: [AtomicU64; crate::metrics::Op::COUNT],
+    /// Dropped WebSockets that reconnected by themselves, and the attempts it took.
+    pub ws_reconnects: AtomicU64,
+    pub ws_reconnect_attempts: AtomicU64,
 }
 
 impl GeneratorCounters {
@@ -54,6 +61,17 @@ impl GeneratorCounters {
                     Self::get(&self.cancelled_by_flow[*k as usize]),
                 )
             })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Per operation name, only those above zero.
+    pub fn by_op(
+        counts: &[AtomicU64; crate::metrics::Op::COUNT],
+    ) -> std::collections::BTreeMap<String, u64> {
+        crate::metrics::Op::ALL
+            .iter()
+            .map(|op| (op.name().to_string(), Self::get(&counts[op.index()])))
             .filter(|(_, n)| *n > 0)
             .collect()
     }

@@ -28,6 +28,8 @@ pub struct Recorder {
     /// End of warm-up; everything is warm-up until it is set.
     window_start: OnceLock<Instant>,
     shards: Box<[Mutex<Shard>]>,
+    /// Told of every success and failure while faults are injected (recovery, errors).
+    fault_watch: OnceLock<std::sync::Arc<crate::fault::FaultWatch>>,
 }
 
 struct Shard {
@@ -119,12 +121,23 @@ impl Recorder {
         Recorder {
             window_start: OnceLock::new(),
             shards,
+            fault_watch: OnceLock::new(),
         }
     }
 
     /// Sets the end of warm-up (once; later calls are ignored).
     pub fn set_window_start(&self, at: Instant) {
         let _ = self.window_start.set(at);
+    }
+
+    /// From now on every sample is also shown to `watch` (once; later calls are ignored).
+    pub fn set_fault_watch(&self, watch: std::sync::Arc<crate::fault::FaultWatch>) {
+        let _ = self.fault_watch.set(watch);
+    }
+
+    /// The fault watch, if faults are injected in this run.
+    pub fn fault_watch(&self) -> Option<&crate::fault::FaultWatch> {
+        self.fault_watch.get().map(|w| &**w)
     }
 
     /// End of warm-up, if set.
@@ -153,6 +166,9 @@ impl Recorder {
 
     /// Records a success that started (or was intended to start) at `start` and ended at `end`.
     pub fn record(&self, op: Op, start: Instant, end: Instant) {
+        if let Some(w) = self.fault_watch.get() {
+            w.success(op, end);
+        }
         let us = clamp_us(end.saturating_duration_since(start).as_micros());
         let window = self.in_window(start);
         let mut shard = self.shard();
@@ -171,6 +187,9 @@ impl Recorder {
 
     /// Records a failure of an operation that started at `start`.
     pub fn record_error(&self, op: Op, start: Instant) {
+        if let Some(w) = self.fault_watch.get() {
+            w.error(op, Instant::now());
+        }
         let window = self.in_window(start);
         let mut shard = self.shard();
         let s = &mut shard.ops[op.index()];

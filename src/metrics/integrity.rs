@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::report::model::Integrity;
+use crate::report::model::{EnvelopeRef, Integrity, IntegrityProblems};
 
 /// A device of a user: the unit that receives envelopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +79,8 @@ pub struct Ledger {
     /// Connections closed by us with the server's close reply: every ack written before
     /// was read by the server (WebSocket frames are processed in order).
     clean_closes: Mutex<HashSet<ConnId>>,
+    /// The envelopes that arrived as duplicates (for the report's list).
+    duplicates: Mutex<Vec<Key>>,
     decrypt_failures: AtomicU64,
     prekeys_reused: AtomicU64,
     signature_failures: AtomicU64,
@@ -103,6 +105,7 @@ impl Ledger {
             duplicated: AtomicU64::new(0),
             redelivered: AtomicU64::new(0),
             clean_closes: Mutex::new(HashSet::new()),
+            duplicates: Mutex::new(Vec::new()),
             decrypt_failures: AtomicU64::new(0),
             prekeys_reused: AtomicU64::new(0),
             signature_failures: AtomicU64::new(0),
@@ -198,7 +201,13 @@ impl Ledger {
         });
         match arrival {
             Arrival::Unexpected => self.unexpected.fetch_add(1, Ordering::Relaxed),
-            Arrival::Duplicate => self.duplicated.fetch_add(1, Ordering::Relaxed),
+            Arrival::Duplicate => {
+                self.duplicates
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((message_id, recipient));
+                self.duplicated.fetch_add(1, Ordering::Relaxed)
+            }
             Arrival::Redelivered => self.redelivered.fetch_add(1, Ordering::Relaxed),
             Arrival::Fresh { .. } => self.delivered.fetch_add(1, Ordering::Relaxed),
         };
@@ -344,6 +353,40 @@ impl Ledger {
         }
     }
 
+    /// Which envelopes were lost (acknowledged, never arrived), duplicated or undecryptable,
+    /// sorted, each list at most [`IntegrityProblems::LIMIT`] long.
+    pub fn problems(&self) -> IntegrityProblems {
+        let as_ref = |(m, d): &Key| EnvelopeRef {
+            message_id: *m,
+            recipient_user: d.user,
+            recipient_device: d.device,
+        };
+        let mut p = IntegrityProblems::default();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, e) in shard.iter() {
+                if e.confirmed && !e.delivered {
+                    p.lost.push(as_ref(k));
+                }
+                if e.verdict == Some(false) {
+                    p.undecryptable.push(as_ref(k));
+                }
+            }
+        }
+        p.duplicated = self
+            .duplicates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(as_ref)
+            .collect();
+        for list in [&mut p.lost, &mut p.duplicated, &mut p.undecryptable] {
+            list.sort();
+            list.truncate(IntegrityProblems::LIMIT);
+        }
+        p
+    }
+
     /// The final accounting, after the drain period: what is still outstanding is lost.
     pub fn finish(&self) -> Integrity {
         self.snapshot_counts(self.outstanding())
@@ -396,6 +439,15 @@ mod tests {
         assert_eq!(i.messages_lost, 1);
         assert_eq!(i.messages_unexpected, 1);
         assert!(!i.is_clean());
+        let p = l.problems();
+        let r = |m: Uuid, d: u32| EnvelopeRef {
+            message_id: m,
+            recipient_user: Uuid::from_u128(7),
+            recipient_device: d,
+        };
+        assert_eq!(p.lost, vec![r(m2, 1)], "m2 to device 1 never arrived");
+        assert_eq!(p.duplicated, vec![r(m1, 1)]);
+        assert_eq!(p.undecryptable, vec![r(m1, 2)]);
     }
 
     #[test]

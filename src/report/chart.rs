@@ -129,6 +129,16 @@ pub struct Chart {
     pub references: Vec<Reference>,
     /// Shown in the plot area when no series has a point.
     pub empty_note: String,
+    /// Events on the x axis (injected faults): a shaded span and a labelled line.
+    pub markers: Vec<Marker>,
+}
+
+/// An event on a time axis: a vertical line at `from`, a shaded span to `to`, a label.
+#[derive(Debug, Clone)]
+pub struct Marker {
+    pub from: f64,
+    pub to: f64,
+    pub label: String,
 }
 
 const MARGIN_LEFT: f64 = 64.0;
@@ -268,6 +278,20 @@ impl Chart {
                 y - 4.0,
                 r.color,
                 escape(r.label.as_str())
+            );
+        }
+        for m in &self.markers {
+            let (x0, x1) = (px(m.from), px(m.to.max(m.from)));
+            let _ = write!(
+                s,
+                r##"<g class="marker" data-marker="{}"><rect x="{x0:.1}" y="{MARGIN_TOP}" width="{:.1}" height="{plot_h:.1}" fill="#d62728" fill-opacity="0.12"/><line x1="{x0:.1}" x2="{x0:.1}" y1="{MARGIN_TOP}" y2="{:.1}" stroke="#d62728" stroke-width="1.5"/><text class="marker-label" x="{:.1}" y="{:.1}" fill="#d62728">{}</text><title>{}</title></g>"##,
+                escape(m.label.as_str()),
+                (x1 - x0).max(1.0),
+                MARGIN_TOP + plot_h,
+                x0 + 3.0,
+                MARGIN_TOP + 10.0,
+                escape(m.label.as_str()),
+                escape(m.label.as_str())
             );
         }
         if points == 0 {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use quick_xml::escape::escape;
 
-use crate::report::chart::{color, Axis, Chart, Reference, Series, Style};
+use crate::report::chart::{color, Axis, Chart, Marker, Reference, Series, Style};
 use crate::report::model::{decode_histogram, OperationStats, Report};
 use crate::report::summary::format_us;
 use crate::Error;
@@ -70,6 +70,8 @@ pub fn render(report: &Report) -> Result<String, Error> {
     operations_table(&mut out, report);
     budgets(&mut out, report);
     integrity(&mut out, report);
+    problems(&mut out, report);
+    faults(&mut out, report);
     over_time(&mut out, report);
     per_operation(&mut out, report)?;
     environment(&mut out, report);
@@ -199,6 +201,115 @@ fn integrity(out: &mut String, report: &Report) {
 }
 
 /// Number of intervals in the window (the last one may be partial).
+/// Each injected fault as a marker on the time series: from its start to its end.
+fn fault_markers(report: &Report) -> Vec<Marker> {
+    report
+        .resilience
+        .faults
+        .iter()
+        .map(|f| {
+            let from = f.started_s.unwrap_or(f.at_s);
+            Marker {
+                from,
+                to: f.ended_s.unwrap_or(from),
+                label: f.kind.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Faults injected: when, errors and retries during and after, time to recovery; and the
+/// clients' retries and reconnects over the run.
+fn faults(out: &mut String, report: &Report) {
+    let r = &report.resilience;
+    if r.faults.is_empty() && r.retries.is_empty() && r.ws_reconnects == 0 {
+        return;
+    }
+    let by_op = |m: &std::collections::BTreeMap<String, u64>| {
+        if m.is_empty() {
+            return "0".to_string();
+        }
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let secs = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}s"));
+    let _ = write!(
+        out,
+        r#"<section id="faults"><h2>Faults and recovery</h2><table><thead><tr><th>fault</th><th>line</th><th class="num">at</th><th class="num">started</th><th class="num">ended</th><th class="num">recovery</th><th>errors during</th><th>errors after (10 s)</th><th>retries during</th><th>retries after</th></tr></thead><tbody>"#
+    );
+    for f in &r.faults {
+        let name = match &f.command {
+            Some(c) => format!("{} (command: {c})", f.kind),
+            None => f.kind.clone(),
+        };
+        let recovery = match (&f.error, f.recovery_s) {
+            (Some(e), _) => format!("not injected: {e}"),
+            (None, v) => secs(v),
+        };
+        let _ = write!(
+            out,
+            r#"<tr data-fault="{}"><td>{}</td><td class="num">{}</td><td class="num">{:.2}s</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            escape(f.kind.as_str()),
+            escape(name.as_str()),
+            f.line,
+            f.at_s,
+            secs(f.started_s),
+            secs(f.ended_s),
+            escape(recovery.as_str()),
+            escape(by_op(&f.errors_during).as_str()),
+            escape(by_op(&f.errors_after).as_str()),
+            escape(by_op(&f.retries_during).as_str()),
+            escape(by_op(&f.retries_after).as_str()),
+        );
+    }
+    let _ = write!(
+        out,
+        r#"</tbody></table><p class="sub">Times in seconds from the start of the measured window; recovery: from the fault's start until a message was stored and one delivered again after it ended. Retries over the run: {}; retry budget exhausted: {}; WebSockets reconnected by themselves: {} ({} attempts).</p>"#,
+        escape(by_op(&r.retries).as_str()),
+        escape(by_op(&r.retry_budget_exhausted).as_str()),
+        r.ws_reconnects,
+        r.ws_reconnect_attempts
+    );
+    let _ = writeln!(out, "</section>");
+}
+
+/// The envelopes behind non-zero integrity counts.
+fn problems(out: &mut String, report: &Report) {
+    let p = &report.integrity_problems;
+    if p.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        r#"<section id="integrity-problems"><h2>Envelopes lost, duplicated or undecryptable</h2>"#
+    );
+    for (what, list) in [
+        ("lost", &p.lost),
+        ("duplicated", &p.duplicated),
+        ("undecryptable", &p.undecryptable),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            out,
+            r#"<h3>{what} envelopes ({})</h3><ul class="envelopes">"#,
+            list.len()
+        );
+        for e in list {
+            let _ = write!(
+                out,
+                "<li>message {} → user {} device {}</li>",
+                e.message_id, e.recipient_user, e.recipient_device
+            );
+        }
+        let _ = write!(out, "</ul>");
+    }
+    let _ = writeln!(out, "</section>");
+}
+
 fn interval_count(report: &Report) -> u64 {
     let interval_ms = report.window.interval_ms.max(1);
     let window_ms = (report.window.duration_s * 1000.0).round().max(0.0) as u64;
@@ -285,6 +396,7 @@ fn over_time(out: &mut String, report: &Report) {
         series: throughput,
         references: Vec::new(),
         empty_note: "no samples in the measured window".into(),
+        markers: fault_markers(report),
     };
     let errors_chart = Chart {
         kind: "errors".into(),
@@ -297,6 +409,7 @@ fn over_time(out: &mut String, report: &Report) {
         series: errors,
         references: Vec::new(),
         empty_note: "no errors in the measured window".into(),
+        markers: fault_markers(report),
     };
     let _ = writeln!(
         out,
@@ -381,6 +494,7 @@ fn per_operation(out: &mut String, report: &Report) -> Result<(), Error> {
             }],
             references: budgets.clone(),
             empty_note: "no samples".into(),
+            markers: Vec::new(),
         };
 
         let mut lines = Vec::new();
@@ -420,6 +534,7 @@ fn per_operation(out: &mut String, report: &Report) -> Result<(), Error> {
             series: lines,
             references: budgets,
             empty_note: "no samples".into(),
+            markers: fault_markers(report),
         };
         let _ = write!(
             out,

@@ -104,6 +104,13 @@ pub fn render(report: &Report) -> String {
         }
     }
     let _ = writeln!(out);
+    let lines = crate::report::summary::resilience_lines(report);
+    if !lines.is_empty() {
+        let _ = writeln!(out, "\n**Faults and recovery**");
+        for l in lines {
+            let _ = writeln!(out, "- {}", cell(&l));
+        }
+    }
 
     let g = &report.generator;
     let _ = writeln!(

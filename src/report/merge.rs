@@ -225,7 +225,9 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         operations,
         budgets,
         integrity,
+        integrity_problems: merge_problems(reports),
         generator,
+        resilience: merge_resilience(reports),
         passed: false,
         failures,
     };
@@ -239,4 +241,38 @@ fn add(into: &mut Histogram<u64>, h: &Histogram<u64>, label: &str, op: &str) -> 
             "{label}: operations.{op}: histogram cannot be added: {e:?}"
         ))
     })
+}
+
+/// Every worker's problem envelopes, each list capped as in one report.
+fn merge_problems(reports: &[Report]) -> crate::report::model::IntegrityProblems {
+    let mut out = crate::report::model::IntegrityProblems::default();
+    let cap = crate::report::model::IntegrityProblems::LIMIT;
+    for r in reports {
+        let p = &r.integrity_problems;
+        out.lost.extend(p.lost.iter().cloned());
+        out.duplicated.extend(p.duplicated.iter().cloned());
+        out.undecryptable.extend(p.undecryptable.iter().cloned());
+    }
+    out.lost.truncate(cap);
+    out.duplicated.truncate(cap);
+    out.undecryptable.truncate(cap);
+    out
+}
+
+/// Retries and reconnects summed; every worker's faults listed.
+fn merge_resilience(reports: &[Report]) -> crate::report::model::Resilience {
+    let mut out = crate::report::model::Resilience::default();
+    for r in reports {
+        let x = &r.resilience;
+        for (op, n) in &x.retries {
+            *out.retries.entry(op.clone()).or_default() += n;
+        }
+        for (op, n) in &x.retry_budget_exhausted {
+            *out.retry_budget_exhausted.entry(op.clone()).or_default() += n;
+        }
+        out.ws_reconnects += x.ws_reconnects;
+        out.ws_reconnect_attempts += x.ws_reconnect_attempts;
+        out.faults.extend(x.faults.iter().cloned());
+    }
+    out
 }

@@ -43,7 +43,13 @@ pub struct Report {
     pub operations: BTreeMap<String, OperationStats>,
     pub budgets: Vec<BudgetVerdict>,
     pub integrity: Integrity,
+    /// Which envelopes were lost, duplicated or undecryptable (empty when clean).
+    #[serde(default)]
+    pub integrity_problems: IntegrityProblems,
     pub generator: Generator,
+    /// Faults injected, and the clients' retries and reconnects.
+    #[serde(default)]
+    pub resilience: Resilience,
     /// True when every budget held, every integrity failure count is zero, and the run was
     /// not cut short.
     pub passed: bool,
@@ -229,6 +235,86 @@ impl Integrity {
     pub fn is_clean(&self) -> bool {
         self.failure_counts().iter().all(|(_, n)| *n == 0)
     }
+}
+
+/// The envelopes behind the integrity failure counts, each as (message id, recipient), at
+/// most [`IntegrityProblems::LIMIT`] per list (the counts are exact).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrityProblems {
+    #[serde(default)]
+    pub lost: Vec<EnvelopeRef>,
+    #[serde(default)]
+    pub duplicated: Vec<EnvelopeRef>,
+    #[serde(default)]
+    pub undecryptable: Vec<EnvelopeRef>,
+}
+
+impl IntegrityProblems {
+    pub const LIMIT: usize = 1000;
+
+    pub fn is_empty(&self) -> bool {
+        self.lost.is_empty() && self.duplicated.is_empty() && self.undecryptable.is_empty()
+    }
+}
+
+/// One envelope: a logical message to one recipient device.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EnvelopeRef {
+    pub message_id: uuid::Uuid,
+    pub recipient_user: uuid::Uuid,
+    pub recipient_device: u32,
+}
+
+/// How the clients rode out failures: retries of idempotent operations and sends, WebSocket
+/// reconnects, and each injected fault with its effect and recovery.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resilience {
+    /// Retries (attempts after the first) per operation.
+    #[serde(default)]
+    pub retries: BTreeMap<String, u64>,
+    /// Operations that ran out of their retry budget (then recorded as errors).
+    #[serde(default)]
+    pub retry_budget_exhausted: BTreeMap<String, u64>,
+    /// Dropped WebSockets that reconnected by themselves (with backoff), and the attempts.
+    #[serde(default)]
+    pub ws_reconnects: u64,
+    #[serde(default)]
+    pub ws_reconnect_attempts: u64,
+    #[serde(default)]
+    pub faults: Vec<FaultReport>,
+}
+
+/// One injected fault: when, what it did to the clients, and when they recovered. Times are
+/// seconds from the start of the measured window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultReport {
+    pub kind: String,
+    /// The user's command that injected it, if any.
+    pub command: Option<String>,
+    /// Line of the fault in the scenario file.
+    pub line: usize,
+    /// Scheduled offset, and how long the server stays down / the database frozen.
+    pub at_s: f64,
+    pub hold_s: f64,
+    /// When the injection began and ended (server healthy again, database thawed or back).
+    pub started_s: Option<f64>,
+    pub ended_s: Option<f64>,
+    /// Why it could not be injected (fails the run).
+    pub error: Option<String>,
+    /// From `started_s` until a message was stored and one delivered again after `ended_s`.
+    pub recovery_s: Option<f64>,
+    /// Errors and retries per operation while the fault lasted and in the 10 s after it.
+    #[serde(default)]
+    pub errors_during: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub errors_after: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub retries_during: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub retries_after: BTreeMap<String, u64>,
+    /// Per operation: seconds from `ended_s` to its first success.
+    #[serde(default)]
+    pub first_success_after_s: BTreeMap<String, f64>,
 }
 
 /// The load generator's own behaviour: proof that it was not the bottleneck.

@@ -67,6 +67,9 @@ pub fn render(report: &Report) -> String {
         i.signature_failures,
         i.messages_unexpected
     );
+    for line in resilience_lines(report) {
+        let _ = writeln!(out, "{line}");
+    }
     let g = &report.generator;
     let _ = writeln!(out, "{}", health_line(g));
     let _ = writeln!(
@@ -162,6 +165,66 @@ pub fn format_us(us: u64) -> String {
     } else {
         format!("{:.2}s", us as f64 / 1_000_000.0)
     }
+}
+
+/// Envelopes listed per problem in the terminal and Markdown summaries (report.json has more).
+const PROBLEMS_SHOWN: usize = 10;
+
+/// One line per injected fault, one for retries and reconnects, and the first problem
+/// envelopes: shared by the terminal summary and summary.md.
+pub fn resilience_lines(report: &Report) -> Vec<String> {
+    let r = &report.resilience;
+    let total = |m: &std::collections::BTreeMap<String, u64>| m.values().sum::<u64>();
+    let mut out = Vec::new();
+    for f in &r.faults {
+        let when = match (f.started_s, f.ended_s) {
+            (Some(a), Some(b)) => format!("{a:.1}s–{b:.1}s"),
+            _ => "not run".into(),
+        };
+        let outcome = match (&f.error, f.recovery_s) {
+            (Some(e), _) => format!("NOT INJECTED: {e}"),
+            (None, Some(v)) => format!("recovered {v:.2}s after its start"),
+            (None, None) => "NO RECOVERY".into(),
+        };
+        out.push(format!(
+            "fault {} (line {}) {when}: {outcome}; errors during {} after {}; retries during {} after {}",
+            f.kind,
+            f.line,
+            total(&f.errors_during),
+            total(&f.errors_after),
+            total(&f.retries_during),
+            total(&f.retries_after)
+        ));
+    }
+    if !r.faults.is_empty() || total(&r.retries) > 0 || r.ws_reconnects > 0 {
+        out.push(format!(
+            "retries: {} (budget exhausted {}) | websocket reconnects {} ({} attempts)",
+            total(&r.retries),
+            total(&r.retry_budget_exhausted),
+            r.ws_reconnects,
+            r.ws_reconnect_attempts
+        ));
+    }
+    let p = &report.integrity_problems;
+    for (what, list) in [
+        ("lost", &p.lost),
+        ("duplicated", &p.duplicated),
+        ("undecryptable", &p.undecryptable),
+    ] {
+        for e in list.iter().take(PROBLEMS_SHOWN) {
+            out.push(format!(
+                "{what}: message {} to user {} device {}",
+                e.message_id, e.recipient_user, e.recipient_device
+            ));
+        }
+        if list.len() > PROBLEMS_SHOWN {
+            out.push(format!(
+                "{what}: … {} more in report.json",
+                list.len() - PROBLEMS_SHOWN
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

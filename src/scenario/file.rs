@@ -42,6 +42,9 @@ pub struct RawScenario {
     /// `operation = { p95 = "10ms", ... }`
     #[serde(default)]
     pub budgets: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// `[[faults]]`: failures injected during the measured window.
+    #[serde(default)]
+    pub faults: Vec<crate::scenario::fault::RawFault>,
 }
 
 fn default_seed() -> u64 {

@@ -6,6 +6,7 @@
 
 pub mod budget;
 mod error;
+pub mod fault;
 mod file;
 mod flow;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use budget::{Budget, BudgetSource};
 pub use error::{line_column, ScenarioError};
+pub use fault::{Fault, FaultKind};
 pub use file::LoadModel;
 pub use flow::FlowKind;
 use toml::Spanned;
@@ -53,6 +55,8 @@ pub struct Scenario {
     pub max_late_start_share: f64,
     pub memory_probe_devices: u32,
     pub budgets: Vec<Budget>,
+    /// Failures to inject, by offset from the start of the measured window.
+    pub faults: Vec<Fault>,
 }
 
 /// The population set up before the clock starts.
@@ -113,6 +117,15 @@ impl OpenPlan {
 }
 
 impl Scenario {
+    /// An error about fault `f` found after parsing (e.g. the provider cannot inject it).
+    pub fn fault_error(&self, f: &Fault, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            origin: self.path.display().to_string(),
+            position: Some(f.position),
+            message: message.into(),
+        }
+    }
+
     /// Reads and validates a scenario file; a path that does not exist may name a built-in
     /// scenario (`default`, `scenarios/smoke.toml`, …), so `run` works from any directory.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -389,6 +402,8 @@ impl Validator<'_> {
             }
         }
 
+        let faults = self.faults(&raw.faults, duration - warmup)?;
+
         Ok(Scenario {
             name,
             description: raw.description,
@@ -410,7 +425,26 @@ impl Validator<'_> {
             max_late_start_share,
             memory_probe_devices,
             budgets,
+            faults,
         })
+    }
+
+    fn faults(
+        &self,
+        raw: &[fault::RawFault],
+        window: Duration,
+    ) -> Result<Vec<Fault>, ScenarioError> {
+        let err = |span: Range<usize>, m: String| self.err(span, m);
+        let duration = |v: &Spanned<String>, what: &str| self.duration(v, what);
+        let mut out: Vec<Fault> = raw
+            .iter()
+            .map(|f| {
+                let position = line_column(self.source, f.kind.span().start);
+                fault::validate(f, window, &err, &duration, position)
+            })
+            .collect::<Result<_, _>>()?;
+        out.sort_by_key(|f| f.at);
+        Ok(out)
     }
 
     fn population(&self, p: &Spanned<file::RawPopulation>) -> Result<Population, ScenarioError> {

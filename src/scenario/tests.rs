@@ -182,3 +182,43 @@ fn shipped_scenarios_are_valid() {
         dir.display()
     );
 }
+
+#[test]
+fn faults_parse_with_defaults_sorted_by_offset() {
+    let text = format!(
+        "{GOOD}\n[[faults]]\nat = \"9s\"\nkind = \"pause_db\"\n\n[[faults]]\nat = \"2s\"\nkind = \"kill_server\"\ndown = \"1s\"\n\n[[faults]]\nat = \"4s\"\nkind = \"restart_db\"\ncommand = \"true\"\n"
+    );
+    let s = parse(&text).unwrap();
+    let kinds: Vec<FaultKind> = s.faults.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            FaultKind::KillServer,
+            FaultKind::RestartDb,
+            FaultKind::PauseDb
+        ]
+    );
+    assert_eq!(s.faults[0].hold, Duration::from_secs(1));
+    assert_eq!(s.faults[2].hold, fault::DEFAULT_PAUSE);
+    assert_eq!(s.faults[1].command.as_deref(), Some("true"));
+}
+
+#[test]
+fn bad_faults_name_file_line_and_column() {
+    let unknown = format!("{GOOD}\n[[faults]]\nat = \"2s\"\nkind = \"unplug\"\n");
+    let line = unknown.lines().count();
+    let e = err(&unknown);
+    assert!(
+        e.starts_with(&format!("s.toml:{line}:8: unknown fault kind `unplug`")),
+        "{e}"
+    );
+    // The window is 20s - 5s = 15s: a fault at 15s would never happen.
+    let late = format!("{GOOD}\n[[faults]]\nat = \"15s\"\nkind = \"kill_server\"\n");
+    let e = err(&late);
+    assert!(e.contains("past the end of the measured window"), "{e}");
+    let misplaced =
+        format!("{GOOD}\n[[faults]]\nat = \"2s\"\nkind = \"restart_db\"\nfor = \"1s\"\n");
+    assert!(err(&misplaced).contains("`for` only applies to pause_db"));
+    let extra = format!("{GOOD}\n[[faults]]\nat = \"2s\"\nkind = \"restart_db\"\nwhen = 1\n");
+    assert!(err(&extra).contains("unknown field `when`"));
+}

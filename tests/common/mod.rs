@@ -252,6 +252,8 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
             memory_probe_includes_server: false,
             goose_report: None,
         },
+        integrity_problems: Default::default(),
+        resilience: Default::default(),
         passed: false,
         failures: Vec::new(),
     };

@@ -165,6 +165,11 @@ pub async fn send(
 ) -> Result<Json<SendResponse>, ApiError> {
     let envelopes = validate(req.messages)?;
     let message_id = req.message_id;
+    if app.test_nondurable_ack {
+        return Ok(Json(ack_then_store(
+            &app, sender, user_id, message_id, envelopes,
+        )));
+    }
     match app
         .store
         .send(&sender, user_id, message_id, &envelopes)
@@ -185,6 +190,32 @@ pub async fn send(
             extra: extra.into_iter().map(|d| d as u32).collect(),
         }),
         SendOutcome::UnknownUser => Err(ApiError::NotFound(format!("user_id: no user {user_id}"))),
+    }
+}
+
+/// How long a TEST-ONLY non-durable send waits before it stores what it acknowledged.
+const NONDURABLE_DELAY: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// TEST ONLY (`ServerConfig::test_nondurable_ack`): answers "stored" at once and stores the
+/// envelopes [`NONDURABLE_DELAY`] later, so a crash in between loses acknowledged messages —
+/// the loss the harness's integrity ledger must catch.
+fn ack_then_store(
+    app: &AppState,
+    sender: Device,
+    user_id: Uuid,
+    message_id: Uuid,
+    envelopes: Vec<OutgoingEnvelope>,
+) -> SendResponse {
+    let store = app.store.clone();
+    let stored = envelopes.len() as i64;
+    tokio::spawn(async move {
+        tokio::time::sleep(NONDURABLE_DELAY).await;
+        let _ = store.send(&sender, user_id, message_id, &envelopes).await;
+    });
+    SendResponse {
+        message_id,
+        stored,
+        duplicate: false,
     }
 }
 

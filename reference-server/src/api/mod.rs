@@ -53,6 +53,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Flips to true when the server shuts down; WebSocket sessions close on it.
     pub shutdown: watch::Receiver<bool>,
+    /// TEST ONLY: acknowledge sends before storing them (`ServerConfig::test_nondurable_ack`).
+    pub test_nondurable_ack: bool,
 }
 
 struct Route {
