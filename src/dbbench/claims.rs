@@ -79,3 +79,23 @@ impl Ledger {
         self.keys.iter().filter(|(_, v)| v.len() > 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Ledger;
+
+    #[test]
+    fn a_key_recorded_twice_is_a_repeat_across_merged_ledgers() {
+        let (mut a, mut b) = (Ledger::default(), Ledger::default());
+        a.record(Some("1 7".into()));
+        a.record(None);
+        b.record(Some("2 7".into()));
+        b.record(Some("1 7".into()));
+        assert_eq!(a.repeats().count(), 0);
+        a.merge(&b);
+        let repeats: Vec<_> = a.repeats().collect();
+        assert_eq!(repeats.len(), 1);
+        assert_eq!(repeats[0], (&"1 7".to_string(), &vec![1, 4]));
+        assert_eq!(a.fetches, 4);
+    }
+}
