@@ -50,7 +50,7 @@ CREATE TABLE prekeys (
   user_id uuid NOT NULL,
   device_id integer NOT NULL,
   key_id integer NOT NULL CHECK (key_id >= 0),
-  public_key bytea NOT NULL UNIQUE,
+  public_key bytea NOT NULL UNIQUE CHECK (octet_length(public_key) = 32),
   consumed_at timestamptz,
   PRIMARY KEY (user_id, device_id, key_id),
   FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE

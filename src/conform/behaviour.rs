@@ -13,8 +13,13 @@ use crate::conform::runner::{describe, excerpt};
 const K: Kind = Kind::Behaviour;
 
 pub async fn run(client: &Client, url: &str, expect: &Expect) -> Vec<Check> {
+    run_until(client, url, expect, usize::MAX).await
+}
+
+/// Runs the assertions in file order up to and including the one at index `last`.
+pub async fn run_until(client: &Client, url: &str, expect: &Expect, last: usize) -> Vec<Check> {
     let mut out = Vec::new();
-    for (at, b) in expect.behaviours() {
+    for (at, b) in expect.behaviours().into_iter().take(last.saturating_add(1)) {
         let check = match b {
             Behaviour::Succeeds(s) => {
                 let title = label("succeeds", &s.name, &at, &s.sql);

@@ -19,6 +19,7 @@ pub mod pack;
 pub mod probes;
 pub mod report;
 pub mod rowgen;
+pub mod rules;
 pub mod runner;
 pub(crate) mod versions;
 
@@ -48,22 +49,39 @@ pub fn load(pack: Pack) -> Result<(Pack, Expect), Error> {
     Ok((pack, expect))
 }
 
+/// Numbers the scratch databases of this process.
+static DB_SEQ: AtomicU64 = AtomicU64::new(0);
+
 /// A fresh database on `pg`, dropped when the run ends.
-struct Scratch<'a> {
-    pg: &'a Postgres,
-    name: String,
-    url: String,
+pub(crate) struct Scratch<'a> {
+    pub(crate) pg: &'a Postgres,
+    pub(crate) name: String,
+    pub(crate) url: String,
 }
 
 impl<'a> Scratch<'a> {
     async fn create(pg: &'a Postgres, role: &str) -> Result<Scratch<'a>, Error> {
-        static N: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "conform_{}_{}_{role}",
             std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
+            DB_SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let url = pg.create_database(&name, None).await?;
+        Ok(Scratch { pg, name, url })
+    }
+
+    /// A copy of database `template` (which must have no open connection).
+    async fn create_from(
+        pg: &'a Postgres,
+        role: &str,
+        template: &str,
+    ) -> Result<Scratch<'a>, Error> {
+        let name = format!(
+            "conform_{}_{}_{role}",
+            std::process::id(),
+            DB_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let url = pg.create_database(&name, Some(template)).await?;
         Ok(Scratch { pg, name, url })
     }
 
@@ -121,7 +139,20 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
             .into_iter()
             .collect();
         out.extend(probes::run(&client, &cat, &exclude).await);
-        out.extend(behaviour::run(&client, &c.url, expect).await);
+        let behaviour = behaviour::run(&client, &c.url, expect).await;
+        // The rules run last: they read the final state and copy a fresh schema for probes
+        // that must start clean or break objects.
+        let ctx = rules::Context {
+            pg,
+            pack,
+            expect,
+            cat: &cat,
+            client: &client,
+            behaviour: &behaviour,
+        };
+        let found = rules::run(&ctx).await?;
+        out.extend(behaviour);
+        out.extend(found);
         Ok::<_, Error>(out)
     }
     .await;
@@ -161,6 +192,10 @@ fn apply_waivers(checks: &mut Vec<Check>, expect: &Expect) {
         if !hit {
             let kind = if wv.rule.starts_with("probe.") {
                 Kind::Probes
+            } else if wv.rule.starts_with("detect.") {
+                Kind::Detection
+            } else if wv.rule.starts_with("policy.") {
+                Kind::Policy
             } else {
                 Kind::Hazards
             };

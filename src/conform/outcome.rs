@@ -12,16 +12,22 @@ pub enum Kind {
     Probes,
     Hazards,
     Behaviour,
+    /// Behaviour the schema was never asked about, found by running it (rules module).
+    Detection,
+    /// E2EE policy rules read from the catalog (rules module).
+    Policy,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Migrations,
         Kind::Preservation,
         Kind::Catalog,
         Kind::Probes,
         Kind::Hazards,
         Kind::Behaviour,
+        Kind::Detection,
+        Kind::Policy,
     ];
 
     pub fn label(self) -> &'static str {
@@ -32,6 +38,8 @@ impl Kind {
             Kind::Probes => "probes",
             Kind::Hazards => "hazards",
             Kind::Behaviour => "behaviour",
+            Kind::Detection => "detection",
+            Kind::Policy => "policy",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! budgets the seed document states ([`report`], [`chart`]). Format: `docs/workload.md`.
 
 pub mod chart;
+pub mod claims;
 pub mod pack;
 pub mod params;
 pub mod report;

@@ -60,6 +60,11 @@ pub struct OpReport {
     pub budget_source: Option<String>,
     /// `None` when the operation has no budget.
     pub within_budget: Option<bool>,
+    /// For an operation declaring `claims`: keys handed out, and keys handed out more than once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_claimed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_claimed_twice: Option<u64>,
 }
 
 impl OpReport {
@@ -76,7 +81,16 @@ impl OpReport {
         };
         let p95 = q(0.95);
         let budget = op.budget_p95.map(|d| d.as_micros() as u64);
+        let (keys_claimed, keys_claimed_twice) = match op.claims {
+            Some(_) => (
+                Some(s.claims.keys.values().map(|v| v.len() as u64).sum()),
+                Some(s.claims.repeats().count() as u64),
+            ),
+            None => (None, None),
+        };
         OpReport {
+            keys_claimed,
+            keys_claimed_twice,
             name: op.name.clone(),
             count,
             errors: s.errors.clone(),
@@ -159,6 +173,12 @@ pub fn failures(report: &Report, max_error_rate: f64) -> Vec<String> {
                         ms(b)
                     ));
                 }
+            }
+            if let Some(n) = o.keys_claimed_twice.filter(|n| *n > 0) {
+                out.push(format!(
+                    "{} at {} devices: integrity: {n} one-time prekeys were handed out to more than one fetcher",
+                    o.name, s.devices
+                ));
             }
             if o.error_rate > max_error_rate {
                 let kinds: Vec<String> = o.errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();

@@ -41,6 +41,8 @@ pub struct OpStats {
     pub max_start_lag_us: u64,
     /// Delay between intended and actual start of every measured operation (µs; 0 as 1).
     pub start_lag: Histogram<u64>,
+    /// Keys handed out, for an operation that declares `claims`.
+    pub claims: super::claims::Ledger,
 }
 
 impl OpStats {
@@ -53,6 +55,7 @@ impl OpStats {
             max_start_lag_us: 0,
             start_lag: Histogram::new_with_bounds(1, HIGHEST_US, 3)
                 .expect("valid histogram bounds"),
+            claims: Default::default(),
         }
     }
 
@@ -71,6 +74,7 @@ impl OpStats {
         self.start_lag
             .add(&other.start_lag)
             .expect("same histogram bounds");
+        self.claims.merge(&other.claims);
     }
 
     pub fn error_count(&self) -> u64 {
@@ -175,8 +179,27 @@ pub async fn run(
     let drain_until = end + DRAIN;
 
     let mut handles = Vec::new();
+    // A key id is per device: the ledger keys a claim by the operation's `pick` parameters
+    // (which address the device) and the claimed value.
+    let claim_columns: Vec<Option<(String, Vec<usize>)>> = workload
+        .operations
+        .iter()
+        .map(|o| {
+            o.claims.clone().map(|c| {
+                let picks = o
+                    .params
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| matches!(p, super::workload::Param::Pick(_)))
+                    .map(|(i, _)| i)
+                    .collect();
+                (c, picks)
+            })
+        })
+        .collect();
     for (client, statements) in workers {
         let rx = rx.clone();
+        let claim_columns = claim_columns.clone();
         handles.push(tokio::spawn(async move {
             let mut stats: Vec<OpStats> = (0..n_ops).map(|_| OpStats::new()).collect();
             loop {
@@ -204,7 +227,22 @@ pub async fn run(
                 s.max_start_lag_us = s.max_start_lag_us.max(lag.as_micros() as u64);
                 s.start_lag.saturating_record(lag.as_micros().max(1) as u64);
                 match result {
-                    Ok(_) => {
+                    Ok(rows) => {
+                        // Every key an operation hands out is logged, so a repeat is counted.
+                        if let Some((col, picks)) = &claim_columns[job.op] {
+                            let device: Vec<String> = picks
+                                .iter()
+                                .map(|i| match &job.values[*i] {
+                                    Value::Int(n) => n.to_string(),
+                                    other => format!("{other:?}"),
+                                })
+                                .collect();
+                            for row in &rows {
+                                let key = super::claims::claimed_value(row, col).ok().flatten();
+                                s.claims
+                                    .record(key.map(|k| format!("{} {k}", device.join(","))));
+                            }
+                        }
                         let latency =
                             done.saturating_duration_since(job.due).as_micros().max(1) as u64;
                         let service =

@@ -75,6 +75,9 @@ pub struct Operation {
     pub budget_p95: Option<Duration>,
     /// Where the budget comes from (seed document and section).
     pub source: Option<String>,
+    /// The result column holding the one-time prekey this operation hands out (`claims`): a
+    /// value returned twice in a run is an integrity failure.
+    pub claims: Option<String>,
     /// `file:line:column` of the operation's `sql`.
     pub at: String,
 }
@@ -158,6 +161,8 @@ struct RawOperation {
     budget: Option<RawBudget>,
     #[serde(default)]
     source: Option<String>,
+    #[serde(default)]
+    claims: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -389,6 +394,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
             ),
             None => None,
         };
+        let claims = match &op.claims {
+            Some(c) if c.get_ref().trim().is_empty() => {
+                return Err(bad(
+                    c.span(),
+                    format!("operation `{name}`: claims names no column"),
+                ))
+            }
+            Some(c) => Some(c.get_ref().trim().to_string()),
+            None => None,
+        };
         operations.push(Operation {
             name,
             weight,
@@ -396,6 +411,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
             params,
             budget_p95,
             source: op.source,
+            claims,
             at: at(op.sql.span()),
         });
     }
