@@ -472,3 +472,68 @@ fn an_operation_with_only_errors_renders_everywhere() {
         .count();
     assert_eq!(tagged, op.intervals.len());
 }
+
+/// The `<svg>` of the chart of `kind` (for `op`, if given).
+fn chart_svg<'a>(html: &'a str, kind: &str, op: Option<&str>) -> &'a str {
+    let marker = match op {
+        Some(op) => format!(r#"data-chart="{kind}" data-op="{op}""#),
+        None => format!(r#"data-chart="{kind}" data-points"#),
+    };
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no chart {marker}"));
+    let rest = &html[at..];
+    &rest[..rest.find("</svg>").unwrap()]
+}
+
+/// What a reader needs to tell the lines apart: one colour per operation, p95 drawn on top of
+/// a p99 halo, time axes that end with the measured window, and labels that say what they are.
+#[test]
+fn html_gives_every_operation_its_colour_and_keeps_p95_and_p99_apart() {
+    let report = failing_report();
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_report_dir(dir.path(), &report).unwrap();
+    let html = std::fs::read_to_string(&files.html).unwrap();
+
+    let throughput = chart_svg(&html, "throughput", None);
+    let strokes: std::collections::BTreeSet<&str> = throughput
+        .split("<polyline")
+        .skip(1)
+        .filter_map(|p| p.split("stroke=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(strokes.len(), report.operations.len(), "{strokes:?}");
+
+    let (name, _) = report.operations.iter().next().unwrap();
+    let over_time = chart_svg(&html, "percentiles-over-time", Some(name));
+    let order: Vec<&str> = over_time
+        .split("<polyline class=\"series\" data-series=\"")
+        .skip(1)
+        .filter_map(|p| p.split('"').next())
+        .collect();
+    assert_eq!(order, ["p99", "p95", "p50"], "p99 first, under the others");
+    let p99 = over_time.split("data-series=\"p99\"").nth(1).unwrap();
+    assert!(p99.contains("stroke-width=\"5\""), "p99 is a halo");
+
+    // Tick labels of the time axis stay inside the measured window.
+    let last_tick = throughput
+        .split("<text class=\"tick\"")
+        .filter_map(|t| {
+            t.split('>')
+                .nth(1)?
+                .split('<')
+                .next()?
+                .strip_suffix('s')?
+                .parse::<f64>()
+                .ok()
+        })
+        .fold(0.0_f64, f64::max);
+    assert!(
+        last_tick <= report.window.duration_s,
+        "time axis runs to {last_tick}s past the {}s window",
+        report.window.duration_s
+    );
+    assert!(
+        html.contains("not applicable: goose drives the closed model only"),
+        "an open-model run says why there is no goose report"
+    );
+}

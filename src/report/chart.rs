@@ -94,6 +94,9 @@ fn nice_step(raw: f64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Style {
     Line,
+    /// A wide translucent line, drawn under the others: where a thin line runs on top of it
+    /// (p95 equal to p99), both stay visible.
+    Halo,
     /// Vertical bars from the x axis, one per point.
     Bars,
 }
@@ -221,7 +224,11 @@ impl Chart {
         for series in &self.series {
             let name = escape(series.name.as_str());
             match series.style {
-                Style::Line => {
+                Style::Line | Style::Halo => {
+                    let (width, opacity) = match series.style {
+                        Style::Halo => ("5", "0.45"),
+                        _ => ("1.8", "1"),
+                    };
                     if series.points.len() == 1 {
                         let (x, y) = series.points[0];
                         let _ = write!(
@@ -240,7 +247,7 @@ impl Chart {
                         .collect();
                     let _ = write!(
                         s,
-                        r#"<polyline class="series" data-series="{name}" fill="none" stroke="{}" stroke-width="1.8" points="{}"><title>{name}</title></polyline>"#,
+                        r#"<polyline class="series" data-series="{name}" fill="none" stroke="{}" stroke-width="{width}" stroke-opacity="{opacity}" points="{}"><title>{name}</title></polyline>"#,
                         series.color,
                         pts.join(" ")
                     );
@@ -342,12 +349,16 @@ impl Chart {
     }
 }
 
-/// A palette of distinguishable colours, cycled by index.
+/// Twenty distinguishable colours (Tableau 20: ten hues, each dark then light), so every
+/// operation of a run gets its own; cycled only past twenty.
+pub const PALETTE: [&str; 20] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+];
+
+/// The palette's colour for series `i`.
 pub fn color(i: usize) -> String {
-    const PALETTE: [&str; 10] = [
-        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-        "#bcbd22", "#17becf",
-    ];
     PALETTE[i % PALETTE.len()].to_string()
 }
 

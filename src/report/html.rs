@@ -322,14 +322,17 @@ fn interval_count(report: &Report) -> u64 {
     window_ms.div_ceil(interval_ms).max(from_ops)
 }
 
+/// Seconds from the window's start to its end: every time chart ends where the measured
+/// window ends (a last partial interval is plotted at its start, inside it).
 fn time_axis(report: &Report) -> Axis {
-    let n = interval_count(report);
-    let end_s = (n * report.window.interval_ms.max(1)) as f64 / 1000.0;
-    Axis::linear_from_zero(
-        end_s.max(report.window.duration_s),
-        "seconds into the measured window",
-        |v| format!("{}s", trim_number(v)),
-    )
+    let end_s = if report.window.duration_s > 0.0 {
+        report.window.duration_s
+    } else {
+        (interval_count(report) * report.window.interval_ms.max(1)) as f64 / 1000.0
+    };
+    Axis::linear_from_zero(end_s, "seconds into the measured window", |v| {
+        format!("{}s", trim_number(v))
+    })
 }
 
 fn trim_number(v: f64) -> String {
@@ -497,18 +500,19 @@ fn per_operation(out: &mut String, report: &Report) -> Result<(), Error> {
             markers: Vec::new(),
         };
 
+        // p99 first, as a halo, then p95 and p50 on top: on small samples p95 and p99 are
+        // often the same sample, and the halo keeps both visible.
         let mut lines = Vec::new();
-        for (i, (label, pick)) in [
+        for (label, pick, colour, style) in [
             (
-                "p50",
-                (|iv| iv.p50_us) as fn(&crate::report::model::IntervalStats) -> u64,
+                "p99",
+                (|iv| iv.p99_us) as fn(&crate::report::model::IntervalStats) -> u64,
+                "#d62728",
+                Style::Halo,
             ),
-            ("p95", |iv| iv.p95_us),
-            ("p99", |iv| iv.p99_us),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+            ("p95", |iv| iv.p95_us, "#ff7f0e", Style::Line),
+            ("p50", |iv| iv.p50_us, "#1f77b4", Style::Line),
+        ] {
             let points: Vec<(f64, f64)> = op
                 .intervals
                 .iter()
@@ -517,8 +521,8 @@ fn per_operation(out: &mut String, report: &Report) -> Result<(), Error> {
                 .collect();
             lines.push(Series {
                 name: label.into(),
-                color: color(i),
-                style: Style::Line,
+                color: colour.into(),
+                style,
                 points,
             });
         }
@@ -641,15 +645,27 @@ fn environment(out: &mut String, report: &Report) {
             "memory per WebSocket device",
             if g.ws_probe_devices > 0 {
                 format!(
-                    "{:.1} KiB (probe of {} devices)",
+                    "{:.1} KiB (resident memory grown per device over a probe of {} devices holding open WebSockets; {})",
                     g.memory_per_ws_device_bytes as f64 / 1024.0,
-                    g.ws_probe_devices
+                    g.ws_probe_devices,
+                    if g.memory_probe_includes_server {
+                        "includes the in-process server's side of each connection"
+                    } else {
+                        "the generator alone"
+                    }
                 )
             } else {
                 "not measured".into()
             },
         ),
-        ("goose report", opt(g.goose_report.clone())),
+        (
+            "goose report",
+            match (&g.goose_report, s.model.as_str()) {
+                (Some(path), _) => path.clone(),
+                (None, "open") => "not applicable: goose drives the closed model only".into(),
+                (None, _) => "none written".into(),
+            },
+        ),
     ];
     let stages: Vec<String> = s
         .stages
