@@ -295,3 +295,48 @@ async fn serve_is_durable_by_default_and_says_so_on_healthz() {
     assert_eq!(body["durable"], serde_json::Value::Bool(true), "{body}");
     drop(serve);
 }
+
+/// The closed model through the binary: stdout holds the summary alone (goose's own
+/// "N users launched." goes to stderr), the generator line compares busy users with the
+/// configured ones, and live progress reports a real flow rate.
+#[test]
+fn closed_model_stdout_is_the_summary_and_progress_tells_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = harness(&[
+        "run",
+        "scenarios/smoke-closed.toml",
+        "--db",
+        "local",
+        "--pg-fast",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.starts_with("operation ") && !stdout.contains("launched"),
+        "stdout:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("closed model, ") && stdout.contains(" of 4 configured virtual users"),
+        "{stdout}"
+    );
+    let rates: Vec<f64> = stderr
+        .lines()
+        .filter_map(|l| {
+            l.split(" | ")
+                .nth(1)?
+                .strip_suffix(" flows/s")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        rates.iter().any(|r| *r > 0.0),
+        "progress lines show flows/s above 0: {rates:?}\n{stderr}"
+    );
+}

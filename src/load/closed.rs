@@ -78,7 +78,7 @@ pub async fn run(
                 counters.flows_intended.fetch_add(1, Ordering::Relaxed);
                 counters.flows_started.fetch_add(1, Ordering::Relaxed);
             }
-            counters.flows_in_flight.fetch_add(1, Ordering::Relaxed);
+            counters.flow_launched();
             let outcome = flows::run(world.clone(), kind, intended, rand::Rng::gen(&mut rng)).await;
             counters.flows_in_flight.fetch_sub(1, Ordering::Relaxed);
             for step in &outcome.steps {
@@ -129,8 +129,44 @@ pub async fn run(
         .map_err(goose_err)?
         .set_default(GooseDefault::Quiet, 1)
         .map_err(goose_err)?;
+    let _stdout = StdoutToStderr::redirect();
     attack.execute().await.map_err(goose_err)?;
     Ok(GOOSE_REPORT.to_string())
+}
+
+/// goose prints its own progress ("4 users launched.") on stdout even when quiet; stdout is
+/// for the summary table alone (scripts parse it), so fd 1 points at stderr while the attack
+/// runs, and back when this guard drops.
+struct StdoutToStderr {
+    saved: libc::c_int,
+}
+
+impl StdoutToStderr {
+    fn redirect() -> Option<StdoutToStderr> {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: plain descriptor calls on the process's own fds 1 and 2.
+        let saved = unsafe { libc::dup(1) };
+        if saved < 0 || unsafe { libc::dup2(2, 1) } < 0 {
+            if saved >= 0 {
+                unsafe { libc::close(saved) };
+            }
+            return None;
+        }
+        Some(StdoutToStderr { saved })
+    }
+}
+
+impl Drop for StdoutToStderr {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: restores the descriptor saved in `redirect`.
+        unsafe {
+            libc::dup2(self.saved, 1);
+            libc::close(self.saved);
+        }
+    }
 }
 
 #[cfg(test)]

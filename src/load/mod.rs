@@ -258,6 +258,14 @@ pub async fn execute_with_faults(
             Load::Open(_) => round4(g(&counters.flows_intended) as f64 / window.as_secs_f64()),
             Load::Closed(_) => 0.0,
         },
+        configured_users: match &scenario.load {
+            Load::Open(_) => 0,
+            Load::Closed(plan) => u64::from(plan.users),
+        },
+        peak_users_busy: match &scenario.load {
+            Load::Open(_) => 0,
+            Load::Closed(_) => g(&counters.peak_in_flight),
+        },
         flows_cancelled: g(&counters.flows_cancelled),
         flows_cancelled_by_flow: counters.cancelled_by_flow_name(),
         max_late_start_share: match scenario.load {

@@ -86,7 +86,7 @@ impl Starter {
         let kind = self.mix.pick(&mut self.rng);
         let flow_seed: u64 = self.rng.gen();
         let world = self.world.clone();
-        counters.flows_in_flight.fetch_add(1, Ordering::Relaxed);
+        counters.flow_launched();
         let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
         // Reap finished flows so the set does not grow with the run.
         while flows.try_join_next().is_some() {}

@@ -15,6 +15,11 @@ pub struct GeneratorCounters {
     pub late_starts: AtomicU64,
     pub max_start_lag_us: AtomicU64,
     pub flows_in_flight: AtomicU64,
+    /// Every flow launched, warm-up included: what live progress counts (the measured
+    /// counters start at the window, so a rate from them reads 0 while ramping).
+    pub flows_launched: AtomicU64,
+    /// Most flows in flight at once: in the closed model, the virtual users actually busy.
+    pub peak_in_flight: AtomicU64,
     pub flows_cancelled: AtomicU64,
     /// Cancelled flows per kind, indexed by `FlowKind as usize`.
     pub cancelled_by_flow: [AtomicU64; 7],
@@ -36,6 +41,13 @@ pub struct GeneratorCounters {
 }
 
 impl GeneratorCounters {
+    /// A flow starts (any phase): counted for live progress and the in-flight peak.
+    pub fn flow_launched(&self) {
+        self.flows_launched.fetch_add(1, Ordering::Relaxed);
+        let now = self.flows_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+    }
+
     pub fn ws_opened(&self) {
         let now = self.open_websockets.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_open_websockets.fetch_max(now, Ordering::Relaxed);

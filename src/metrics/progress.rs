@@ -93,7 +93,7 @@ impl Progress {
                     _ = stopped.changed() => break,
                 }
                 let now = Instant::now();
-                let started = GeneratorCounters::get(&sources.counters.flows_started);
+                let started = GeneratorCounters::get(&sources.counters.flows_launched);
                 let rate =
                     (started - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
                 last = (now, started);

@@ -151,6 +151,10 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         generator.cpu_share = generator.cpu_share.max(g.cpu_share);
         generator.cpu_share_includes_server |= g.cpu_share_includes_server;
         generator.process_cpu_s += g.process_cpu_s;
+        // Workers' users add up; each worker's busy peak is its own, so their sum bounds
+        // the merged peak from above.
+        generator.configured_users += g.configured_users;
+        generator.peak_users_busy += g.peak_users_busy;
         generator.peak_rss_bytes = generator.peak_rss_bytes.max(g.peak_rss_bytes);
         generator.late_starts += g.late_starts;
         generator.late_start_threshold_us = generator

@@ -345,6 +345,12 @@ pub struct Generator {
     /// schedule intended over the same window (0 in the closed model, which has no schedule).
     pub achieved_rate_per_s: f64,
     pub configured_rate_per_s: f64,
+    /// Closed model: the virtual users the scenario configures (its largest stage), and the
+    /// most that were busy with a flow at once. 0 in the open model.
+    #[serde(default)]
+    pub configured_users: u64,
+    #[serde(default)]
+    pub peak_users_busy: u64,
     /// Flows that had not finished when the run ended and were cancelled (each is an error
     /// of its `flow_<name>` operation and of the operation it was in; any fails the run).
     pub flows_cancelled: u64,

@@ -72,21 +72,38 @@ pub fn render(report: &Report) -> String {
     }
     let g = &report.generator;
     let _ = writeln!(out, "{}", health_line(g));
+    // The open model has a configured rate; the closed model has users and no schedule.
+    let load = if g.model == "closed" {
+        format!(
+            "closed model, {:.1} flows/s from {} of {} configured virtual users busy at peak",
+            g.achieved_rate_per_s, g.peak_users_busy, g.configured_users
+        )
+    } else {
+        format!(
+            "{} model, {:.1} flows/s achieved of {:.1} configured",
+            g.model, g.achieved_rate_per_s, g.configured_rate_per_s
+        )
+    };
     let _ = writeln!(
         out,
-        "generator: {} model, {:.1} flows/s achieved of {:.1} configured, late starts {}, cpu share {:.1}%{}, peak RSS {:.1} MiB{}",
-        g.model,
-        g.achieved_rate_per_s,
-        g.configured_rate_per_s,
+        "generator: {load}, late starts {}, cpu share {:.1}%{}, peak RSS {:.1} MiB{}",
         g.late_starts,
         g.cpu_share * 100.0,
-        if g.cpu_share_includes_server { " (incl. in-process server)" } else { "" },
+        if g.cpu_share_includes_server {
+            " (incl. in-process server)"
+        } else {
+            ""
+        },
         g.peak_rss_bytes as f64 / (1024.0 * 1024.0),
         if g.memory_per_ws_device_bytes > 0 {
             format!(
                 ", {:.1} KiB per WebSocket device{}",
                 g.memory_per_ws_device_bytes as f64 / 1024.0,
-                if g.memory_probe_includes_server { " (incl. in-process server side)" } else { "" }
+                if g.memory_probe_includes_server {
+                    " (incl. in-process server side)"
+                } else {
+                    ""
+                }
             )
         } else {
             String::new()

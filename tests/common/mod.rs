@@ -240,6 +240,8 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
             flows_intended: flows,
             achieved_rate_per_s: flows as f64 / duration_s,
             configured_rate_per_s: flows as f64 / duration_s,
+            configured_users: 0,
+            peak_users_busy: 0,
             flows_cancelled: 0,
             flows_cancelled_by_flow: Default::default(),
             max_late_start_share: Some(0.01),
