@@ -150,6 +150,13 @@ fn chaos_loses_nothing_and_every_fault_recovers() {
         assert!(f.recovery_s.is_some(), "{} never recovered", f.kind);
     }
     assert_eq!(report.resilience.faults[5].command.as_deref(), Some("true"));
+    // The server that was killed ran as a child process, and the report says so.
+    assert!(report.environment.server_in_child);
+    assert!(
+        stdout(&out).contains("server bundled, child process"),
+        "{}",
+        stdout(&out)
+    );
     // The kill dropped every WebSocket; each device came back by itself.
     assert!(
         report.resilience.ws_reconnects >= 60,

@@ -20,6 +20,7 @@ fn environment(target: &str) -> Environment {
         durable: Some(false),
         target: target.into(),
         bundled_server: true,
+        server_in_child: false,
         cpus: 0,
         harness_version: "test".into(),
         platform: "test".into(),

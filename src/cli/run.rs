@@ -127,13 +127,14 @@ async fn run_bundled(
     let base_url = server.base_url();
     let api =
         Api::new(&base_url, REQUEST_TIMEOUT).map_err(|e| Error::Unavailable(e.to_string()))?;
-    let environment = environment(
+    let mut environment = environment(
         &pg.kind().to_string(),
         Some(pg.version().to_string()),
         Some(pg.durable()),
         &base_url,
         true,
     );
+    environment.server_in_child = matches!(server, Server::Child(_));
     if !quiet {
         eprintln!(
             "running {} against the bundled server at {base_url}{}",
@@ -204,6 +205,7 @@ fn environment(
         durable,
         target: target.to_string(),
         bundled_server: bundled,
+        server_in_child: false,
         cpus: process::cpus(),
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
         platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),

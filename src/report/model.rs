@@ -99,6 +99,10 @@ pub struct Environment {
     pub target: String,
     /// True when the harness started the bundled reference server itself.
     pub bundled_server: bool,
+    /// The bundled server ran as a child process (a scenario with faults kills it), not in
+    /// the harness's own process.
+    #[serde(default)]
+    pub server_in_child: bool,
     /// Logical CPUs of the machine running the generator (and the bundled server, if any).
     pub cpus: usize,
     pub harness_version: String,

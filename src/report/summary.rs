@@ -129,7 +129,11 @@ pub fn render(report: &Report) -> String {
             out,
             "machine: {} CPUs, server {}, load average {:.2} -> {:.2}, CPU steal {:.1}% before, {:.1}% during",
             e.cpus,
-            if e.bundled_server { "in-process" } else { "external" },
+            match (e.bundled_server, e.server_in_child) {
+                (true, false) => "in-process",
+                (true, true) => "bundled, child process",
+                (false, _) => "external",
+            },
             m.load_avg_start[0],
             m.load_avg_end[0],
             m.cpu_steal_start * 100.0,

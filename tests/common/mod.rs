@@ -200,6 +200,7 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
             durable: Some(true),
             target: "http://127.0.0.1:1/".into(),
             bundled_server: true,
+            server_in_child: false,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             harness_version: env!("CARGO_PKG_VERSION").into(),
             platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
