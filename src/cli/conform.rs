@@ -25,13 +25,13 @@ pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
         ))
     });
     if let [options] = per_image.as_slice() {
-        let report = conform_on(options, &pack, &expect).await?;
+        let report = conform_on(options, &pack, &expect, args.statement_timeout).await?;
         return write_and_print(&report, &dir);
     }
     let mut runs = Vec::new();
     let mut outcome = Outcome::Pass;
     for options in &per_image {
-        let report = conform_on(options, &pack, &expect).await?;
+        let report = conform_on(options, &pack, &expect, args.statement_timeout).await?;
         let o = write_and_print(&report, &dir.join(versions::dir_name(&options.image)))?;
         if o != Outcome::Pass {
             outcome = o;
@@ -54,6 +54,7 @@ async fn conform_on(
     options: &disposable_pg::Options,
     pack: &Pack,
     expect: &Expect,
+    timeout: std::time::Duration,
 ) -> Result<Report, Error> {
     let pg = crate::cli::start_database(options, false).await?;
     eprintln!(
@@ -61,7 +62,7 @@ async fn conform_on(
         pack.name,
         pack.migrations.len()
     );
-    let report = conform::run(&pg, pack, expect).await?;
+    let report = conform::run_with_timeout(&pg, pack, expect, timeout).await?;
     drop(pg);
     Ok(report)
 }

@@ -12,6 +12,7 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
         scales: args.scale.clone(),
         duration: args.duration,
         verbose: !quiet,
+        statement_timeout: args.statement_timeout,
     };
     if options.scales.is_empty() || options.scales.contains(&0) {
         return Err(Error::BadInput(
@@ -46,3 +47,4 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
         Outcome::Failed
     })
 }
+

@@ -205,6 +205,10 @@ pub struct ConformArgs {
     /// Where to write junit.xml and conform.json.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Longest one statement of the pack (migration statement or check) may run; a statement
+    /// cut by it fails naming the statement. 0 = no limit.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub statement_timeout: std::time::Duration,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -237,6 +241,9 @@ pub struct DbBenchArgs {
     pub duration: std::time::Duration,
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Longest one statement (migration, seed, workload operation) may run. 0 = no limit.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub statement_timeout: std::time::Duration,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -318,17 +325,24 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async move {
-        tokio::select! {
+        let outcome = tokio::select! {
             r = dispatch(cli) => r,
             sig = shutdown_signal() => {
                 eprintln!("\n{sig}: stopping; cleaning up what this run started");
                 Err(Error::Interrupted)
             }
-        }
+        };
+        // Scratch databases whose owners were dropped mid-flight: dropping them terminates
+        // their sessions, which cancels a hanging statement, also on a server we did not start.
+        disposable_pg::drop_all_sandboxes().await;
+        outcome
     });
     // Whatever is still running (servers, databases) goes now, even on the signal path where
     // the futures owning them were just dropped mid-flight.
     disposable_pg::shutdown_all();
+    // Blocking work still running (key precomputation, a read from a FIFO) must not hold the
+    // exit: dropping the runtime would wait for it, so it is abandoned after a short grace.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match outcome {
         Ok(o) => o.into(),
         Err(Error::Interrupted) => ExitCode::from(130),

@@ -22,7 +22,7 @@ pub mod rowgen;
 pub mod runner;
 pub(crate) mod versions;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use disposable_pg::Postgres;
 
@@ -48,41 +48,55 @@ pub fn load(pack: Pack) -> Result<(Pack, Expect), Error> {
     Ok((pack, expect))
 }
 
-/// A fresh database on `pg`, dropped when the run ends.
-struct Scratch<'a> {
-    pg: &'a Postgres,
-    name: String,
-    url: String,
+/// How long one statement of a pack (a migration statement, a check's SQL) may run before
+/// PostgreSQL cancels it. A normal pack's statements take milliseconds.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A fresh database on `pg`, owned by a role of its own without other privileges (the pack is
+/// untrusted code: docs/conformance.md, "Trust model"), dropped when the run ends.
+struct Scratch {
+    sandbox: disposable_pg::Sandbox,
 }
 
-impl<'a> Scratch<'a> {
-    async fn create(pg: &'a Postgres, role: &str) -> Result<Scratch<'a>, Error> {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "conform_{}_{}_{role}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let url = pg.create_database(&name, None).await?;
-        Ok(Scratch { pg, name, url })
+impl Scratch {
+    async fn create(pg: &Postgres, label: &str, timeout: Duration) -> Result<Scratch, Error> {
+        let sandbox = pg
+            .create_sandbox(&format!("conform_{label}"), timeout)
+            .await?;
+        Ok(Scratch { sandbox })
+    }
+
+    fn url(&self) -> &str {
+        &self.sandbox.url
     }
 
     async fn connect(&self) -> Result<tokio_postgres::Client, Error> {
-        Ok(disposable_pg::connect(&self.url).await?)
+        Ok(disposable_pg::connect(self.url()).await?)
     }
 
     async fn drop(self) {
-        let _ = self.pg.drop_database(&self.name).await;
+        self.sandbox.drop().await;
     }
 }
 
-/// Runs every check of a loaded pack on `pg`. `Err` only for a bad pack (an up migration
-/// that does not apply on a fresh database) or missing infrastructure.
+/// Runs every check of a loaded pack on `pg` with the default statement timeout.
 pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, Error> {
+    run_with_timeout(pg, pack, expect, DEFAULT_STATEMENT_TIMEOUT).await
+}
+
+/// Runs every check of a loaded pack on `pg`. `Err` only for a bad pack (an up migration
+/// that does not apply on a fresh database) or missing infrastructure. Every statement of
+/// the pack is cut after `timeout`.
+pub async fn run_with_timeout(
+    pg: &Postgres,
+    pack: &Pack,
+    expect: &Expect,
+    timeout: Duration,
+) -> Result<Report, Error> {
     let mut checks = Vec::new();
 
     // A: the migration sequence. A bad pack stops everything here.
-    let a = Scratch::create(pg, "a").await?;
+    let a = Scratch::create(pg, "a", timeout).await?;
     let result = async {
         let client = a.connect().await?;
         migrations::check_sequence(&client, pack, expect).await
@@ -92,7 +106,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
     checks.extend(result?);
 
     // B: data preservation.
-    let b = Scratch::create(pg, "b").await?;
+    let b = Scratch::create(pg, "b", timeout).await?;
     let result = async {
         let client = b.connect().await?;
         Ok::<_, Error>(migrations::check_preservation(&client, pack, expect).await)
@@ -102,7 +116,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
     checks.extend(result?);
 
     // C: the final schema.
-    let c = Scratch::create(pg, "c").await?;
+    let c = Scratch::create(pg, "c", timeout).await?;
     let result = async {
         let client = c.connect().await?;
         migrations::setup(&client, expect).await?;
@@ -121,7 +135,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
             .into_iter()
             .collect();
         out.extend(probes::run(&client, &cat, &exclude).await);
-        out.extend(behaviour::run(&client, &c.url, expect).await);
+        out.extend(behaviour::run(&client, c.url(), expect).await);
         Ok::<_, Error>(out)
     }
     .await;
