@@ -15,7 +15,9 @@ pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
         path: PathBuf::from("."),
         source: e,
     })?;
-    let (pack, expect) = conform::load(Pack::resolve(&args.schema, &root)?)?;
+    let schema = args.schema.clone();
+    let (pack, expect) =
+        crate::cli::off_thread(move || conform::load(Pack::resolve(&schema, &root)?)).await?;
     let per_image = args.db.options_per_image(false)?;
     let dir = args.report_dir.unwrap_or_else(|| {
         PathBuf::from("reports").join(format!(

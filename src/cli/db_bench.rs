@@ -7,7 +7,8 @@ use crate::dbbench::{self, report};
 use crate::{Error, Outcome};
 
 pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
-    let (pack, workload) = dbbench::prepare(&args.schema)?;
+    let schema = args.schema.clone();
+    let (pack, workload) = crate::cli::off_thread(move || dbbench::prepare(&schema)).await?;
     let options = dbbench::Options {
         scales: args.scale.clone(),
         duration: args.duration,
@@ -19,6 +20,7 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
             "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
         ));
     }
+    check_bounds(&options)?;
     let pg = args.db.start(true, quiet).await?;
     let report = dbbench::run(&pg, &pack, &workload, &options).await?;
     drop(pg);
@@ -48,3 +50,23 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
     })
 }
 
+/// Devices one scale may load: the seed inserts them (and their keys and messages) at once.
+const MAX_SCALE: u64 = 10_000_000;
+
+/// Absurd values are refused before PostgreSQL starts (exit 2), naming the flag and bound.
+fn check_bounds(options: &dbbench::Options) -> Result<(), Error> {
+    if let Some(s) = options.scales.iter().find(|s| **s > MAX_SCALE) {
+        return Err(Error::BadInput(format!(
+            "--scale: {s} devices is above the bound of {MAX_SCALE}"
+        )));
+    }
+    let max = crate::scenario::limits::MAX_DURATION;
+    if options.duration > max || options.duration.is_zero() {
+        return Err(Error::BadInput(format!(
+            "--duration must be above 0 and at most {}, got {}",
+            crate::scenario::limits::show(max),
+            humantime::format_duration(options.duration)
+        )));
+    }
+    Ok(())
+}

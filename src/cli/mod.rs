@@ -299,6 +299,16 @@ pub async fn start_database(
     Ok(pg)
 }
 
+/// Runs blocking input reading (scenario files, packs) on a blocking thread, so that a
+/// SIGINT is seen while it blocks (a FIFO nobody writes to) and the exit need not wait for it.
+pub(crate) async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("input reading was cancelled: {e}"),
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -23,9 +23,11 @@ const TARGET_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
     // Bad input first: nothing starts for a scenario or flag that is wrong.
-    let mut scenario = Scenario::load(&args.scenario)?;
+    let path = args.scenario.clone();
+    let mut scenario = crate::cli::off_thread(move || Scenario::load(&path)).await?;
     scenario.apply_budget_flags(&args.budgets)?;
     let db_options = args.db.options(true)?;
+    check_open_files(&scenario, args.target.is_none())?;
     let report_dir = args.report_dir.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(format!(
             "{}-{}",
@@ -192,4 +194,45 @@ impl Drop for BundledServer {
             rt.shutdown_background();
         }
     }
+}
+
+/// File descriptors a run needs besides its WebSockets (database, HTTP pools, files).
+const FD_RESERVE: u64 = 512;
+
+/// Every device holds a WebSocket (two descriptors when the bundled server is in this
+/// process): a population past the descriptor limit would fail halfway through setup, so
+/// it is refused first. The soft limit is raised to the hard one, as servers do.
+fn check_open_files(scenario: &Scenario, bundled: bool) -> Result<(), Error> {
+    let pop = &scenario.population;
+    let devices = u64::from(pop.users) * u64::from(pop.devices_per_user)
+        + u64::from(scenario.memory_probe_devices);
+    let needed = devices * if bundled { 2 } else { 1 } + FD_RESERVE;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a valid struct for this process only.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Ok(());
+        }
+        if lim.rlim_cur < needed && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max.min(needed.max(lim.rlim_cur)),
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    if lim.rlim_cur < needed {
+        return Err(Error::BadInput(format!(
+            "{}: population.users × devices_per_user + memory_probe_devices = {devices} devices \
+             need about {needed} open files, above this process's limit of {} (ulimit -n)",
+            scenario.path.display(),
+            lim.rlim_cur
+        )));
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ pub mod pacer;
 pub mod schedule;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,67 @@ pub struct RunContext<'a> {
     pub report_dir: &'a Path,
 }
 
+/// Most key sets and spare one-time prekeys made before the clock; beyond them keys are made
+/// on demand (and counted), so a huge expected number of registrations cannot exhaust memory.
+const MAX_PRECOMPUTED_SETS: usize = 250_000;
+const MAX_SPARE_ONE_TIME: usize = 2_000_000;
+/// How often key precomputation prints its progress.
+const KEY_PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Sets `flag` when dropped: the future that owns it was dropped (e.g. on SIGINT).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Makes the key material ahead of the clock on a blocking thread, with progress lines on
+/// stderr for large populations; dropping the returned future stops the work.
+async fn precompute_keys(
+    scenario: &Scenario,
+    device_sets: usize,
+    spare_one_time: usize,
+    mode: progress::Mode,
+) -> Result<KeyFactory, Error> {
+    let device_sets = device_sets.min(MAX_PRECOMPUTED_SETS);
+    let spare_one_time = spare_one_time.min(MAX_SPARE_ONE_TIME);
+    let (seed, otpk) = (scenario.seed, scenario.population.one_time_prekeys as usize);
+    let stop = Arc::new(AtomicBool::new(false));
+    let _guard = StopOnDrop(stop.clone());
+    let show = !matches!(mode, progress::Mode::Quiet);
+    if show {
+        eprintln!("precomputing keys for {device_sets} devices");
+    }
+    tokio::task::spawn_blocking(move || {
+        // A line every few seconds, so a large population visibly progresses.
+        let last = std::sync::Mutex::new(Instant::now());
+        let report = |done: usize| {
+            let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+            if show && last.elapsed() >= KEY_PROGRESS_EVERY {
+                *last = Instant::now();
+                eprintln!("  keys: {done}/{device_sets} devices");
+            }
+        };
+        let f = KeyFactory::precompute(seed, device_sets, otpk, &stop, report)?;
+        // In chunks, so that a stop request is seen within one chunk.
+        let mut left = spare_one_time;
+        while left > 0 {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let n = left.min(crate::client::keys::PROGRESS_EVERY * 10);
+            f.stock_one_time(n);
+            left -= n;
+        }
+        Some(f)
+    })
+    .await
+    .map_err(|e| Error::Unavailable(format!("precomputing keys failed: {e}")))?
+    .ok_or(Error::Interrupted)
+}
+
 /// Runs `scenario` and returns its report (not yet written).
 pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report, Error> {
     let started_at = Utc::now();
@@ -66,14 +127,7 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
     let device_sets = (pop.users * pop.devices_per_user) as usize
         + registers
         + scenario.memory_probe_devices as usize;
-    let (seed, otpk) = (scenario.seed, pop.one_time_prekeys as usize);
-    let keys = tokio::task::spawn_blocking(move || {
-        let f = KeyFactory::with_seed(seed, device_sets, otpk);
-        f.stock_one_time(replenish_keys);
-        f
-    })
-    .await
-    .map_err(|e| Error::Unavailable(format!("precomputing keys failed: {e}")))?;
+    let keys = precompute_keys(scenario, device_sets, replenish_keys, ctx.progress).await?;
 
     let cfg = FlowConfig {
         converse_messages: scenario.converse_messages,
