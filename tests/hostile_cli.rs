@@ -3,7 +3,7 @@
 //! paths are checked before any load, and exit codes follow README's table.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -322,9 +322,175 @@ fn wait_until_blocked_on_fifo(pid: u32) {
     }
 }
 
-#[allow(dead_code)]
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
+#[test]
+fn a_bad_report_dir_exits_2_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let earlier = dir.path().join("earlier");
+    std::fs::create_dir(&earlier).unwrap();
+    std::fs::write(earlier.join("report.json"), "{}").unwrap();
+    let cases = [
+        (file.clone(), "is a file, not a directory"),
+        (file.join("sub"), "cannot be created:"),
+        (
+            earlier.clone(),
+            "already holds a report (report.json); pass --force",
+        ),
+    ];
+    for (report_dir, message) in cases {
+        let (pid, out) = run(&[
+            "run",
+            "scenarios/smoke.toml",
+            "--db",
+            "local",
+            "--report-dir",
+            report_dir.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("--report-dir {}: {message}", report_dir.display())),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("PostgreSQL "), "{stderr}");
+        assert!(pg_dirs_of(pid).is_empty());
+    }
+    assert_eq!(
+        std::fs::read_to_string(earlier.join("report.json")).unwrap(),
+        "{}"
+    );
+    // conform and db-bench check theirs the same way.
+    for args in [
+        ["conform", "--schema", "batch3", "--report-dir"],
+        ["db-bench", "--schema", "batch3", "--report-dir"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend([file.to_str().unwrap(), "--db", "local"]);
+        let (_, out) = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("is a file, not a directory"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_malformed_target_is_bad_usage() {
+    for (target, message) in [
+        ("not-a-url", "not a URL"),
+        ("ftp://example.org", "scheme `ftp` is not http or https"),
+    ] {
+        let (_, out) = run(&["run", "scenarios/smoke.toml", "--target", target]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--target {target:?}: {message}")),
+            "{stderr}"
+        );
+    }
+}
+
+/// An HTTP server that answers `/healthz` and fails every other request with 500.
+fn healthy_but_broken_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 8192];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]);
+                let response = if head.starts_with("GET /healthz") {
+                    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                } else {
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\nfail"
+                };
+                let _ = stream.write_all(response.as_bytes());
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_target_whose_api_fails_every_request_is_a_failed_run() {
+    let url = healthy_but_broken_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out) = run(&[
+        "run",
+        "scenarios/smoke.toml",
+        "--quiet",
+        "--target",
+        &url,
+        "--report-dir",
+        dir.path().join("r").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the run failed: against {url}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_budget_limit_that_is_no_duration_is_named_in_words() {
+    let (_, out) = run(&[
+        "run",
+        "scenarios/smoke.toml",
+        "--budget",
+        "bundle_fetch.p95=fast",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--budget bundle_fetch.p95=fast: limit `fast` is not a duration (it does not start with a number); write a number and a unit, e.g. 10ms"),
+        "{stderr}"
+    );
+    let (_, out) = run(&[
+        "run",
+        "scenarios/smoke.toml",
+        "--budget",
+        "bundle_fetch.p95=10parsecs",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(`parsecs` is not a unit)"), "{stderr}");
+}
+
+#[test]
+fn a_database_chosen_by_database_url_says_so() {
+    let pg = disposable_pg::shared_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("p/migrations");
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::write(
+        pack.join("001_init.sql"),
+        "CREATE TABLE a (id bigint PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
+        .args(["conform", "--schema", "p"])
+        .current_dir(dir.path())
+        .env("DATABASE_URL", pg.url())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auto: DATABASE_URL is set"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_busy_address_before_starting_postgres() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let (pid, out) = run(&["serve", "--listen", &addr, "--db", "local"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--listen {addr}: cannot listen there")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PostgreSQL "), "{stderr}");
+    assert!(pg_dirs_of(pid).is_empty());
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::ConformArgs;
 use crate::conform::versions::{self, VersionRun};
 use crate::conform::{self, expect::Expect, outcome::Report, pack::Pack, report};
+use crate::report::outdir;
 use crate::{Error, Outcome};
 
 pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
@@ -19,13 +20,11 @@ pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
     let (pack, expect) =
         crate::cli::off_thread(move || conform::load(Pack::resolve(&schema, &root)?)).await?;
     let per_image = args.db.options_per_image(false)?;
-    let dir = args.report_dir.unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!(
-            "conform-{}-{}",
-            pack.name,
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ))
-    });
+    let dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| outdir::default_dir("conform-", &pack.name));
+    outdir::check(&dir, "conform.json", args.force)?;
     if let [options] = per_image.as_slice() {
         let report = conform_on(options, &pack, &expect, args.statement_timeout).await?;
         return write_and_print(&report, &dir);

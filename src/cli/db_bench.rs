@@ -21,13 +21,14 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
         ));
     }
     check_bounds(&options)?;
-    let pg = args.db.start(true, quiet).await?;
-    let report = dbbench::run(&pg, &pack, &workload, &options).await?;
-    drop(pg);
     let dir = args
         .report_dir
         .clone()
         .unwrap_or_else(|| dbbench::default_report_dir(&pack.name));
+    crate::report::outdir::check(&dir, "report.json", args.force)?;
+    let pg = args.db.start(true, quiet).await?;
+    let report = dbbench::run(&pg, &pack, &workload, &options).await?;
+    drop(pg);
     report::write(&report, &dir)?;
     print!("{}", report::summary(&report));
     for f in &report.failures {

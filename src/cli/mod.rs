@@ -145,6 +145,12 @@ impl DbArgs {
             .collect()
     }
 
+    /// Whether `--db` holds DATABASE_URL's value because the flag was not given.
+    fn db_from_env(&self) -> bool {
+        let flag_given = std::env::args().any(|a| a == "--db" || a.starts_with("--db="));
+        !flag_given && std::env::var("DATABASE_URL").is_ok_and(|v| !v.is_empty() && v == self.db)
+    }
+
     fn image(&self) -> &str {
         self.pg_image
             .first()
@@ -157,7 +163,13 @@ impl DbArgs {
         durable_by_default: bool,
         image: &str,
     ) -> Result<disposable_pg::Options, Error> {
-        let choice: disposable_pg::Choice = self.db.parse()?;
+        // clap fills --db from DATABASE_URL; as `auto` the provider then says that the
+        // environment chose the database, not a flag.
+        let choice: disposable_pg::Choice = if self.db_from_env() {
+            disposable_pg::Choice::Auto
+        } else {
+            self.db.parse()?
+        };
         let durable = if self.pg_durable {
             true
         } else if self.pg_fast {
@@ -193,6 +205,9 @@ pub struct RunArgs {
     /// Where to write the report (default: reports/<scenario>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Replace the report an existing --report-dir already holds.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -205,6 +220,9 @@ pub struct ConformArgs {
     /// Where to write junit.xml and conform.json.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Replace the report an existing --report-dir already holds.
+    #[arg(long)]
+    pub force: bool,
     /// Longest one statement of the pack (migration statement or check) may run; a statement
     /// cut by it fails naming the statement. 0 = no limit.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
@@ -241,6 +259,9 @@ pub struct DbBenchArgs {
     pub duration: std::time::Duration,
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Replace the report an existing --report-dir already holds.
+    #[arg(long)]
+    pub force: bool,
     /// Longest one statement (migration, seed, workload operation) may run. 0 = no limit.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub statement_timeout: std::time::Duration,

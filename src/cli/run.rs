@@ -2,7 +2,6 @@
 //! disposable PostgreSQL, or `--target`), run the load, print the summary, write
 //! `report.json`, and exit 0 only if every budget and integrity count held.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::RunArgs;
@@ -10,7 +9,7 @@ use crate::client::Api;
 use crate::load::{self, RunContext};
 use crate::metrics::{process, progress};
 use crate::report::model::Environment;
-use crate::report::summary;
+use crate::report::{outdir, summary};
 use crate::scenario::Scenario;
 use crate::{Error, Outcome};
 
@@ -27,14 +26,15 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
     let mut scenario = crate::cli::off_thread(move || Scenario::load(&path)).await?;
     scenario.apply_budget_flags(&args.budgets)?;
     let db_options = args.db.options(true)?;
+    if let Some(target) = &args.target {
+        check_target_url(target)?;
+    }
     check_open_files(&scenario, args.target.is_none())?;
-    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!(
-            "{}-{}",
-            scenario.name,
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ))
-    });
+    let report_dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| outdir::default_dir("", &scenario.name));
+    outdir::check(&report_dir, crate::report::json::REPORT_FILE, args.force)?;
     let mode = progress::Mode::detect(quiet);
 
     let report = match &args.target {
@@ -46,6 +46,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
             if !quiet {
                 eprintln!("running {} against {}", scenario.path.display(), api.base());
             }
+            // It answered /healthz: from here on, a target that fails is a failed run (exit 1).
             load::execute(
                 &scenario,
                 RunContext {
@@ -55,7 +56,11 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
                     report_dir: &report_dir,
                 },
             )
-            .await?
+            .await
+            .map_err(|e| match e {
+                Error::Unavailable(m) => Error::RunFailed(format!("against {target}: {m}")),
+                other => other,
+            })?
         }
         None => {
             let pg = crate::cli::start_database(&db_options, quiet).await?;
@@ -133,6 +138,27 @@ fn environment(
             .map(|h| h.trim().to_string()),
         machine: None,
     }
+}
+
+/// `--target` must be an http(s) URL with a host: anything else is bad usage (exit 2), not an
+/// unreachable server.
+fn check_target_url(target: &str) -> Result<(), Error> {
+    let bad = |why: &str| {
+        Error::BadInput(format!(
+            "--target {target:?}: {why}; expected a URL like http://127.0.0.1:8080"
+        ))
+    };
+    let url = reqwest::Url::parse(target).map_err(|e| bad(&format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!(
+            "scheme `{}` is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it names no host"));
+    }
+    Ok(())
 }
 
 /// `--target` must answer `/healthz` before any load starts (exit 3 otherwise).

@@ -16,6 +16,12 @@ pub async fn run(args: ServeArgs) -> Result<Outcome, Error> {
             args.listen
         ))
     })?;
+    // A busy address is found before PostgreSQL starts, not after.
+    std::net::TcpListener::bind(listen).map_err(|e| {
+        Error::BadInput(format!(
+            "--listen {listen}: cannot listen there ({e}); choose another address"
+        ))
+    })?;
     let pg = args.db.start(false, false).await?;
     let config = ServerConfig {
         listen,

@@ -127,11 +127,7 @@ pub async fn run(
 
 /// The default report directory: `reports/db-bench-<pack>-<UTC time>/`.
 pub fn default_report_dir(pack: &str) -> PathBuf {
-    PathBuf::from("reports").join(format!(
-        "db-bench-{}-{}",
-        sanitize(pack),
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-    ))
+    crate::report::outdir::default_dir("db-bench-", &sanitize(pack))
 }
 
 fn sanitize(s: &str) -> String {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use sha2::{Digest, Sha256};
 
 use crate::client::keys::KeyFactory;
 use crate::client::{Api, FlowConfig, World};
@@ -22,7 +23,8 @@ use crate::metrics::machine::MachineProbe;
 use crate::metrics::progress::{self, Progress};
 use crate::metrics::{process, GeneratorCounters, Ledger, Recorder};
 use crate::report::model::{
-    BudgetVerdict, Environment, Generator, Report, ScenarioInfo, StageInfo, Window, SCHEMA_VERSION,
+    BudgetVerdict, Environment, Generator, Report, ScenarioInfo, StageInfo, Window,
+    MAX_SOURCE_COPY, SCHEMA_VERSION,
 };
 use crate::scenario::{FlowKind, Load, Scenario};
 use crate::Error;
@@ -407,8 +409,19 @@ fn scenario_info(s: &Scenario) -> ScenarioInfo {
             .iter()
             .map(|k| (k.name().to_string(), s.weight(*k)))
             .collect(),
-        source: s.source.clone(),
+        source: capped(&s.source, MAX_SOURCE_COPY).to_string(),
+        source_sha256: hex::encode(Sha256::digest(s.source.as_bytes())),
+        source_bytes: s.source.len() as u64,
     }
+}
+
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn capped(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Run-level failures: work that never finished, a schedule that was not held.
@@ -457,4 +470,30 @@ fn cut_short(g: &Generator) -> Vec<String> {
 
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_scenario_is_stored_as_a_hash_and_a_capped_copy() {
+        let smoke = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"),
+        )
+        .unwrap();
+        // A comment of 2 MB of multi-byte characters: the cut must land on a boundary.
+        let text = format!("{smoke}\n# {}\n", "é".repeat(1_000_000));
+        let s = Scenario::parse(Path::new("big.toml"), &text).unwrap();
+        let info = scenario_info(&s);
+        assert!(info.source.len() <= MAX_SOURCE_COPY);
+        assert!(text.starts_with(&info.source));
+        assert_eq!(info.source_bytes, text.len() as u64);
+        assert_eq!(
+            info.source_sha256,
+            hex::encode(Sha256::digest(text.as_bytes()))
+        );
+        let small = scenario_info(&Scenario::parse(Path::new("s.toml"), &smoke).unwrap());
+        assert_eq!(small.source, smoke, "a normal file is copied whole");
+    }
 }
