@@ -216,3 +216,45 @@ fn sigint_during_a_hanging_statement_cancels_it_and_drops_the_scratch_database()
     assert_eq!(psql(&sleeping), "0", "the statement still runs");
     assert_eq!(leftovers(pid), "", "sandbox left behind");
 }
+
+#[test]
+fn db_bench_runs_a_pack_under_the_same_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let pack = dir.path().join("batch3");
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/schemas/batch3");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&seed)
+        .arg(&pack)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let marker = dir.path().join("pwned");
+    let first = pack.join("migrations/001_users.sql");
+    let mut sql = std::fs::read_to_string(&first).unwrap();
+    sql.push_str(&format!(
+        "\nCOPY (SELECT 1) TO PROGRAM 'touch {}';\n",
+        marker.display()
+    ));
+    std::fs::write(&first, sql).unwrap();
+    let (pid, out) = run(
+        &[
+            "db-bench",
+            "--schema",
+            pack.to_str().unwrap(),
+            "--scale",
+            "10",
+            "--duration",
+            "1s",
+            "--report-dir",
+            dir.path().join("r").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(stderr.contains("42501"), "{stderr}");
+    assert!(!marker.exists(), "COPY TO PROGRAM ran on the host");
+    assert_eq!(leftovers(pid), "", "sandbox database or role left behind");
+}
