@@ -258,3 +258,22 @@ fn db_bench_runs_a_pack_under_the_same_rule() {
     assert!(!marker.exists(), "COPY TO PROGRAM ran on the host");
     assert_eq!(leftovers(pid), "", "sandbox database or role left behind");
 }
+
+#[test]
+fn a_pack_that_lifts_the_statement_timeout_is_still_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "p/migrations/001_init.sql",
+        "SET statement_timeout = 0;\nSELECT pg_sleep(3600);\n",
+    );
+    let (pid, out) = run(
+        &["conform", "--schema", "p", "--statement-timeout", "1s"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(stderr.contains("001_init.sql:2:"), "{stderr}");
+    assert!(stderr.contains("SQLSTATE 57014"), "{stderr}");
+    assert_eq!(leftovers(pid), "");
+}

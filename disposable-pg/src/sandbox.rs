@@ -25,6 +25,8 @@ pub struct Sandbox {
     pub url: String,
     /// URL of the maintenance database as the provider's (super)user.
     admin_url: String,
+    /// The task that cancels statements running past the timeout (see [`watchdog`]).
+    watchdog: Option<tokio::task::AbortHandle>,
 }
 
 /// Sandboxes created and not yet dropped, for [`drop_all`].
@@ -45,12 +47,23 @@ impl Postgres {
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let base = format!("e2ee_sbx_{}_{n}_{}", std::process::id(), ident_part(label));
-        let sandbox = Sandbox {
+        let mut sandbox = Sandbox {
             database: base.clone(),
             role: base.clone(),
             url: with_user(&self.url_for(&base), &base, &password()?),
             admin_url: self.url().to_string(),
+            watchdog: None,
         };
+        if !statement_timeout.is_zero() {
+            sandbox.watchdog = Some(
+                tokio::spawn(watchdog(
+                    sandbox.admin_url.clone(),
+                    sandbox.role.clone(),
+                    statement_timeout,
+                ))
+                .abort_handle(),
+            );
+        }
         // Recorded before anything exists, so an interruption mid-way still cleans up.
         LIVE.lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -105,6 +118,9 @@ impl Sandbox {
     /// Drops the database (terminating its sessions) and the role. Never fails: what cannot
     /// be dropped is reported as a warning, since the caller is on its way out.
     pub async fn drop(&self) {
+        if let Some(w) = &self.watchdog {
+            w.abort();
+        }
         let result = async {
             let admin = connect(&self.admin_url).await?;
             for sql in [
@@ -137,6 +153,32 @@ pub async fn drop_all() {
     let live: Vec<Sandbox> = LIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
     for s in live {
         let _ = tokio::time::timeout(DROP_TIMEOUT, s.drop()).await;
+    }
+}
+
+/// How often the watchdog looks, and how long past the timeout it lets a statement run
+/// (the server's own statement_timeout, with its clearer message, normally fires first).
+const WATCHDOG_TICK: Duration = Duration::from_secs(1);
+
+/// The role's statement_timeout is only a default: the pack may `SET statement_timeout = 0`.
+/// So the superuser also cancels any of the role's statements that has run longer than the
+/// timeout (plus one tick), which the role cannot prevent.
+async fn watchdog(admin_url: String, role: String, timeout: Duration) {
+    let sql = "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+               WHERE usename = $1 AND state = 'active' AND pid <> pg_backend_pid() \
+               AND now() - query_start > make_interval(secs => $2)";
+    let limit = (timeout + WATCHDOG_TICK).as_secs_f64();
+    let mut client = None;
+    loop {
+        tokio::time::sleep(WATCHDOG_TICK).await;
+        if client.is_none() {
+            client = connect(&admin_url).await.ok();
+        }
+        if let Some(c) = &client {
+            if c.execute(sql, &[&role, &limit]).await.is_err() {
+                client = None;
+            }
+        }
     }
 }
 
