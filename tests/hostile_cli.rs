@@ -287,7 +287,12 @@ fn sigint_while_reading_a_fifo_exits() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until_blocked_on_fifo(child.id());
+    if std::panic::catch_unwind(|| wait_until_blocked_on_fifo(child.id())).is_err() {
+        // A harness blocked on a FIFO nobody writes to would outlive the test.
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the harness never opened the FIFO");
+    }
     signal(&child, libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(130));
@@ -493,4 +498,28 @@ fn serve_refuses_a_busy_address_before_starting_postgres() {
     );
     assert!(!stderr.contains("PostgreSQL "), "{stderr}");
     assert!(pg_dirs_of(pid).is_empty());
+}
+
+#[test]
+fn a_signal_with_stderr_closed_still_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("scenario.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a plain mkfifo on a path in our temp dir.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = harness(&["run", fifo.to_str().unwrap(), "--db", "local"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Whoever read the harness's stderr is gone: writing to it fails (EPIPE).
+    drop(child.stderr.take());
+    if std::panic::catch_unwind(|| wait_until_blocked_on_fifo(child.id())).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the harness never opened the FIFO");
+    }
+    signal(&child, libc::SIGTERM);
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130));
 }

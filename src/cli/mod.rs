@@ -355,25 +355,39 @@ pub fn main() -> ExitCode {
             return Outcome::Unavailable.into();
         }
     };
-    let outcome = runtime.block_on(async move {
-        let outcome = tokio::select! {
-            r = dispatch(cli) => r,
-            sig = shutdown_signal() => {
-                eprintln!("\n{sig}: stopping; cleaning up what this run started");
-                Err(Error::Interrupted)
-            }
-        };
-        // Scratch databases whose owners were dropped mid-flight: dropping them terminates
-        // their sessions, which cancels a hanging statement, also on a server we did not start.
-        disposable_pg::drop_all_sandboxes().await;
-        outcome
-    });
+    // A panic must not unwind through the runtime's drop either: that waits for blocking work.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async move {
+            let outcome = tokio::select! {
+                r = dispatch(cli) => r,
+                sig = shutdown_signal() => {
+                    // Not eprintln!: it panics when stderr is gone (a closed pipe), and the
+                    // process must still clean up and exit.
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\n{sig}: stopping; cleaning up what this run started"
+                    );
+                    Err(Error::Interrupted)
+                }
+            };
+            // Scratch databases whose owners were dropped mid-flight: dropping them terminates
+            // their sessions, which cancels a hanging statement, also on a server we did not
+            // start.
+            disposable_pg::drop_all_sandboxes().await;
+            outcome
+        })
+    }));
     // Whatever is still running (servers, databases) goes now, even on the signal path where
     // the futures owning them were just dropped mid-flight.
     disposable_pg::shutdown_all();
     // Blocking work still running (key precomputation, a read from a FIFO) must not hold the
     // exit: dropping the runtime would wait for it, so it is abandoned after a short grace.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
     match outcome {
         Ok(o) => o.into(),
         Err(Error::Interrupted) => ExitCode::from(130),
