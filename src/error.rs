@@ -19,6 +19,11 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
 
+    /// The run happened and failed on its way (e.g. a target that answers `/healthz` but
+    /// fails every API request): exit 1, like a failed check.
+    #[error("the run failed: {0}")]
+    RunFailed(String),
+
     /// A schema pack that cannot be used: a migration that does not apply (file, statement,
     /// PostgreSQL's error position), a bad file name, an invalid `expect.toml` (file:line:column).
     #[error("bad schema pack: {0}")]
@@ -42,7 +47,7 @@ impl Error {
             Error::Db(_) | Error::Unavailable(_) => Outcome::Unavailable,
             Error::BadInput(_) | Error::BadPack(_) => Outcome::BadInput,
             Error::Io { .. } => Outcome::Unavailable,
-            Error::Interrupted => Outcome::Failed,
+            Error::Interrupted | Error::RunFailed(_) => Outcome::Failed,
         }
     }
 }

@@ -75,6 +75,7 @@ async fn a_small_db_bench_of_every_pack_is_complete() {
             scales: SCALES.to_vec(),
             duration: Duration::from_secs(2),
             verbose: false,
+            statement_timeout: Duration::from_secs(600),
         };
         let report = dbbench::run(pg, &p, &w, &options)
             .await

@@ -41,7 +41,7 @@ fn bad_scenario_files_exit_2_naming_file_line_and_column() {
         (
             "negative-rate.toml",
             smoke.replace("\nrate = ", "\nrate = -"),
-            "non-negative",
+            "must be above 0",
         ),
         (
             "unknown-budget.toml",

@@ -18,11 +18,13 @@ mod docker;
 mod error;
 mod local;
 mod registry;
+mod sandbox;
 mod template;
 
 pub use choice::{Choice, Durability, Options};
 pub use docker::DEFAULT_IMAGE;
 pub use error::Error;
+pub use sandbox::{drop_all as drop_all_sandboxes, Sandbox};
 pub use template::{shared_for_tests, TemplateCache};
 
 use std::fmt;

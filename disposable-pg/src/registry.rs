@@ -95,9 +95,12 @@ pub(crate) fn sweep_stale() {
             continue;
         }
         let dir = e.path();
-        if let Ok(pm) = std::fs::read_to_string(dir.join("data/postmaster.pid")) {
+        let data = dir.join("data");
+        if let Ok(pm) = std::fs::read_to_string(data.join("postmaster.pid")) {
             if let Some(server) = pm.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) {
-                if pid_alive(server) {
+                // The pid may have been reused by any process since: only a postmaster of
+                // this very directory is signalled.
+                if pid_alive(server) && is_postmaster_of(server, &data) {
                     // SAFETY: signalling a postmaster that an earlier harness started.
                     unsafe { libc::kill(server, libc::SIGQUIT) };
                 }
@@ -107,8 +110,88 @@ pub(crate) fn sweep_stale() {
     }
 }
 
+/// Whether `pid` runs a `postgres` (or `postmaster`) executable whose command line names
+/// `data` as its data directory (`-D data`), read from `/proc/<pid>/cmdline`.
+pub(crate) fn is_postmaster_of(pid: i32, data: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&std::path::Path> = raw
+        .split(|b| *b == 0)
+        .map(|a| std::path::Path::new(std::ffi::OsStr::from_bytes(a)))
+        .collect();
+    let is_postgres = args
+        .first()
+        .and_then(|a| a.file_name())
+        .is_some_and(|n| n == "postgres" || n == "postmaster");
+    let same = |p: &std::path::Path| {
+        p == data
+            || matches!(
+                (p.canonicalize(), data.canonicalize()),
+                (Ok(a), Ok(b)) if a == b
+            )
+    };
+    let names_data = args
+        .windows(2)
+        .any(|w| w[0].as_os_str() == "-D" && same(w[1]));
+    is_postgres && names_data
+}
+
 fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A leftover directory whose postmaster.pid names a live process that is not its
+    /// postmaster (the pid was reused): the sweep removes the directory, never the process.
+    #[test]
+    fn the_sweep_never_signals_a_process_that_reused_the_pid() {
+        let mut dead = Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        dead.wait().unwrap();
+        let mut bystander = Command::new("sleep").arg("300").spawn().unwrap();
+        let dir = std::env::temp_dir().join(format!("{PREFIX}{dead_pid}-sweeptest"));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(
+            dir.join("data/postmaster.pid"),
+            format!("{}\n{}\n", bystander.id(), dir.join("data").display()),
+        )
+        .unwrap();
+        assert!(!is_postmaster_of(bystander.id() as i32, &dir.join("data")));
+        sweep_stale();
+        assert!(!dir.exists(), "the stale directory is removed");
+        assert!(
+            bystander.try_wait().unwrap().is_none(),
+            "the bystander was signalled"
+        );
+        bystander.kill().unwrap();
+        bystander.wait().unwrap();
+    }
+
+    #[test]
+    fn a_running_local_postmaster_is_recognised() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let options = crate::Options {
+            choice: crate::Choice::Local,
+            ..crate::Options::for_tests()
+        };
+        let pg = rt
+            .block_on(crate::Postgres::start(&options))
+            .expect("tests need local PostgreSQL binaries");
+        let data = pg.data_dir().unwrap().join("data");
+        assert!(is_postmaster_of(pg.pid().unwrap() as i32, &data));
+        assert!(!is_postmaster_of(
+            pg.pid().unwrap() as i32,
+            &data.join("elsewhere")
+        ));
+    }
 }

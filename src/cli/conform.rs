@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::ConformArgs;
 use crate::conform::versions::{self, VersionRun};
 use crate::conform::{self, expect::Expect, outcome::Report, pack::Pack, report};
+use crate::report::outdir;
 use crate::{Error, Outcome};
 
 pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
@@ -15,23 +16,23 @@ pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
         path: PathBuf::from("."),
         source: e,
     })?;
-    let (pack, expect) = conform::load(Pack::resolve(&args.schema, &root)?)?;
+    let schema = args.schema.clone();
+    let (pack, expect) =
+        crate::cli::off_thread(move || conform::load(Pack::resolve(&schema, &root)?)).await?;
     let per_image = args.db.options_per_image(false)?;
-    let dir = args.report_dir.unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!(
-            "conform-{}-{}",
-            pack.name,
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ))
-    });
+    let dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| outdir::default_dir("conform-", &pack.name));
+    outdir::check(&dir, "conform.json", args.force)?;
     if let [options] = per_image.as_slice() {
-        let report = conform_on(options, &pack, &expect).await?;
+        let report = conform_on(options, &pack, &expect, args.statement_timeout).await?;
         return write_and_print(&report, &dir);
     }
     let mut runs = Vec::new();
     let mut outcome = Outcome::Pass;
     for options in &per_image {
-        let report = conform_on(options, &pack, &expect).await?;
+        let report = conform_on(options, &pack, &expect, args.statement_timeout).await?;
         let o = write_and_print(&report, &dir.join(versions::dir_name(&options.image)))?;
         if o != Outcome::Pass {
             outcome = o;
@@ -54,6 +55,7 @@ async fn conform_on(
     options: &disposable_pg::Options,
     pack: &Pack,
     expect: &Expect,
+    timeout: std::time::Duration,
 ) -> Result<Report, Error> {
     let pg = crate::cli::start_database(options, false).await?;
     eprintln!(
@@ -61,7 +63,7 @@ async fn conform_on(
         pack.name,
         pack.migrations.len()
     );
-    let report = conform::run(&pg, pack, expect).await?;
+    let report = conform::run_with_timeout(&pg, pack, expect, timeout).await?;
     drop(pg);
     Ok(report)
 }

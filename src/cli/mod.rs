@@ -196,6 +196,12 @@ impl DbArgs {
             .collect()
     }
 
+    /// Whether `--db` holds DATABASE_URL's value because the flag was not given.
+    fn db_from_env(&self) -> bool {
+        let flag_given = std::env::args().any(|a| a == "--db" || a.starts_with("--db="));
+        !flag_given && std::env::var("DATABASE_URL").is_ok_and(|v| !v.is_empty() && v == self.db)
+    }
+
     fn image(&self) -> &str {
         self.pg_image
             .first()
@@ -208,7 +214,13 @@ impl DbArgs {
         durable_by_default: bool,
         image: &str,
     ) -> Result<disposable_pg::Options, Error> {
-        let choice: disposable_pg::Choice = self.db.parse()?;
+        // clap fills --db from DATABASE_URL; as `auto` the provider then says that the
+        // environment chose the database, not a flag.
+        let choice: disposable_pg::Choice = if self.db_from_env() {
+            disposable_pg::Choice::Auto
+        } else {
+            self.db.parse()?
+        };
         let durable = if self.pg_durable {
             true
         } else if self.pg_fast {
@@ -244,6 +256,9 @@ pub struct RunArgs {
     /// Where to write the report (default: reports/<scenario>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Replace the report an existing --report-dir already holds.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -257,6 +272,13 @@ pub struct ConformArgs {
     /// Where to write junit.xml and conform.json (default: reports/conform-<pack>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Replace the report an existing --report-dir already holds.
+    #[arg(long)]
+    pub force: bool,
+    /// Longest one statement of the pack (migration statement or check) may run; a statement
+    /// cut by it fails naming the statement. 0 = no limit.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub statement_timeout: std::time::Duration,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -290,6 +312,12 @@ pub struct DbBenchArgs {
     /// Where to write report.json and report.html (default: reports/db-bench-<pack>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Replace the report an existing --report-dir already holds.
+    #[arg(long)]
+    pub force: bool,
+    /// Longest one statement (migration, seed, workload operation) may run. 0 = no limit.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub statement_timeout: std::time::Duration,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -351,6 +379,16 @@ pub async fn start_database(
     Ok(pg)
 }
 
+/// Runs blocking input reading (scenario files, packs) on a blocking thread, so that a
+/// SIGINT is seen while it blocks (a FIFO nobody writes to) and the exit need not wait for it.
+pub(crate) async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("input reading was cancelled: {e}"),
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -378,21 +416,43 @@ pub fn main() -> ExitCode {
     };
     // `serve` stops gracefully on a signal by itself; every other command is dropped here.
     let own_signals = matches!(cli.command, Command::Serve(_));
-    let outcome = runtime.block_on(async move {
-        if own_signals {
-            return dispatch(cli).await;
-        }
-        tokio::select! {
-            r = dispatch(cli) => r,
-            sig = shutdown_signal() => {
-                eprintln!("\n{sig}: stopping; cleaning up what this run started");
-                Err(Error::Interrupted)
-            }
-        }
-    });
+    // A panic must not unwind through the runtime's drop either: that waits for blocking work.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async move {
+            let outcome = if own_signals {
+                dispatch(cli).await
+            } else {
+                tokio::select! {
+                    r = dispatch(cli) => r,
+                    sig = shutdown_signal() => {
+                        // Not eprintln!: it panics when stderr is gone (a closed pipe), and the
+                        // process must still clean up and exit.
+                        use std::io::Write;
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "\n{sig}: stopping; cleaning up what this run started"
+                        );
+                        Err(Error::Interrupted)
+                    }
+                }
+            };
+            // Scratch databases whose owners were dropped mid-flight: dropping them terminates
+            // their sessions, which cancels a hanging statement, also on a server we did not
+            // start.
+            disposable_pg::drop_all_sandboxes().await;
+            outcome
+        })
+    }));
     // Whatever is still running (servers, databases) goes now, even on the signal path where
     // the futures owning them were just dropped mid-flight.
     disposable_pg::shutdown_all();
+    // Blocking work still running (key precomputation, a read from a FIFO) must not hold the
+    // exit: dropping the runtime would wait for it, so it is abandoned after a short grace.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
     match outcome {
         Ok(o) => o.into(),
         Err(Error::Interrupted) => ExitCode::from(130),

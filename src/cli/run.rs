@@ -2,7 +2,6 @@
 //! disposable PostgreSQL, or `--target`), run the load, print the summary, write
 //! `report.json`, and exit 0 only if every budget and integrity count held.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::RunArgs;
@@ -11,7 +10,7 @@ use crate::fault;
 use crate::load::{self, RunContext};
 use crate::metrics::{process, progress};
 use crate::report::model::Environment;
-use crate::report::summary;
+use crate::report::{outdir, summary};
 use crate::scenario::Scenario;
 use crate::{Error, Outcome};
 
@@ -24,16 +23,19 @@ const TARGET_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
     // Bad input first: nothing starts for a scenario or flag that is wrong.
-    let mut scenario = Scenario::load(&args.scenario)?;
+    let path = args.scenario.clone();
+    let mut scenario = crate::cli::off_thread(move || Scenario::load(&path)).await?;
     scenario.apply_budget_flags(&args.budgets)?;
     let db_options = args.db.options(true)?;
-    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!(
-            "{}-{}",
-            scenario.name,
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ))
-    });
+    if let Some(target) = &args.target {
+        check_target_url(target)?;
+    }
+    check_open_files(&scenario, args.target.is_none())?;
+    let report_dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| outdir::default_dir("", &scenario.name));
+    outdir::check(&report_dir, crate::report::json::REPORT_FILE, args.force)?;
     let mode = progress::Mode::detect(quiet);
 
     let report = match &args.target {
@@ -57,6 +59,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
                 db: None,
                 db_name: None,
             };
+            // It answered /healthz: from here on, a target that fails is a failed run (exit 1).
             load::execute_with_faults(
                 &scenario,
                 RunContext {
@@ -67,7 +70,11 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
                 },
                 (!scenario.faults.is_empty()).then_some(&targets),
             )
-            .await?
+            .await
+            .map_err(|e| match e {
+                Error::Unavailable(m) => Error::RunFailed(format!("against {target}: {m}")),
+                other => other,
+            })?
         }
         None => {
             let pg = crate::cli::start_database(&db_options, quiet).await?;
@@ -216,6 +223,27 @@ fn environment(
     }
 }
 
+/// `--target` must be an http(s) URL with a host: anything else is bad usage (exit 2), not an
+/// unreachable server.
+fn check_target_url(target: &str) -> Result<(), Error> {
+    let bad = |why: &str| {
+        Error::BadInput(format!(
+            "--target {target:?}: {why}; expected a URL like http://127.0.0.1:8080"
+        ))
+    };
+    let url = reqwest::Url::parse(target).map_err(|e| bad(&format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!(
+            "scheme `{}` is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it names no host"));
+    }
+    Ok(())
+}
+
 /// `--target` must answer `/healthz` before any load starts (exit 3 otherwise). Returns what
 /// it says of its database's durability, if anything.
 async fn check_target(target: &str) -> Result<Option<bool>, Error> {
@@ -276,4 +304,45 @@ impl Drop for BundledServer {
             rt.shutdown_background();
         }
     }
+}
+
+/// File descriptors a run needs besides its WebSockets (database, HTTP pools, files).
+const FD_RESERVE: u64 = 512;
+
+/// Every device holds a WebSocket (two descriptors when the bundled server is in this
+/// process): a population past the descriptor limit would fail halfway through setup, so
+/// it is refused first. The soft limit is raised to the hard one, as servers do.
+fn check_open_files(scenario: &Scenario, bundled: bool) -> Result<(), Error> {
+    let pop = &scenario.population;
+    let devices = u64::from(pop.users) * u64::from(pop.devices_per_user)
+        + u64::from(scenario.memory_probe_devices);
+    let needed = devices * if bundled { 2 } else { 1 } + FD_RESERVE;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a valid struct for this process only.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Ok(());
+        }
+        if lim.rlim_cur < needed && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max.min(needed.max(lim.rlim_cur)),
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    if lim.rlim_cur < needed {
+        return Err(Error::BadInput(format!(
+            "{}: population.users × devices_per_user + memory_probe_devices = {devices} devices \
+             need about {needed} open files, above this process's limit of {} (ulimit -n)",
+            scenario.path.display(),
+            lim.rlim_cur
+        )));
+    }
+    Ok(())
 }

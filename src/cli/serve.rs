@@ -16,6 +16,12 @@ pub async fn run(args: ServeArgs) -> Result<Outcome, Error> {
             args.listen
         ))
     })?;
+    // A busy address is found before PostgreSQL starts, not after.
+    std::net::TcpListener::bind(listen).map_err(|e| {
+        Error::BadInput(format!(
+            "--listen {listen}: cannot listen there ({e}); choose another address"
+        ))
+    })?;
     // Durable by default, like `run`: a server measured from outside should commit as in
     // production. The description line on stderr says which it is.
     let pg = args.db.start(true, false).await?;

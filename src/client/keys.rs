@@ -3,7 +3,7 @@
 //! prekeys for replenishing. Ephemeral and ratchet keys cannot be made ahead: the protocol
 //! needs them fresh inside the step that uses them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rand::{Rng, SeedableRng};
@@ -20,6 +20,10 @@ pub struct DeviceKeys {
     pub one_time: Vec<OneTimePreKey>,
 }
 
+/// How often [`KeyFactory::precompute`] reports progress and looks for a stop request (a
+/// set takes ~0.1–3 ms).
+pub const PROGRESS_EVERY: usize = 100;
+
 /// A pool of precomputed keys. When it runs dry it generates on demand (and counts it, so a
 /// report shows whether the precomputation was big enough).
 pub struct KeyFactory {
@@ -33,6 +37,26 @@ pub struct KeyFactory {
 impl KeyFactory {
     /// A factory with `devices` key sets of `one_time_per_device` one-time prekeys, seeded.
     pub fn with_seed(seed: u64, devices: usize, one_time_per_device: usize) -> KeyFactory {
+        Self::precompute(
+            seed,
+            devices,
+            one_time_per_device,
+            &AtomicBool::new(false),
+            |_| {},
+        )
+        .expect("never stopped")
+    }
+
+    /// Like [`KeyFactory::with_seed`] for large populations: calls `progress` with the number
+    /// of sets made so far every [`PROGRESS_EVERY`] sets, and gives up (`None`) as soon as
+    /// `stop` is set, since a run interrupted while it makes keys must end promptly.
+    pub fn precompute(
+        seed: u64,
+        devices: usize,
+        one_time_per_device: usize,
+        stop: &AtomicBool,
+        progress: impl Fn(usize),
+    ) -> Option<KeyFactory> {
         let f = KeyFactory {
             one_time_per_device,
             rng: Mutex::new(ChaCha20Rng::seed_from_u64(seed)),
@@ -40,9 +64,18 @@ impl KeyFactory {
             spare_one_time: Mutex::new(Vec::new()),
             generated_on_demand: AtomicU64::new(0),
         };
-        let sets: Vec<DeviceKeys> = (0..devices).map(|_| f.generate()).collect();
+        let mut sets = Vec::with_capacity(devices);
+        for i in 0..devices {
+            if i % PROGRESS_EVERY == 0 {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                progress(i);
+            }
+            sets.push(f.generate());
+        }
         *f.devices.lock().unwrap_or_else(|p| p.into_inner()) = sets;
-        f
+        Some(f)
     }
 
     /// Unseeded shorthand for tests.

@@ -23,7 +23,7 @@ pub mod rules;
 pub mod runner;
 pub(crate) mod versions;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use disposable_pg::Postgres;
 
@@ -49,58 +49,63 @@ pub fn load(pack: Pack) -> Result<(Pack, Expect), Error> {
     Ok((pack, expect))
 }
 
-/// Numbers the scratch databases of this process.
-static DB_SEQ: AtomicU64 = AtomicU64::new(0);
+/// How long one statement of a pack (a migration statement, a check's SQL) may run before
+/// PostgreSQL cancels it. A normal pack's statements take milliseconds.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A fresh database on `pg`, dropped when the run ends.
-pub(crate) struct Scratch<'a> {
-    pub(crate) pg: &'a Postgres,
-    pub(crate) name: String,
-    pub(crate) url: String,
+/// A fresh database on `pg`, owned by a role of its own without other privileges (the pack is
+/// untrusted code: docs/conformance.md, "Trust model"), dropped when the run ends.
+pub(crate) struct Scratch {
+    sandbox: disposable_pg::Sandbox,
 }
 
-impl<'a> Scratch<'a> {
-    async fn create(pg: &'a Postgres, role: &str) -> Result<Scratch<'a>, Error> {
-        let name = format!(
-            "conform_{}_{}_{role}",
-            std::process::id(),
-            DB_SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        let url = pg.create_database(&name, None).await?;
-        Ok(Scratch { pg, name, url })
+impl Scratch {
+    async fn create(pg: &Postgres, label: &str, timeout: Duration) -> Result<Scratch, Error> {
+        let sandbox = pg
+            .create_sandbox(&format!("conform_{label}"), timeout)
+            .await?;
+        Ok(Scratch { sandbox })
     }
 
-    /// A copy of database `template` (which must have no open connection).
-    async fn create_from(
-        pg: &'a Postgres,
-        role: &str,
-        template: &str,
-    ) -> Result<Scratch<'a>, Error> {
-        let name = format!(
-            "conform_{}_{}_{role}",
-            std::process::id(),
-            DB_SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        let url = pg.create_database(&name, Some(template)).await?;
-        Ok(Scratch { pg, name, url })
+    pub(crate) fn url(&self) -> &str {
+        &self.sandbox.url
+    }
+
+    /// A copy of this database (which must have no open connection), for probes that must
+    /// start clean or break objects; owned by the same sandbox role.
+    pub(crate) async fn copy(&self) -> Result<Scratch, Error> {
+        Ok(Scratch {
+            sandbox: self.sandbox.copy().await?,
+        })
     }
 
     async fn connect(&self) -> Result<tokio_postgres::Client, Error> {
-        Ok(disposable_pg::connect(&self.url).await?)
+        Ok(disposable_pg::connect(self.url()).await?)
     }
 
     async fn drop(self) {
-        let _ = self.pg.drop_database(&self.name).await;
+        self.sandbox.drop().await;
     }
 }
 
-/// Runs every check of a loaded pack on `pg`. `Err` only for a bad pack (an up migration
-/// that does not apply on a fresh database) or missing infrastructure.
+/// Runs every check of a loaded pack on `pg` with the default statement timeout.
 pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, Error> {
+    run_with_timeout(pg, pack, expect, DEFAULT_STATEMENT_TIMEOUT).await
+}
+
+/// Runs every check of a loaded pack on `pg`. `Err` only for a bad pack (an up migration
+/// that does not apply on a fresh database) or missing infrastructure. Every statement of
+/// the pack is cut after `timeout`.
+pub async fn run_with_timeout(
+    pg: &Postgres,
+    pack: &Pack,
+    expect: &Expect,
+    timeout: Duration,
+) -> Result<Report, Error> {
     let mut checks = Vec::new();
 
     // A: the migration sequence. A bad pack stops everything here.
-    let a = Scratch::create(pg, "a").await?;
+    let a = Scratch::create(pg, "a", timeout).await?;
     let result = async {
         let client = a.connect().await?;
         migrations::check_sequence(&client, pack, expect).await
@@ -110,7 +115,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
     checks.extend(result?);
 
     // B: data preservation.
-    let b = Scratch::create(pg, "b").await?;
+    let b = Scratch::create(pg, "b", timeout).await?;
     let result = async {
         let client = b.connect().await?;
         Ok::<_, Error>(migrations::check_preservation(&client, pack, expect).await)
@@ -120,7 +125,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
     checks.extend(result?);
 
     // C: the final schema.
-    let c = Scratch::create(pg, "c").await?;
+    let c = Scratch::create(pg, "c", timeout).await?;
     let result = async {
         let client = c.connect().await?;
         migrations::setup(&client, expect).await?;
@@ -139,7 +144,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
             .into_iter()
             .collect();
         out.extend(probes::run(&client, &cat, &exclude).await);
-        let behaviour = behaviour::run(&client, &c.url, expect).await;
+        let behaviour = behaviour::run(&client, c.url(), expect).await;
         // The rules run last: they read the final state and copy a fresh schema for probes
         // that must start clean or break objects.
         let ctx = rules::Context {
@@ -149,6 +154,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
             cat: &cat,
             client: &client,
             behaviour: &behaviour,
+            timeout,
         };
         let found = rules::run(&ctx).await?;
         out.extend(behaviour);

@@ -26,7 +26,25 @@ impl std::fmt::Display for SqlFailure {
             self.message,
             self.sqlstate,
             excerpt(&self.statement, 300)
-        )
+        )?;
+        if let Some(hint) = hint(&self.sqlstate) {
+            write!(f, "\n  {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a SQLSTATE is the harness's doing rather than the pack's mistake, in words.
+pub fn hint(sqlstate: &str) -> Option<&'static str> {
+    match sqlstate {
+        // insufficient_privilege: the sandbox said no (docs/conformance.md, "Trust model").
+        "42501" => Some(
+            "refused: a pack runs as a role that only owns its scratch database; this statement \
+             needs more privilege (superuser, another database, server settings, the host)",
+        ),
+        // query_canceled: the role's statement_timeout (or an interruption) cut it.
+        "57014" => Some("cut by the statement timeout (--statement-timeout; default 60s)"),
+        _ => None,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Options {
     pub duration: Duration,
     /// Progress lines on stderr.
     pub verbose: bool,
+    /// Longest a migration, seed or workload statement may run (0: no limit).
+    pub statement_timeout: Duration,
 }
 
 /// A pack and its workload, both read and validated before anything is started.
@@ -64,14 +66,14 @@ pub async fn run(
     for &devices in &options.scales {
         let counts =
             workload::resolve_counts(&workload.seed.counts, devices).map_err(Error::BadInput)?;
-        let db = format!(
-            "dbbench_{}_{}_{}",
-            sanitize(&pack.name),
-            devices,
-            std::process::id()
-        );
-        pg.drop_database(&db).await?;
-        let url = pg.create_database(&db, None).await?;
+        // The pack is untrusted code: it runs as the owner of a scratch database, nothing more.
+        let sandbox = pg
+            .create_sandbox(
+                &format!("dbbench_{}_{devices}", sanitize(&pack.name)),
+                options.statement_timeout,
+            )
+            .await?;
+        let url = sandbox.url.clone();
         let result = async {
             let admin = disposable_pg::connect(&url).await?;
             if options.verbose {
@@ -97,9 +99,8 @@ pub async fn run(
         }
         .await;
         // The database goes whatever happened; its error does not hide the run's.
-        let dropped = pg.drop_database(&db).await;
+        sandbox.drop().await;
         let scale = result?;
-        dropped?;
         scales.push(scale);
     }
     let mut report = Report {
@@ -127,11 +128,7 @@ pub async fn run(
 
 /// The default report directory: `reports/db-bench-<pack>-<UTC time>/`.
 pub fn default_report_dir(pack: &str) -> PathBuf {
-    PathBuf::from("reports").join(format!(
-        "db-bench-{}-{}",
-        sanitize(pack),
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-    ))
+    crate::report::outdir::default_dir("db-bench-", &sanitize(pack))
 }
 
 fn sanitize(s: &str) -> String {

@@ -295,10 +295,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
 
     // [load]
     let rate = *raw.load.rate.get_ref();
-    if !(rate.is_finite() && rate > 0.0) {
+    let max_rate = crate::scenario::limits::MAX_RATE;
+    if !(rate.is_finite() && rate > 0.0 && rate <= max_rate) {
         return Err(bad(
             raw.load.rate.span(),
-            "rate must be a positive number of operations per second".into(),
+            format!(
+                "rate must be above 0 and at most {max_rate} operations per second, got {rate}"
+            ),
         ));
     }
     let connections = *raw.load.connections.get_ref();
@@ -313,6 +316,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
             .map_err(|e| bad(w.span(), format!("warmup: {e}")))?,
         None => Duration::from_secs(1),
     };
+    let max_wait = crate::scenario::limits::MAX_WAIT;
+    if warmup > max_wait {
+        let span = raw.load.warmup.as_ref().map(|w| w.span()).unwrap_or(0..0);
+        return Err(bad(
+            span,
+            format!(
+                "warmup is above the bound of {}",
+                crate::scenario::limits::show(max_wait)
+            ),
+        ));
+    }
     let max_error_rate = match &raw.load.max_error_rate {
         Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
         Some(r) => {

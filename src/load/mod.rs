@@ -10,11 +10,12 @@ pub mod pacer;
 pub mod schedule;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use sha2::{Digest, Sha256};
 
 use crate::client::keys::KeyFactory;
 use crate::client::{Api, FlowConfig, World};
@@ -24,7 +25,7 @@ use crate::metrics::progress::{self, Progress};
 use crate::metrics::{process, GeneratorCounters, Ledger, Recorder};
 use crate::report::model::{
     BudgetVerdict, Environment, Generator, Report, Resilience, ScenarioInfo, StageInfo, Window,
-    SCHEMA_VERSION,
+    MAX_SOURCE_COPY, SCHEMA_VERSION,
 };
 use crate::scenario::{FlowKind, Load, Scenario};
 use crate::Error;
@@ -46,6 +47,67 @@ pub struct RunContext<'a> {
     pub progress: progress::Mode,
     /// Where goose writes its own report (closed model).
     pub report_dir: &'a Path,
+}
+
+/// Most key sets and spare one-time prekeys made before the clock; beyond them keys are made
+/// on demand (and counted), so a huge expected number of registrations cannot exhaust memory.
+const MAX_PRECOMPUTED_SETS: usize = 250_000;
+const MAX_SPARE_ONE_TIME: usize = 2_000_000;
+/// How often key precomputation prints its progress.
+const KEY_PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Sets `flag` when dropped: the future that owns it was dropped (e.g. on SIGINT).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Makes the key material ahead of the clock on a blocking thread, with progress lines on
+/// stderr for large populations; dropping the returned future stops the work.
+async fn precompute_keys(
+    scenario: &Scenario,
+    device_sets: usize,
+    spare_one_time: usize,
+    mode: progress::Mode,
+) -> Result<KeyFactory, Error> {
+    let device_sets = device_sets.min(MAX_PRECOMPUTED_SETS);
+    let spare_one_time = spare_one_time.min(MAX_SPARE_ONE_TIME);
+    let (seed, otpk) = (scenario.seed, scenario.population.one_time_prekeys as usize);
+    let stop = Arc::new(AtomicBool::new(false));
+    let _guard = StopOnDrop(stop.clone());
+    let show = !matches!(mode, progress::Mode::Quiet);
+    if show {
+        eprintln!("precomputing keys for {device_sets} devices");
+    }
+    tokio::task::spawn_blocking(move || {
+        // A line every few seconds, so a large population visibly progresses.
+        let last = std::sync::Mutex::new(Instant::now());
+        let report = |done: usize| {
+            let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+            if show && last.elapsed() >= KEY_PROGRESS_EVERY {
+                *last = Instant::now();
+                eprintln!("  keys: {done}/{device_sets} devices");
+            }
+        };
+        let f = KeyFactory::precompute(seed, device_sets, otpk, &stop, report)?;
+        // In chunks, so that a stop request is seen within one chunk.
+        let mut left = spare_one_time;
+        while left > 0 {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let n = left.min(crate::client::keys::PROGRESS_EVERY * 10);
+            f.stock_one_time(n);
+            left -= n;
+        }
+        Some(f)
+    })
+    .await
+    .map_err(|e| Error::Unavailable(format!("precomputing keys failed: {e}")))?
+    .ok_or(Error::Interrupted)
 }
 
 /// Runs `scenario` and returns its report (not yet written).
@@ -77,14 +139,7 @@ pub async fn execute_with_faults(
     let device_sets = (pop.users * pop.devices_per_user) as usize
         + registers
         + scenario.memory_probe_devices as usize;
-    let (seed, otpk) = (scenario.seed, pop.one_time_prekeys as usize);
-    let keys = tokio::task::spawn_blocking(move || {
-        let f = KeyFactory::with_seed(seed, device_sets, otpk);
-        f.stock_one_time(replenish_keys);
-        f
-    })
-    .await
-    .map_err(|e| Error::Unavailable(format!("precomputing keys failed: {e}")))?;
+    let keys = precompute_keys(scenario, device_sets, replenish_keys, ctx.progress).await?;
 
     let cfg = FlowConfig {
         converse_messages: scenario.converse_messages,
@@ -400,8 +455,19 @@ fn scenario_info(s: &Scenario) -> ScenarioInfo {
             .iter()
             .map(|k| (k.name().to_string(), s.weight(*k)))
             .collect(),
-        source: s.source.clone(),
+        source: capped(&s.source, MAX_SOURCE_COPY).to_string(),
+        source_sha256: hex::encode(Sha256::digest(s.source.as_bytes())),
+        source_bytes: s.source.len() as u64,
     }
+}
+
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn capped(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Run-level failures: work that never finished, a schedule that was not held.
@@ -469,4 +535,30 @@ fn fault_failures(r: &Resilience) -> Vec<String> {
 
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_scenario_is_stored_as_a_hash_and_a_capped_copy() {
+        let smoke = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"),
+        )
+        .unwrap();
+        // A comment of 2 MB of multi-byte characters: the cut must land on a boundary.
+        let text = format!("{smoke}\n# {}\n", "é".repeat(1_000_000));
+        let s = Scenario::parse(Path::new("big.toml"), &text).unwrap();
+        let info = scenario_info(&s);
+        assert!(info.source.len() <= MAX_SOURCE_COPY);
+        assert!(text.starts_with(&info.source));
+        assert_eq!(info.source_bytes, text.len() as u64);
+        assert_eq!(
+            info.source_sha256,
+            hex::encode(Sha256::digest(text.as_bytes()))
+        );
+        let small = scenario_info(&Scenario::parse(Path::new("s.toml"), &smoke).unwrap());
+        assert_eq!(small.source, smoke, "a normal file is copied whole");
+    }
 }

@@ -11,6 +11,7 @@ pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod model;
+pub mod outdir;
 pub mod summary;
 pub mod verdict;
 

@@ -74,9 +74,19 @@ pub struct ScenarioInfo {
     pub stages: Vec<StageInfo>,
     /// Flow name → weight, as configured.
     pub flow_weights: BTreeMap<String, u32>,
-    /// The scenario file's full text, so a report alone says exactly what ran.
+    /// The scenario file's text, so a report alone says exactly what ran: the whole file
+    /// up to [`MAX_SOURCE_COPY`] bytes, its beginning beyond that.
     pub source: String,
+    /// SHA-256 (hex) of the whole file, which identifies it even when `source` is cut.
+    #[serde(default)]
+    pub source_sha256: String,
+    /// Size of the whole file in bytes (`source` is shorter when the file was cut).
+    #[serde(default)]
+    pub source_bytes: u64,
 }
+
+/// Largest scenario text copied into a report: a 50 MB file is not repeated in every report.
+pub const MAX_SOURCE_COPY: usize = 64 * 1024;
 
 /// One load stage as configured: ramp linearly to `target` over `duration_s`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

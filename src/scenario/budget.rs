@@ -62,13 +62,30 @@ pub fn parse_percentile(key: &str) -> Result<(f64, String), String> {
 
 /// Parses a limit such as `10ms`, `250us`, `1.5s` into whole microseconds (at least 1).
 pub fn parse_limit(text: &str) -> Result<u64, String> {
-    let d: Duration = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration like 10ms, 250us or 1.5s: {e}"))?;
+    let d: Duration = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!(
+            "limit `{text}` is not a duration ({}); write a number and a unit, e.g. 10ms, 250us or 1.5s",
+            duration_problem(&e)
+        )
+    })?;
     let us = d.as_micros();
     if us == 0 {
         return Err(format!("limit `{text}` must be at least 1us"));
     }
     Ok(us.min(u64::MAX as u128) as u64)
+}
+
+/// What is wrong with a duration, in words (humantime's own text speaks of positions).
+fn duration_problem(e: &humantime::DurationError) -> String {
+    use humantime::DurationError as E;
+    match e {
+        E::Empty => "it is empty".into(),
+        E::NumberExpected(_) => "it does not start with a number".into(),
+        E::InvalidCharacter(i) => format!("character {} is not part of a number or unit", i + 1),
+        E::UnknownUnit { unit, .. } if unit.is_empty() => "it has no unit".into(),
+        E::UnknownUnit { unit, .. } => format!("`{unit}` is not a unit"),
+        E::NumberOverflow => "the number is too large".into(),
+    }
 }
 
 /// Resolves an operation name, listing the known ones when it is wrong.

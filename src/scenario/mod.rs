@@ -9,6 +9,7 @@ mod error;
 pub mod fault;
 mod file;
 mod flow;
+pub mod limits;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -128,19 +129,24 @@ impl Scenario {
 
     /// Reads and validates a scenario file; a path that does not exist may name a built-in
     /// scenario (`default`, `scenarios/smoke.toml`, …), so `run` works from any directory.
+    /// Reads at most [`limits::MAX_FILE_BYTES`]: `/dev/zero` or a runaway pipe is refused,
+    /// not read until memory runs out.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         if !path.exists() {
             if let Some((shown, source)) = crate::builtin::scenario(path) {
                 return Scenario::parse(&shown, source);
             }
         }
-        let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let fail = |message: String| ScenarioError {
             origin: path.display().to_string(),
             position: None,
-            message: format!(
+            message,
+        };
+        let source = crate::source::read_capped(path, limits::MAX_FILE_BYTES).map_err(|e| {
+            fail(format!(
                 "cannot read scenario file: {e} (built-in scenarios: {})",
                 crate::builtin::scenario_names().join(", ")
-            ),
+            ))
         })?;
         Scenario::parse(path, &source)
     }
@@ -185,8 +191,14 @@ impl Validator<'_> {
         ScenarioError::at(self.path, self.source, Some(span), message)
     }
 
-    fn duration(&self, v: &Spanned<String>, what: &str) -> Result<Duration, ScenarioError> {
-        humantime::parse_duration(v.get_ref().trim()).map_err(|e| {
+    /// A duration of at most `max` (a bound in [`limits`]).
+    fn duration(
+        &self,
+        v: &Spanned<String>,
+        what: &str,
+        max: Duration,
+    ) -> Result<Duration, ScenarioError> {
+        let d = humantime::parse_duration(v.get_ref().trim()).map_err(|e| {
             self.err(
                 v.span(),
                 format!(
@@ -194,7 +206,18 @@ impl Validator<'_> {
                     v.get_ref()
                 ),
             )
-        })
+        })?;
+        if d > max {
+            return Err(self.err(
+                v.span(),
+                format!(
+                    "{what} `{}` is above the bound of {}",
+                    v.get_ref(),
+                    limits::show(max)
+                ),
+            ));
+        }
+        Ok(d)
     }
 
     fn opt_duration(
@@ -202,19 +225,40 @@ impl Validator<'_> {
         v: &Option<Spanned<String>>,
         what: &str,
         default: Duration,
+        max: Duration,
     ) -> Result<Duration, ScenarioError> {
-        v.as_ref().map_or(Ok(default), |v| self.duration(v, what))
+        v.as_ref()
+            .map_or(Ok(default), |v| self.duration(v, what, max))
     }
 
-    fn rate(&self, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
+    /// One rule for every rate: a finite number of flows per second up to
+    /// [`limits::MAX_RATE`]; above 0 where the rate is the whole schedule (`open.rate`), 0 or
+    /// more where it is one point of a ramp (`stages`, `start_rate`: 0 is a pause).
+    fn rate(&self, v: &Spanned<f64>, what: &str, zero_ok: bool) -> Result<f64, ScenarioError> {
         let r = *v.get_ref();
-        if !r.is_finite() || r < 0.0 {
+        let low_ok = if zero_ok { r >= 0.0 } else { r > 0.0 };
+        if !r.is_finite() || !low_ok || r > limits::MAX_RATE {
+            let low = if zero_ok { "0 or more" } else { "above 0" };
             return Err(self.err(
                 v.span(),
-                format!("{what} must be a non-negative number of flows per second, got {r}"),
+                format!(
+                    "{what} must be {low} and at most {} flows per second, got {r}",
+                    limits::MAX_RATE
+                ),
             ));
         }
         Ok(r)
+    }
+
+    /// `v` is at most `max`, else an error naming the field and the bound.
+    fn at_most(&self, v: &Spanned<u32>, max: u32, what: &str) -> Result<u32, ScenarioError> {
+        if *v.get_ref() > max {
+            return Err(self.err(
+                v.span(),
+                format!("{what} ({}) is above the bound of {max}", v.get_ref()),
+            ));
+        }
+        Ok(*v.get_ref())
     }
 
     fn validate(&self, raw: file::RawScenario) -> Result<Scenario, ScenarioError> {
@@ -230,7 +274,7 @@ impl Validator<'_> {
         let duration = raw
             .duration
             .as_ref()
-            .map(|d| (self.duration(d, "duration"), d.span()));
+            .map(|d| (self.duration(d, "duration", limits::MAX_DURATION), d.span()));
         let (load, duration) = match raw.model {
             LoadModel::Open => {
                 if let Some(c) = &raw.closed {
@@ -273,7 +317,8 @@ impl Validator<'_> {
             }
         };
 
-        let warmup = self.opt_duration(&raw.warmup, "warmup", Duration::ZERO)?;
+        let warmup =
+            self.opt_duration(&raw.warmup, "warmup", Duration::ZERO, limits::MAX_DURATION)?;
         if warmup >= duration {
             let span = raw
                 .warmup
@@ -285,7 +330,12 @@ impl Validator<'_> {
                 format!("warmup ({warmup:?}) must be shorter than the duration ({duration:?})"),
             ));
         }
-        let drain = self.opt_duration(&raw.drain, "drain", Duration::from_secs(10))?;
+        let drain = self.opt_duration(
+            &raw.drain,
+            "drain",
+            Duration::from_secs(10),
+            limits::MAX_WAIT,
+        )?;
 
         let m = raw.mix.get_ref();
         let weights = [
@@ -314,7 +364,13 @@ impl Validator<'_> {
                     Some(v) => Ok(*v.get_ref()),
                 }
             };
-        let converse_messages = positive(&raw.converse.messages, 3, "converse.messages")?;
+        let messages = |v: &Option<Spanned<u32>>, what: &str| -> Result<u32, ScenarioError> {
+            if let Some(v) = v {
+                self.at_most(v, limits::MAX_MESSAGES_PER_FLOW, what)?;
+            }
+            positive(v, 3, what)
+        };
+        let converse_messages = messages(&raw.converse.messages, "converse.messages")?;
         let fanout_group_size = positive(&raw.fanout.group_size, 3, "fanout.group_size")?;
         if fanout_group_size >= population.users {
             let span = raw
@@ -331,11 +387,12 @@ impl Validator<'_> {
                 ),
             ));
         }
-        let offline_messages = positive(&raw.offline.messages, 3, "offline.messages")?;
+        let offline_messages = messages(&raw.offline.messages, "offline.messages")?;
         let offline_away = self.opt_duration(
             &raw.offline.away,
             "offline.away",
             Duration::from_millis(200),
+            limits::MAX_WAIT,
         )?;
         let message_size = positive(&raw.message_size, 128, "message_size")?;
         if !(32..=60 * 1024).contains(&message_size) {
@@ -373,10 +430,10 @@ impl Validator<'_> {
                 ))
             }
         };
-        let memory_probe_devices = raw
-            .memory_probe_devices
-            .as_ref()
-            .map_or(200, |v| *v.get_ref());
+        let memory_probe_devices = match &raw.memory_probe_devices {
+            Some(v) => self.at_most(v, limits::MAX_PROBE_DEVICES, "memory_probe_devices")?,
+            None => 200,
+        };
 
         let mut budgets = Vec::new();
         for (op, percentiles) in &raw.budgets {
@@ -435,7 +492,8 @@ impl Validator<'_> {
         window: Duration,
     ) -> Result<Vec<Fault>, ScenarioError> {
         let err = |span: Range<usize>, m: String| self.err(span, m);
-        let duration = |v: &Spanned<String>, what: &str| self.duration(v, what);
+        let duration =
+            |v: &Spanned<String>, what: &str| self.duration(v, what, limits::MAX_DURATION);
         let mut out: Vec<Fault> = raw
             .iter()
             .map(|f| {
@@ -459,6 +517,22 @@ impl Validator<'_> {
             return Err(self.err(
                 r.devices_per_user.span(),
                 "population.devices_per_user must be at least 1",
+            ));
+        }
+        self.at_most(&r.users, limits::MAX_USERS, "population.users")?;
+        let per_user = self.at_most(
+            &r.devices_per_user,
+            limits::MAX_DEVICES_PER_USER,
+            "population.devices_per_user",
+        )?;
+        let devices = u64::from(*r.users.get_ref()) * u64::from(per_user);
+        if devices > limits::MAX_DEVICES {
+            return Err(self.err(
+                p.span(),
+                format!(
+                    "population.users × devices_per_user ({devices} devices) is above the bound of {}",
+                    limits::MAX_DEVICES
+                ),
             ));
         }
         let otpk = *r.one_time_prekeys.get_ref();
@@ -492,7 +566,7 @@ impl Validator<'_> {
             Some(v) if *v.get_ref() == 0 => {
                 return Err(self.err(v.span(), "open.max_in_flight must be at least 1"))
             }
-            Some(v) => *v.get_ref(),
+            Some(v) => self.at_most(v, limits::MAX_IN_FLIGHT, "open.max_in_flight")?,
             None => 10_000,
         };
         match (&o.rate, &o.stages) {
@@ -505,10 +579,7 @@ impl Validator<'_> {
                 "[open] needs `rate` (constant) or `stages` (ramping)",
             )),
             (Some(rate), None) => {
-                let r = self.rate(rate, "open.rate")?;
-                if r == 0.0 {
-                    return Err(self.err(rate.span(), "open.rate must be above 0"));
-                }
+                let r = self.rate(rate, "open.rate", false)?;
                 if let Some(s) = &o.start_rate {
                     return Err(self.err(s.span(), "open.start_rate only applies to `stages`"));
                 }
@@ -529,6 +600,7 @@ impl Validator<'_> {
                     }],
                     max_in_flight,
                 };
+                self.within_flow_bound(&plan, rate.span())?;
                 Ok((Load::Open(plan), d))
             }
             (None, Some(raw_stages)) => {
@@ -538,13 +610,13 @@ impl Validator<'_> {
                 let start_rate = o
                     .start_rate
                     .as_ref()
-                    .map(|s| self.rate(s, "open.start_rate"))
+                    .map(|s| self.rate(s, "open.start_rate", true))
                     .transpose()?
                     .unwrap_or(0.0);
                 let mut stages = Vec::new();
                 for s in raw_stages {
                     let st = s.get_ref();
-                    let d = self.duration(&st.duration, "stage duration")?;
+                    let d = self.duration(&st.duration, "stage duration", limits::MAX_DURATION)?;
                     if d.is_zero() {
                         return Err(
                             self.err(st.duration.span(), "a stage must last longer than 0s")
@@ -552,10 +624,20 @@ impl Validator<'_> {
                     }
                     stages.push(Stage {
                         duration: d,
-                        rate: self.rate(&st.rate, "stage rate")?,
+                        rate: self.rate(&st.rate, "stage rate", true)?,
                     });
                 }
                 let total: Duration = stages.iter().map(|s| s.duration).sum();
+                if total > limits::MAX_DURATION {
+                    return Err(self.err(
+                        open.span(),
+                        format!(
+                            "open.stages last {} in all, above the bound of {}",
+                            limits::show(total),
+                            limits::show(limits::MAX_DURATION)
+                        ),
+                    ));
+                }
                 if let Some((d, span)) = duration {
                     let d = d?;
                     if d != total {
@@ -576,9 +658,26 @@ impl Validator<'_> {
                         "open.stages never start a flow (every rate is 0)",
                     ));
                 }
+                self.within_flow_bound(&plan, open.span())?;
                 Ok((Load::Open(plan), total))
             }
         }
+    }
+
+    /// The schedule (and the keys made for it) stays bounded: mean rate × duration.
+    fn within_flow_bound(&self, plan: &OpenPlan, span: Range<usize>) -> Result<(), ScenarioError> {
+        let seconds: f64 = plan.stages.iter().map(|s| s.duration.as_secs_f64()).sum();
+        let flows = plan.mean_rate() * seconds;
+        if flows > limits::MAX_FLOWS {
+            return Err(self.err(
+                span,
+                format!(
+                    "the schedule starts {flows:.0} flows (rate × duration), above the bound of {}",
+                    limits::MAX_FLOWS
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn closed(
@@ -591,8 +690,10 @@ impl Validator<'_> {
         if *r.users.get_ref() == 0 {
             return Err(self.err(r.users.span(), "closed.users must be at least 1"));
         }
-        let ramp_up = self.opt_duration(&r.ramp_up, "closed.ramp_up", Duration::ZERO)?;
-        let ramp_down = self.opt_duration(&r.ramp_down, "closed.ramp_down", Duration::ZERO)?;
+        self.at_most(&r.users, limits::MAX_USERS, "closed.users")?;
+        let max = limits::MAX_DURATION;
+        let ramp_up = self.opt_duration(&r.ramp_up, "closed.ramp_up", Duration::ZERO, max)?;
+        let ramp_down = self.opt_duration(&r.ramp_down, "closed.ramp_down", Duration::ZERO, max)?;
         if ramp_up + ramp_down >= duration {
             return Err(self.err(
                 dspan,
@@ -603,7 +704,12 @@ impl Validator<'_> {
             users: *r.users.get_ref(),
             ramp_up,
             ramp_down,
-            think_time: self.opt_duration(&r.think_time, "closed.think_time", Duration::ZERO)?,
+            think_time: self.opt_duration(
+                &r.think_time,
+                "closed.think_time",
+                Duration::ZERO,
+                limits::MAX_WAIT,
+            )?,
         })
     }
 }

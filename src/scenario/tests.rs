@@ -77,7 +77,7 @@ fn wrong_type_names_line_and_column() {
 fn negative_rate_is_refused_where_it_is() {
     let e = err(&GOOD.replace("rate = 12.5", "rate = -3.0"));
     assert!(e.starts_with("s.toml:15:8: "), "{e}");
-    assert!(e.contains("non-negative"), "{e}");
+    assert!(e.contains("must be above 0"), "{e}");
 }
 
 #[test]
@@ -221,4 +221,53 @@ fn bad_faults_name_file_line_and_column() {
     assert!(err(&misplaced).contains("`for` only applies to pause_db"));
     let extra = format!("{GOOD}\n[[faults]]\nat = \"2s\"\nkind = \"restart_db\"\nwhen = 1\n");
     assert!(err(&extra).contains("unknown field `when`"));
+}
+
+#[test]
+fn rate_zero_and_negative_follow_one_rule() {
+    for bad in ["0.0", "-5.0"] {
+        let e = err(&GOOD.replace("rate = 12.5", &format!("rate = {bad}")));
+        assert!(
+            e.contains("open.rate must be above 0 and at most 100000 flows per second, got"),
+            "{bad}: {e}"
+        );
+        assert!(e.starts_with("s.toml:15:8:"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn absurd_values_name_the_field_and_the_bound() {
+    let cases = [
+        (
+            "users = 10",
+            "users = 1000000",
+            "population.users (1000000) is above the bound of 100000",
+        ),
+        (
+            "rate = 12.5",
+            "rate = 1e12",
+            "at most 100000 flows per second",
+        ),
+        (
+            "duration = \"20s\"",
+            "duration = \"999999h\"",
+            "duration `999999h` is above the bound of 1day",
+        ),
+        (
+            "devices_per_user = 2",
+            "devices_per_user = 65",
+            "population.devices_per_user (65) is above the bound of 64",
+        ),
+    ];
+    for (from, to, message) in cases {
+        let e = err(&GOOD.replace(from, to));
+        assert!(e.contains(message), "{to}: {e}");
+    }
+    let e = err(&GOOD
+        .replace("users = 10", "users = 50000")
+        .replace("devices_per_user = 2", "devices_per_user = 5"));
+    assert!(
+        e.contains("(250000 devices) is above the bound of 200000"),
+        "{e}"
+    );
 }

@@ -192,7 +192,9 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
                 target: 10.0,
             }],
             flow_weights: [("initiate".to_string(), 1u32)].into_iter().collect(),
+            source_bytes: source.len() as u64,
             source,
+            source_sha256: String::new(),
         },
         environment: Environment {
             db_provider: "local".into(),

@@ -101,6 +101,8 @@ pub(crate) struct Context<'a> {
     pub client: &'a Client,
     /// Behaviour checks of database C, in file order.
     pub behaviour: &'a [Check],
+    /// Every statement of the pack is cut after this (see `conform::DEFAULT_STATEMENT_TIMEOUT`).
+    pub timeout: Duration,
 }
 
 /// Runs every rule; a rule with no finding prints one PASS line.
@@ -108,7 +110,7 @@ pub(crate) async fn run(ctx: &Context<'_>) -> Result<Vec<Check>, Error> {
     let mut found = session_default::run(ctx.client, ctx.cat).await;
     found.extend(policy::run(ctx.cat));
     found.extend(otpk::static_views(ctx.cat));
-    let template = Template::create(ctx.pg, ctx.pack, ctx.expect).await?;
+    let template = Template::create(ctx.pg, ctx.pack, ctx.expect, ctx.timeout).await?;
     let result = async {
         let mut out = otpk::claims(ctx, &template).await?;
         out.extend(writer_locks::run(ctx, &template).await?);
@@ -142,14 +144,20 @@ fn summarise(found: Vec<Check>) -> Vec<Check> {
 }
 
 /// A database with the pack's migrations applied and no connection left open, so that
-/// `CREATE DATABASE … TEMPLATE` can copy it in one step per probe.
-pub(crate) struct Template<'a> {
-    scratch: Scratch<'a>,
+/// `CREATE DATABASE … TEMPLATE` can copy it in one step per probe. Copies belong to the same
+/// sandbox role as the template (the pack's code runs in them too).
+pub(crate) struct Template {
+    scratch: Scratch,
 }
 
-impl<'a> Template<'a> {
-    async fn create(pg: &'a Postgres, pack: &Pack, expect: &Expect) -> Result<Template<'a>, Error> {
-        let scratch = Scratch::create(pg, "t").await?;
+impl Template {
+    async fn create(
+        pg: &Postgres,
+        pack: &Pack,
+        expect: &Expect,
+        timeout: Duration,
+    ) -> Result<Template, Error> {
+        let scratch = Scratch::create(pg, "t", timeout).await?;
         let applied = async {
             let client = scratch.connect().await?;
             migrations::setup(&client, expect).await?;
@@ -172,10 +180,10 @@ impl<'a> Template<'a> {
 
     /// A fresh copy. The template's last connection may still be closing on the server, so
     /// a "being accessed by other users" refusal is retried a few times.
-    pub(crate) async fn clone_db(&self, role: &str) -> Result<Scratch<'a>, Error> {
+    pub(crate) async fn clone_db(&self, _label: &str) -> Result<Scratch, Error> {
         let mut last = None;
         for _ in 0..50 {
-            match Scratch::create_from(self.scratch.pg, role, &self.scratch.name).await {
+            match self.scratch.copy().await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }

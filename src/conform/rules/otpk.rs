@@ -70,10 +70,7 @@ pub(crate) fn static_views(cat: &Catalog) -> Vec<Check> {
 }
 
 /// The workload's claiming operations, each run by concurrent fetchers of one device.
-pub(crate) async fn claims(
-    ctx: &Context<'_>,
-    template: &Template<'_>,
-) -> Result<Vec<Check>, Error> {
+pub(crate) async fn claims(ctx: &Context<'_>, template: &Template) -> Result<Vec<Check>, Error> {
     let path = ctx.pack.dir.join("workload.toml");
     if !path.exists() {
         return Ok(Vec::new());
@@ -82,7 +79,7 @@ pub(crate) async fn claims(
     let mut out = Vec::new();
     for op in wl.operations.iter().filter(|o| o.claims.is_some()) {
         let copy = template.clone_db("otpk").await?;
-        let r = probe(&wl, op, &copy.url).await;
+        let r = probe(&wl, op, copy.url()).await;
         copy.drop().await;
         out.push(r?);
     }

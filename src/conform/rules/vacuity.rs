@@ -23,7 +23,7 @@ struct Target {
     drop_sql: String,
 }
 
-pub(crate) async fn run(ctx: &Context<'_>, template: &Template<'_>) -> Result<Vec<Check>, Error> {
+pub(crate) async fn run(ctx: &Context<'_>, template: &Template) -> Result<Vec<Check>, Error> {
     let mut out = Vec::new();
     let mut budget = MAX_CANDIDATES;
     for (i, (at, b)) in ctx.expect.behaviours().into_iter().enumerate() {
@@ -93,7 +93,7 @@ fn named_objects(cat: &Catalog, text: &str) -> Vec<Target> {
 
 async fn break_and_rerun(
     ctx: &Context<'_>,
-    template: &Template<'_>,
+    template: &Template,
     index: usize,
     at: &str,
     target: &Target,
@@ -105,7 +105,7 @@ async fn break_and_rerun(
         if let Err(e) = client.batch_execute(&target.drop_sql).await {
             return Ok::<_, Error>(Err(format!("{}: {e}", target.drop_sql)));
         }
-        let checks = behaviour::run_until(&client, &copy.url, ctx.expect, index).await;
+        let checks = behaviour::run_until(&client, copy.url(), ctx.expect, index).await;
         Ok(Ok(checks.get(index).cloned()))
     }
     .await;

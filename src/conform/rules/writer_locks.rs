@@ -24,7 +24,7 @@ fn insert_triggered(rel: &Relation) -> bool {
             .any(|t| t.events.contains("insert") && t.enabled != "D")
 }
 
-pub(crate) async fn run(ctx: &Context<'_>, template: &Template<'_>) -> Result<Vec<Check>, Error> {
+pub(crate) async fn run(ctx: &Context<'_>, template: &Template) -> Result<Vec<Check>, Error> {
     let tables: Vec<&Relation> = ctx.cat.tables().filter(|r| insert_triggered(r)).collect();
     if tables.is_empty() {
         return Ok(Vec::new());
@@ -33,7 +33,7 @@ pub(crate) async fn run(ctx: &Context<'_>, template: &Template<'_>) -> Result<Ve
     let result = async {
         let mut out = Vec::new();
         for (i, rel) in tables.iter().enumerate() {
-            out.push(probe(ctx.cat, rel, &copy.url, 500_000 + 10_000 * i as u64).await?);
+            out.push(probe(ctx.cat, rel, copy.url(), 500_000 + 10_000 * i as u64).await?);
         }
         Ok::<_, Error>(out)
     }
