@@ -143,17 +143,26 @@ impl Sandbox {
             .push(copy.clone());
         let created = async {
             let admin = connect(&self.admin_url).await?;
-            let sql = format!(
-                "CREATE DATABASE {} TEMPLATE {} OWNER {}; REVOKE ALL ON DATABASE {} FROM PUBLIC",
-                quote_ident(&copy.database),
-                quote_ident(&self.database),
-                quote_ident(&self.role),
-                quote_ident(&copy.database)
-            );
-            admin.batch_execute(&sql).await.map_err(|e| Error::Sql {
-                what: format!("copying sandbox {}", self.database),
-                source: e,
-            })
+            // Two round trips: CREATE DATABASE cannot run in the implicit transaction of a
+            // multi-statement query.
+            for sql in [
+                format!(
+                    "CREATE DATABASE {} TEMPLATE {} OWNER {}",
+                    quote_ident(&copy.database),
+                    quote_ident(&self.database),
+                    quote_ident(&self.role)
+                ),
+                format!(
+                    "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+                    quote_ident(&copy.database)
+                ),
+            ] {
+                admin.batch_execute(&sql).await.map_err(|e| Error::Sql {
+                    what: format!("copying sandbox {}", self.database),
+                    source: e,
+                })?;
+            }
+            Ok::<_, Error>(())
         }
         .await;
         if let Err(e) = created {
