@@ -340,3 +340,76 @@ fn closed_model_stdout_is_the_summary_and_progress_tells_the_truth() {
         "progress lines show flows/s above 0: {rates:?}\n{stderr}"
     );
 }
+
+/// Ctrl-C while a run measures keeps what was measured: the summary is printed, the report is
+/// written and marked interrupted, and the exit code is still 130.
+#[test]
+fn ctrl_c_during_a_run_writes_the_partial_report_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
+        .args([
+            "run",
+            "scenarios/smoke.toml",
+            "--db",
+            "local",
+            "--pg-fast",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .current_dir(common::repo())
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Progress lines go to stderr every few seconds; the first "measuring" one means the clock
+    // runs and flows are in flight.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("measuring |") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("measuring |"), "no progress line:\n{seen}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+        rest
+    });
+    let out = child.wait_with_output().unwrap();
+    let rest = drain.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "stdout:\n{stdout}\nstderr:\n{rest}"
+    );
+    assert!(
+        rest.contains("stopping the run and writing what it measured"),
+        "{rest}"
+    );
+    assert!(
+        stdout.contains("result: INTERRUPTED (partial results)"),
+        "{stdout}"
+    );
+    let report = common::read_report(dir.path());
+    assert!(report.interrupted && !report.passed);
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.starts_with("interrupted by a signal after ")),
+        "{:?}",
+        report.failures
+    );
+    // What was measured is there, and the ledger accounted for it.
+    assert!(report.operations.values().any(|o| o.count > 0));
+    assert!(report.integrity.messages_sent > 0);
+}

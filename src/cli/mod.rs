@@ -422,18 +422,11 @@ pub fn main() -> ExitCode {
             let outcome = if own_signals {
                 dispatch(cli).await
             } else {
+                let command = dispatch(cli);
+                tokio::pin!(command);
                 tokio::select! {
-                    r = dispatch(cli) => r,
-                    sig = shutdown_signal() => {
-                        // Not eprintln!: it panics when stderr is gone (a closed pipe), and the
-                        // process must still clean up and exit.
-                        use std::io::Write;
-                        let _ = writeln!(
-                            std::io::stderr(),
-                            "\n{sig}: stopping; cleaning up what this run started"
-                        );
-                        Err(Error::Interrupted)
-                    }
+                    r = &mut command => r,
+                    sig = shutdown_signal() => interrupted(sig, command).await,
                 }
             };
             // Scratch databases whose owners were dropped mid-flight: dropping them terminates
@@ -483,6 +476,35 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
                 println!("{name}");
             }
             Ok(Outcome::Pass)
+        }
+    }
+}
+
+/// The first signal: a run that is measuring stops its schedule and still writes its report
+/// (a second signal abandons it); anything else stops at once.
+async fn interrupted(
+    sig: &str,
+    command: std::pin::Pin<&mut impl std::future::Future<Output = Result<Outcome, Error>>>,
+) -> Result<Outcome, Error> {
+    // Not eprintln!: it panics when stderr is gone (a closed pipe), and the process must
+    // still clean up and exit.
+    use std::io::Write;
+    if !crate::load::interrupt::request() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n{sig}: stopping; cleaning up what this run started"
+        );
+        return Err(Error::Interrupted);
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{sig}: stopping the run and writing what it measured (again to abandon it)"
+    );
+    tokio::select! {
+        r = command => r,
+        sig = shutdown_signal() => {
+            let _ = writeln!(std::io::stderr(), "{sig}: abandoning the run; cleaning up");
+            Err(Error::Interrupted)
         }
     }
 }

@@ -104,6 +104,10 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         "report: {} (report.json, report.html, summary.md, junit.xml, latency.hlog)",
         files.dir.display()
     );
+    if report.interrupted {
+        // Written and shown; the exit code still says it was interrupted.
+        return Err(Error::Interrupted);
+    }
     Ok(if report.passed {
         Outcome::Pass
     } else {

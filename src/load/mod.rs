@@ -3,6 +3,7 @@
 //! [`Report`].
 
 pub mod closed;
+pub mod interrupt;
 pub mod memory_probe;
 pub mod mix;
 pub mod open;
@@ -35,6 +36,8 @@ pub const LATE_START_THRESHOLD: Duration = Duration::from_millis(5);
 /// Time the drain always gets after the flows ended (to reconnect devices and take their
 /// queued messages), even when the flows used up the whole drain period.
 pub const END_GRACE: Duration = Duration::from_secs(2);
+/// The longest drain after a Ctrl-C: enough for replies already on their way.
+const INTERRUPT_DRAIN: Duration = Duration::from_secs(2);
 /// How long a flow waits for a peer to decrypt before giving up on the exchange.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Registrations in flight at once while setting up the population.
@@ -170,7 +173,8 @@ pub async fn execute_with_faults(
         .await
         .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", pop.users)))?;
 
-    // The clock starts.
+    // The clock starts. From here a Ctrl-C stops the schedule and still reports.
+    let measuring = interrupt::Measuring::start();
     machine.clock_started();
     let cpu0 = process::process_cpu().unwrap_or_default();
     let server_cpu0 = process::threads_cpu(process::SERVER_THREAD_PREFIX).unwrap_or_default();
@@ -238,10 +242,23 @@ pub async fn execute_with_faults(
             fault::run_schedule(&scenario.faults, t, window_start, &watch).await;
         }
     };
-    let (loaded, ()) = tokio::join!(load, faults);
-    loaded?;
-    // Drain: every device online again, then wait for what is still on its way.
-    let drain_deadline = flow_deadline.max(Instant::now() + END_GRACE);
+    // Ctrl-C drops the schedule (its in-flight flows are cancelled and counted) and keeps
+    // everything measured so far.
+    let interrupted = tokio::select! {
+        (loaded, ()) = async { tokio::join!(load, faults) } => {
+            loaded?;
+            false
+        }
+        () = measuring.requested() => true,
+    };
+    let load_ended = Instant::now();
+    // Drain: every device online again, then wait for what is still on its way (briefly
+    // after a Ctrl-C: the user asked to stop).
+    let drain_deadline = if interrupted {
+        Instant::now() + scenario.drain.min(INTERRUPT_DRAIN)
+    } else {
+        flow_deadline.max(Instant::now() + END_GRACE)
+    };
     world.reconnect_all(drain_deadline).await;
     while ledger.outstanding() > 0 && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -256,7 +273,17 @@ pub async fn execute_with_faults(
         .saturating_sub(server_cpu0);
     world.disconnect_all().await;
 
-    let window = scenario.duration - scenario.warmup;
+    // An interrupted run measured only until the interruption.
+    let window = if interrupted {
+        load_ended
+            .saturating_duration_since(window_start)
+            .min(scenario.duration - scenario.warmup)
+            .max(Duration::from_millis(1))
+    } else {
+        scenario.duration - scenario.warmup
+    };
+    let interrupted = interrupted || measuring.was_requested();
+    drop(measuring);
     let operations = recorder.finish(window);
     let integrity = ledger.finish();
     let integrity_problems = ledger.problems();
@@ -368,6 +395,13 @@ pub async fn execute_with_faults(
     }
     failures.extend(cut_short(&generator));
     failures.extend(fault_failures(&resilience));
+    if interrupted {
+        failures.push(format!(
+            "interrupted by a signal after {:.1} s of the {:.1} s measured window: partial results",
+            window.as_secs_f64(),
+            (scenario.duration - scenario.warmup).as_secs_f64()
+        ));
+    }
     if closed_cut_short {
         failures.push(
             "cut short: the closed-model users had not finished at the end of the drain".into(),
@@ -397,6 +431,7 @@ pub async fn execute_with_faults(
         resilience,
         passed: failures.is_empty(),
         failures,
+        interrupted,
     })
 }
 

@@ -234,6 +234,8 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         resilience: merge_resilience(reports),
         passed: false,
         failures,
+        // One interrupted worker makes the merged test partial.
+        interrupted: reports.iter().any(|r| r.interrupted),
     };
     verdict::reevaluate(&mut merged);
     Ok(merged)

@@ -56,6 +56,9 @@ pub struct Report {
     /// Why `passed` is false, one human-readable line per reason (empty when it passed).
     #[serde(default)]
     pub failures: Vec<String>,
+    /// The run was stopped by SIGINT/SIGTERM: what it measured until then, never a pass.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// What was run.

@@ -143,7 +143,12 @@ pub fn render(report: &Report) -> String {
     if report.passed {
         let _ = writeln!(out, "result: PASS");
     } else {
-        let _ = writeln!(out, "result: FAIL");
+        let verdict = if report.interrupted {
+            "INTERRUPTED (partial results)"
+        } else {
+            "FAIL"
+        };
+        let _ = writeln!(out, "result: {verdict}");
         for f in &report.failures {
             let _ = writeln!(out, "  - {f}");
         }

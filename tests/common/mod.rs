@@ -261,6 +261,7 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
         resilience: Default::default(),
         passed: false,
         failures: Vec::new(),
+        interrupted: false,
     };
     verdict::reevaluate(&mut report);
     report
