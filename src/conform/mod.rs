@@ -128,14 +128,7 @@ pub async fn run_with_timeout(
     let c = Scratch::create(pg, "c", timeout).await?;
     let result = async {
         let client = c.connect().await?;
-        migrations::setup(&client, expect).await?;
-        for m in &pack.migrations {
-            migrations::apply_migration(&client, m, expect)
-                .await
-                .map_err(|f| {
-                    Error::BadPack(format!("migration {} does not apply:\n{f}", m.up.name()))
-                })?;
-        }
+        apply_all(&client, pack, expect).await?;
         let cat = Catalog::read(&client).await.map_err(Error::Unavailable)?;
         let mut out = assertions::run(&client, &cat, expect).await;
         out.extend(hazards::run(&cat));
@@ -173,6 +166,24 @@ pub async fn run_with_timeout(
         postgres: format!("{} ({})", pg.version(), pg.kind()),
         checks,
     })
+}
+
+/// The final schema: the migrations table as the pack expects it, then every up migration
+/// in order. A migration that does not apply on a fresh database makes the pack bad.
+pub(crate) async fn apply_all(
+    client: &tokio_postgres::Client,
+    pack: &Pack,
+    expect: &Expect,
+) -> Result<(), Error> {
+    migrations::setup(client, expect).await?;
+    for m in &pack.migrations {
+        migrations::apply_migration(client, m, expect)
+            .await
+            .map_err(|f| {
+                Error::BadPack(format!("migration {} does not apply:\n{f}", m.up.name()))
+            })?;
+    }
+    Ok(())
 }
 
 /// Marks waived findings; a waiver that matches nothing fails (stale waivers hide regressions).

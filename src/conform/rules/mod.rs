@@ -21,7 +21,7 @@ use crate::conform::catalog::Catalog;
 use crate::conform::expect::Expect;
 use crate::conform::outcome::{Check, Kind, Status};
 use crate::conform::pack::Pack;
-use crate::conform::{migrations, Scratch};
+use crate::conform::Scratch;
 use crate::Error;
 
 /// One documented rule.
@@ -160,15 +160,7 @@ impl Template {
         let scratch = Scratch::create(pg, "t", timeout).await?;
         let applied = async {
             let client = scratch.connect().await?;
-            migrations::setup(&client, expect).await?;
-            for m in &pack.migrations {
-                migrations::apply_migration(&client, m, expect)
-                    .await
-                    .map_err(|f| {
-                        Error::BadPack(format!("migration {} does not apply:\n{f}", m.up.name()))
-                    })?;
-            }
-            Ok::<_, Error>(())
+            crate::conform::apply_all(&client, pack, expect).await
         }
         .await;
         if let Err(e) = applied {
