@@ -143,3 +143,75 @@ async fn a_small_db_bench_of_every_pack_is_complete() {
         }
     }
 }
+
+/// Ctrl-C during db-bench keeps what was measured: the schedule stops, the report is written
+/// with the scales done so far and marked interrupted, and the exit code is 130.
+#[test]
+fn ctrl_c_during_db_bench_writes_the_partial_report_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
+        .args([
+            "db-bench",
+            "--schema",
+            "batch3",
+            "--scale",
+            "100,200",
+            "--duration",
+            "60s",
+            "--db",
+            "local",
+            "--pg-fast",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // "running …" is printed when the first scale's schedule starts.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("running") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("running"), "db-bench never started:\n{seen}");
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["interrupted"], true, "{json}");
+    assert_eq!(
+        json["scales"].as_array().unwrap().len(),
+        1,
+        "only the first scale ran"
+    );
+    let measured = json["scales"][0]["measured_seconds"]
+        .as_f64()
+        .unwrap_or(60.0);
+    assert!(measured < 60.0, "the schedule stopped early: {measured}");
+    assert!(
+        json["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("interrupted by a signal")),
+        "{json}"
+    );
+}

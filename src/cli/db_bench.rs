@@ -44,6 +44,9 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
         },
         dir.display()
     );
+    if report.interrupted {
+        return Err(Error::Interrupted);
+    }
     Ok(if report.failures.is_empty() {
         Outcome::Pass
     } else {

@@ -63,7 +63,12 @@ pub async fn run(
         return Err(Error::BadInput("--duration must be positive".into()));
     }
     let mut scales = Vec::new();
+    // From here a Ctrl-C finishes the current step and reports the scales measured so far.
+    let measuring = crate::load::interrupt::Measuring::start();
     for &devices in &options.scales {
+        if measuring.was_requested() {
+            break;
+        }
         let counts =
             workload::resolve_counts(&workload.seed.counts, devices).map_err(Error::BadInput)?;
         // The pack is untrusted code: it runs as the owner of a scratch database, nothing more.
@@ -116,8 +121,17 @@ pub async fn run(
         scales,
         failures: Vec::new(),
         outcome: String::new(),
+        interrupted: measuring.was_requested(),
     };
+    drop(measuring);
     report.failures = report::failures(&report, workload.load.max_error_rate);
+    if report.interrupted {
+        report.failures.push(format!(
+            "interrupted by a signal: partial results ({} of {} scales measured)",
+            report.scales.len(),
+            options.scales.len()
+        ));
+    }
     report.outcome = if report.failures.is_empty() {
         "pass".into()
     } else {

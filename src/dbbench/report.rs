@@ -26,6 +26,9 @@ pub struct Report {
     /// One line per budget breach, error-rate breach or unsampled operation.
     pub failures: Vec<String>,
     pub outcome: String,
+    /// Stopped by SIGINT/SIGTERM: the scales measured until then (the last one possibly
+    /// short); never a pass, and the CLI exits 130.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +37,8 @@ pub struct ScaleReport {
     pub counts: std::collections::BTreeMap<String, u64>,
     pub load: Loaded,
     pub scheduled: u64,
+    /// Seconds of the measured window that ran (less than the duration when interrupted).
+    pub measured_seconds: f64,
     pub operations: Vec<OpReport>,
 }
 
@@ -146,6 +151,7 @@ impl ScaleReport {
             counts,
             load,
             scheduled: run.scheduled,
+            measured_seconds: run.measured_seconds,
             operations,
         }
     }

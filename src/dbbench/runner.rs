@@ -90,6 +90,8 @@ pub struct RunStats {
     /// Operations scheduled in the measured window.
     pub scheduled: u64,
     pub measured_seconds: f64,
+    /// The schedule was stopped by Ctrl-C before its end.
+    pub interrupted: bool,
 }
 
 struct Job {
@@ -282,9 +284,10 @@ pub async fn run(
     };
     let interval = Duration::from_secs_f64(1.0 / workload.load.rate);
     let (t0, end) = (t0.into_std(), end.into_std());
+    // A Ctrl-C ends the schedule early; what was measured is kept.
     let times = (0u32..)
         .map(move |i| t0 + interval * i)
-        .take_while(move |due| *due < end);
+        .take_while(move |due| *due < end && !crate::load::interrupt::requested_now());
     let mut dispatcher = dispatcher;
     let pacer =
         crate::load::pacer::spawn("dbbench-pacer", times, move |due| dispatcher.dispatch(due));
@@ -308,9 +311,19 @@ pub async fn run(
             *ops[job.op].errors.entry("not_started".into()).or_default() += 1;
         }
     }
+    let interrupted = crate::load::interrupt::requested_now();
+    let measured = if interrupted {
+        Instant::now()
+            .into_std()
+            .saturating_duration_since(measure_from.into_std())
+            .min(duration)
+    } else {
+        duration
+    };
     Ok(RunStats {
         ops,
         scheduled,
-        measured_seconds: duration.as_secs_f64(),
+        measured_seconds: measured.as_secs_f64().max(0.001),
+        interrupted,
     })
 }

@@ -1,7 +1,9 @@
 //! Ctrl-C during a run keeps what was measured, as k6 and Gatling do: the first SIGINT or
 //! SIGTERM while flows are running stops the schedule, drains briefly and lets the run write
 //! its report, marked interrupted (the CLI still exits 130). Before the clock starts (setup,
-//! key precomputation) there is nothing to keep, and the CLI stops at once.
+//! key precomputation) there is nothing to keep, and the CLI stops at once. `db-bench` uses
+//! the same switch from its first scale on: the current step finishes, the schedule stops,
+//! and the scales measured so far are reported.
 //!
 //! One run measures at a time per process, so the state is process-wide: the CLI's signal
 //! handler reaches the executor without threading a handle through every caller.
@@ -47,6 +49,12 @@ impl Measuring {
     pub(crate) fn was_requested(&self) -> bool {
         REQUESTED.load(Ordering::SeqCst)
     }
+}
+
+/// Whether a stop was asked for, from any thread (db-bench's pacer thread reads it between
+/// operations).
+pub(crate) fn requested_now() -> bool {
+    REQUESTED.load(Ordering::SeqCst)
 }
 
 impl Drop for Measuring {
