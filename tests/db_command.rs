@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/child.rs"]
+mod child;
+
 const BIN: &str = env!("CARGO_BIN_EXE_e2ee-harness");
 
 struct Started {
@@ -236,36 +239,20 @@ fn containers_of(pid: u32) -> Vec<String> {
 /// Starts `db` with `args`, reads stderr up to "serving until Ctrl-C", and returns the child
 /// with everything it printed so far.
 fn start_db_with(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("db")
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("E2EE_HARNESS_PG_IMAGE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        seen.push_str(&line);
-        if line.starts_with("serving until Ctrl-C") {
-            break;
-        }
-        line.clear();
-    }
-    assert!(
-        seen.contains("serving until Ctrl-C"),
-        "db did not start:\n{seen}"
+    let (child, seen, mut stderr) = child::spawn_until(
+        Command::new(BIN)
+            .arg("db")
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("E2EE_HARNESS_PG_IMAGE"),
+        "serving until Ctrl-C",
     );
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (child, seen)
 }
 
 fn interrupt(child: &mut Child) -> std::process::ExitStatus {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child::interrupt(child);
     wait_exit(child)
 }
 

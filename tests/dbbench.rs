@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use e2ee_harness::dbbench::{self, report, Options};
 
+#[path = "common/child.rs"]
+mod child;
+
 const SCALES: [u64; 2] = [100, 200];
 
 fn packs_with_workloads() -> Vec<String> {
@@ -148,44 +151,30 @@ async fn a_small_db_bench_of_every_pack_is_complete() {
 /// with the scales done so far and marked interrupted, and the exit code is 130.
 #[test]
 fn ctrl_c_during_db_bench_writes_the_partial_report_and_exits_130() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
-        .args([
-            "db-bench",
-            "--schema",
-            "batch3",
-            "--scale",
-            "100,200",
-            "--duration",
-            "60s",
-            "--db",
-            "local",
-            "--pg-fast",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // "running …" is printed when the first scale's schedule starts.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        seen.push_str(&line);
-        if line.contains("running") {
-            break;
-        }
-        line.clear();
-    }
-    assert!(seen.contains("running"), "db-bench never started:\n{seen}");
+    let (child, _, _stderr) = child::spawn_until(
+        std::process::Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
+            .args([
+                "db-bench",
+                "--schema",
+                "batch3",
+                "--scale",
+                "100,200",
+                "--duration",
+                "60s",
+                "--db",
+                "local",
+                "--pg-fast",
+                "--report-dir",
+            ])
+            .arg(dir.path())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("DATABASE_URL"),
+        "running",
+    );
     std::thread::sleep(Duration::from_secs(2));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child::interrupt(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),

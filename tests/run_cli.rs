@@ -2,6 +2,8 @@
 //! unreachable target and an impossible budget, and `--target` against a server started
 //! separately.
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "common/run.rs"]
 mod common;
 
@@ -345,39 +347,25 @@ fn closed_model_stdout_is_the_summary_and_progress_tells_the_truth() {
 /// written and marked interrupted, and the exit code is still 130.
 #[test]
 fn ctrl_c_during_a_run_writes_the_partial_report_and_exits_130() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
-        .args([
-            "run",
-            "scenarios/smoke.toml",
-            "--db",
-            "local",
-            "--pg-fast",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .current_dir(common::repo())
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // Progress lines go to stderr every few seconds; the first "measuring" one means the clock
     // runs and flows are in flight.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        seen.push_str(&line);
-        if line.contains("measuring |") {
-            break;
-        }
-        line.clear();
-    }
-    assert!(seen.contains("measuring |"), "no progress line:\n{seen}");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let (child, _, mut stderr) = child::spawn_until(
+        Command::new(env!("CARGO_BIN_EXE_e2ee-harness"))
+            .args([
+                "run",
+                "scenarios/smoke.toml",
+                "--db",
+                "local",
+                "--pg-fast",
+                "--report-dir",
+            ])
+            .arg(dir.path())
+            .current_dir(common::repo())
+            .env_remove("DATABASE_URL"),
+        "measuring |",
+    );
+    child::interrupt(&child);
     let drain = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
