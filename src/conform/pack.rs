@@ -83,6 +83,42 @@ impl SqlFile {
 
 pub use crate::source::line_column as line_col;
 
+/// The one answer to `--schema`, for `conform` and `db-bench` alike: the directory of
+/// `reference` (the reference server's migrations beside its `expect.toml`), of a pack
+/// directory, of a pack name under `root/scenarios/schemas/`, or of a built-in pack; a path on
+/// disk wins over a built-in one.
+pub(crate) fn locate(schema: &str, root: &Path) -> Result<PathBuf, Error> {
+    // A directory given by path is the pack, whatever it holds (loading says what is missing).
+    if schema != "reference" && Path::new(schema).is_dir() {
+        return Ok(PathBuf::from(schema));
+    }
+    let on_disk = if schema == "reference" {
+        vec![root.join("reference-server")]
+    } else {
+        vec![
+            PathBuf::from(schema),
+            root.join("scenarios").join("schemas").join(schema),
+        ]
+    };
+    if let Some(dir) = on_disk.iter().find(|d| d.join("migrations").is_dir()) {
+        return Ok(dir.clone());
+    }
+    if let Some(dir) = builtin_pack(schema)? {
+        return Ok(dir);
+    }
+    Err(Error::BadPack(format!(
+        "--schema {schema:?}: no such pack (looked for a migrations/ directory in {}, and \
+         among the built-in packs: {}); give a built-in pack name, a pack name under \
+         scenarios/schemas/, or a pack directory",
+        on_disk
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        crate::builtin::pack_names().join(", ")
+    )))
+}
+
 /// A built-in pack's directory (written out on first use), or `None` if there is none.
 pub(crate) fn builtin_pack(name: &str) -> Result<Option<PathBuf>, Error> {
     crate::builtin::pack_dir(name).map_err(|e| Error::Io {
@@ -123,40 +159,14 @@ impl Pack {
     /// Resolves `--schema`: `reference`, a pack name under `scenarios/schemas/`, or a directory.
     /// `reference` is the reference server's migrations directory with its expectations beside it.
     pub fn resolve(schema: &str, root: &Path) -> Result<Pack, Error> {
+        let dir = locate(schema, root)?;
         if schema == "reference" {
-            let base = root.join("reference-server");
-            if base.join("migrations").is_dir() {
-                return Pack::load_dirs(
-                    "reference",
-                    &base.join("migrations"),
-                    &base.join("expect.toml"),
-                );
-            }
-            let dir = builtin_pack("reference")?.expect("the reference pack is built in");
             return Pack::load_dirs(
                 "reference",
                 &dir.join("migrations"),
                 &dir.join("expect.toml"),
             );
         }
-        let as_path = PathBuf::from(schema);
-        let named = root.join("scenarios").join("schemas").join(schema);
-        let dir = if as_path.is_dir() {
-            as_path
-        } else if named.is_dir() {
-            named
-        } else if let Some(dir) = builtin_pack(schema)? {
-            dir
-        } else {
-            return Err(Error::BadPack(format!(
-                "--schema {schema:?}: no such pack (looked for the directory {} and {}, and \
-                 among the built-in packs: {}); give a built-in pack name, a pack name under \
-                 scenarios/schemas/, or a pack directory",
-                PathBuf::from(schema).display(),
-                named.display(),
-                crate::builtin::pack_names().join(", ")
-            )));
-        };
         Pack::load(&dir)
     }
 

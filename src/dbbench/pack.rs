@@ -26,25 +26,17 @@ impl Pack {
     /// `name_or_dir` is a directory, a pack name under `scenarios/schemas/`, or a built-in
     /// pack's name.
     pub fn resolve(name_or_dir: &str) -> Result<Pack, Error> {
-        let as_path = PathBuf::from(name_or_dir);
-        let candidates = [as_path.clone(), PathBuf::from(PACKS_DIR).join(name_or_dir)];
-        let on_disk = candidates
-            .iter()
-            .find(|d| d.join("migrations").is_dir())
-            .cloned();
-        let dir = match on_disk {
-            Some(d) => Some(d),
-            None => crate::conform::pack::builtin_pack(name_or_dir)?,
-        };
-        let dir =
-            dir.ok_or_else(|| {
-                Error::BadInput(format!(
-                "--schema {name_or_dir}: no pack there (looked for a migrations/ directory in {}, \
-                 and among the built-in packs: {})",
-                candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
-                crate::builtin::pack_names().join(", ")
-            ))
-            })?;
+        let root = std::env::current_dir().map_err(|e| Error::Io {
+            path: PathBuf::from("."),
+            source: e,
+        })?;
+        let dir = crate::conform::pack::locate(name_or_dir, &root)?;
+        if !dir.join("migrations").is_dir() {
+            return Err(Error::BadInput(format!(
+                "--schema {name_or_dir}: no pack there ({} has no migrations/ directory)",
+                dir.display()
+            )));
+        }
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
