@@ -326,12 +326,8 @@ fn verdicts(run: &Run) -> Vec<(String, String, String)> {
     v
 }
 
-/// The Docker provider's image for the parity test (see tests/db_command.rs).
 fn pg_image() -> String {
-    std::env::var("E2EE_HARNESS_PG_IMAGE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "e2ee-harness/postgres:15".into())
+    disposable_pg::Options::image_for_tests()
 }
 
 #[test]

@@ -200,12 +200,8 @@ fn help_lists_examples_and_exit_codes() {
 // it: E2EE_HARNESS_PG_IMAGE, or e2ee-harness/postgres:15 as docker/postgres/build-image.sh
 // builds it (.ci/run does). Without them they fail and say so.
 
-/// The image the Docker tests use.
 fn pg_image() -> String {
-    std::env::var("E2EE_HARNESS_PG_IMAGE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "e2ee-harness/postgres:15".into())
+    disposable_pg::Options::image_for_tests()
 }
 
 const ABSENT_IMAGE: &str = "e2ee-harness-test/absent:none";

@@ -36,10 +36,7 @@ fn bench_provider(c: &mut Criterion, group_name: &str, choice: Choice, image: &s
 }
 
 fn start_to_ready(c: &mut Criterion) {
-    let image = std::env::var("E2EE_HARNESS_PG_IMAGE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "e2ee-harness/postgres:15".into());
+    let image = Options::image_for_tests();
     bench_provider(c, "local_provider", Choice::Local, &image);
     bench_provider(c, "docker_provider", Choice::Docker, &image);
 }

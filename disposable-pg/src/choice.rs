@@ -97,6 +97,15 @@ impl Default for Options {
 }
 
 impl Options {
+    /// The image Docker tests and benchmarks use: `E2EE_HARNESS_PG_IMAGE`, or the one
+    /// `docker/postgres/build-image.sh 15` builds (engines here cannot pull).
+    pub fn image_for_tests() -> String {
+        std::env::var("E2EE_HARNESS_PG_IMAGE")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "e2ee-harness/postgres:15".into())
+    }
+
     /// Options for tests: `DATABASE_URL` if set, else auto; fast mode.
     pub fn for_tests() -> Options {
         let choice = std::env::var("DATABASE_URL")

@@ -8,10 +8,7 @@
 use disposable_pg::{Choice, Durability, Error, Options, Postgres, ProviderKind};
 
 fn image() -> String {
-    std::env::var("E2EE_HARNESS_PG_IMAGE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "e2ee-harness/postgres:15".into())
+    disposable_pg::Options::image_for_tests()
 }
 
 fn docker(durability: Durability) -> Options {
