@@ -41,13 +41,13 @@ impl Measuring {
 
     /// Resolves when [`request`] was called during this run.
     pub(crate) async fn requested(&self) {
-        while !REQUESTED.load(Ordering::SeqCst) {
+        while !requested_now() {
             WAKE.notified().await;
         }
     }
 
     pub(crate) fn was_requested(&self) -> bool {
-        REQUESTED.load(Ordering::SeqCst)
+        requested_now()
     }
 }
 
