@@ -2,7 +2,8 @@
 //!
 //! The flow a reader should see, module by module:
 //! [`cli`] → `scenario` (what to run) → `load` (open/closed executors) → `client` (a virtual
-//! device: [`crypto`] + HTTP/WebSocket) → `metrics` (HDR histograms, integrity) → `report`.
+//! device: [`crypto`] + the server's API, one implementation per dialect) → `metrics` (HDR
+//! histograms, integrity) → `verdict` (the one judge of a run) → `report`.
 //! Beside it: `conform` (schema conformance on a disposable PostgreSQL) and `dbbench`
 //! (database-level workloads of schema packs). The PostgreSQL provider is its own crate,
 //! `disposable-pg`; the server under test by default is the `reference-server` crate.
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod report;
 pub mod scenario;
 pub mod source;
+pub mod verdict;
 
 pub use error::Error;
 pub use exit::Outcome;

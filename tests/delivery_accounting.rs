@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 
 use e2ee_harness::client::flows::{self, FlowCtx};
 use e2ee_harness::client::keys::KeyFactory;
-use e2ee_harness::client::{Api, FlowConfig, World};
+use e2ee_harness::client::{Dialect, FlowConfig, World};
 use e2ee_harness::metrics::{GeneratorCounters, Ledger, Recorder};
 use e2ee_harness::scenario::FlowKind;
 
 async fn world(base_url: &str) -> Arc<World> {
-    let api = Api::new(base_url, Duration::from_secs(10)).unwrap();
+    let api = Dialect::Reference
+        .client(base_url, Duration::from_secs(10))
+        .unwrap();
     let cfg = FlowConfig {
         converse_messages: 1,
         fanout_group_size: 1,

@@ -7,6 +7,7 @@ mod common;
 use common::{build_report, path_str, record_run, run_harness, stderr, RunSpec, Sample};
 use e2ee_harness::report::model::{decode_histogram, Integrity, OperationStats, Report};
 use e2ee_harness::report::{json, merge::merge, write_report_dir};
+use e2ee_harness::verdict::{Failure, RunFailure};
 
 fn halves(samples: &[Sample]) -> (Vec<&Sample>, Vec<&Sample>) {
     samples.iter().partition(|s| s.worker == 0)
@@ -211,7 +212,9 @@ fn budgets_are_rejudged_on_the_merged_histograms() {
     );
     assert!(!verdict.passed && !merged.passed);
     assert_eq!(merged.failures, whole.failures);
-    assert!(merged.failures[0].starts_with("budget bundle_fetch.p95"));
+    assert!(merged.failures[0]
+        .to_string()
+        .starts_with("budget bundle_fetch.p95"));
 }
 
 #[test]
@@ -221,14 +224,27 @@ fn run_failures_of_a_worker_fail_the_merged_run() {
     let spec = RunSpec::new("cut", 2);
     let half_a = build_report(a, &spec);
     let mut half_b = build_report(b, &spec);
-    half_b.failures.push("run cut short by SIGTERM".into());
+    let cut = RunFailure::Interrupted {
+        measured_s: 5.0,
+        window_s: 10.0,
+    };
+    half_b.failures.push(Failure::Run {
+        worker: None,
+        reason: cut.clone(),
+    });
     half_b.passed = false;
     let merged = merge(&[half_a, half_b], &["a".into(), "b".into()]).unwrap();
     assert!(!merged.passed);
     assert_eq!(
         merged.failures,
-        vec!["b: run cut short by SIGTERM".to_string()]
+        vec![Failure::Run {
+            worker: Some("b".into()),
+            reason: cut
+        }]
     );
+    assert!(merged.failures[0]
+        .to_string()
+        .starts_with("b: interrupted by a signal"));
 }
 
 #[test]
@@ -266,4 +282,65 @@ fn reports_of_different_tests_are_refused_and_nothing_is_written() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope: no such report.json file or report directory"));
     assert!(!out.exists());
+}
+
+/// Error rates are judged again on the merged counts, never carried over from a worker: a
+/// worker above `max_error_rate` whose errors are diluted by the other passes merged, and
+/// two workers each above it fail merged with the summed counts.
+#[test]
+fn merge_judges_error_rates_again_on_the_merged_counts() {
+    let samples = record_run(2, 20, 26);
+    // Worker 1 fails 3 of its bundle fetches; worker 0 none.
+    let mut failed = 0;
+    let samples: Vec<Sample> = samples
+        .into_iter()
+        .map(|mut s| {
+            if s.op == "bundle_fetch" && s.worker == 1 && failed < 3 {
+                s.latency_us = None;
+                failed += 1;
+            }
+            s
+        })
+        .collect();
+    let (a, b) = halves(&samples);
+    let mut spec = RunSpec::new("errors", 2);
+    let attempts_b = b.iter().filter(|s| s.op == "bundle_fetch").count() as f64;
+    let attempts = samples.iter().filter(|s| s.op == "bundle_fetch").count() as f64;
+    // Between the merged rate and worker b's rate.
+    spec.max_error_rate = Some((3.0 / attempts + 3.0 / attempts_b) / 2.0);
+    let half_a = build_report(a.iter().copied(), &spec);
+    let half_b = build_report(b.iter().copied(), &spec);
+    let whole = build_report(&samples, &spec);
+    assert!(bundle_failures(&half_a).is_empty() && bundle_failures(&whole).is_empty());
+    assert!(matches!(
+        bundle_failures(&half_b).as_slice(),
+        [Failure::ErrorRate { errors: 3, .. }]
+    ));
+    let merged = merge(&[half_a, half_b], &["a".into(), "b".into()]).unwrap();
+    assert!(bundle_failures(&merged).is_empty(), "{:?}", merged.failures);
+    assert_eq!(merged.failures, whole.failures);
+
+    // Below the merged rate: the merged run fails on the merged counts, as the whole does.
+    spec.max_error_rate = Some(3.0 / attempts / 2.0);
+    let half_a = build_report(a.iter().copied(), &spec);
+    let half_b = build_report(b.iter().copied(), &spec);
+    let whole = build_report(&samples, &spec);
+    let merged = merge(&[half_a, half_b], &["a".into(), "b".into()]).unwrap();
+    assert!(!merged.passed);
+    assert_eq!(merged.failures, whole.failures);
+    assert!(matches!(
+        bundle_failures(&merged).as_slice(),
+        [Failure::ErrorRate { errors: 3, attempts: n, .. }] if *n as f64 == attempts
+    ));
+}
+
+/// The error-rate failures of `bundle_fetch` (the fixture has errors elsewhere too).
+fn bundle_failures(r: &Report) -> Vec<Failure> {
+    r.failures
+        .iter()
+        .filter(
+            |f| matches!(f, Failure::ErrorRate { operation, .. } if operation == "bundle_fetch"),
+        )
+        .cloned()
+        .collect()
 }

@@ -152,7 +152,7 @@ fn an_impossible_budget_exits_1_and_names_it() {
         report
             .failures
             .iter()
-            .all(|f| f.contains("bundle_fetch.p95")),
+            .all(|f| f.to_string().contains("bundle_fetch.p95")),
         "{:?}",
         report.failures
     );
@@ -393,7 +393,7 @@ fn ctrl_c_during_a_run_writes_the_partial_report_and_exits_130() {
         report
             .failures
             .iter()
-            .any(|f| f.starts_with("interrupted by a signal after ")),
+            .any(|f| f.to_string().starts_with("interrupted by a signal after ")),
         "{:?}",
         report.failures
     );

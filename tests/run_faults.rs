@@ -190,7 +190,10 @@ fn a_non_durable_acknowledgement_is_caught_as_lost() {
         report.integrity_problems.lost.len() as u64,
         report.integrity.messages_lost.min(1000)
     );
-    assert!(report.failures.iter().any(|f| f.contains("messages_lost")));
+    assert!(report
+        .failures
+        .iter()
+        .any(|f| f.to_string().contains("messages_lost")));
 }
 
 #[test]

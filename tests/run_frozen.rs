@@ -90,6 +90,7 @@ fn a_server_frozen_past_the_drain_fails_the_run_naming_cancelled_flows() {
     let cut = report
         .failures
         .iter()
+        .map(ToString::to_string)
         .find(|f| f.contains("flows cancelled"))
         .unwrap_or_else(|| panic!("no cancellation failure in {:?}", report.failures));
     for name in g.flows_cancelled_by_flow.keys() {

@@ -7,7 +7,7 @@ mod common;
 #[path = "common/hlog.rs"]
 mod hlog;
 
-use e2ee_harness::client::Api;
+use e2ee_harness::client::Dialect;
 use e2ee_harness::load::{self, RunContext};
 use e2ee_harness::metrics::progress::Mode;
 use e2ee_harness::report::model::Environment;
@@ -33,7 +33,9 @@ async fn run(file: &str) -> (e2ee_harness::report::Report, tempfile::TempDir) {
     let server = common::server().await;
     let scenario = Scenario::load(&common::scenario(file)).unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
-    let api = Api::new(&server.base_url(), std::time::Duration::from_secs(30)).unwrap();
+    let api = Dialect::Reference
+        .client(&server.base_url(), std::time::Duration::from_secs(30))
+        .unwrap();
     let report = load::execute(
         &scenario,
         RunContext {

@@ -247,9 +247,16 @@ pub struct RunArgs {
     /// Scenario file, or the name of a built-in scenario (`e2ee-harness scenarios` lists them).
     #[arg(default_value = "scenarios/default.toml")]
     pub scenario: PathBuf,
-    /// Load-test a running server that speaks the reference API instead of the bundled one.
+    /// Load-test a running server instead of the bundled one.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// The API the server speaks (default: the scenario's `api`, else `reference`).
+    #[arg(long, value_name = "NAME", value_parser = parse_dialect)]
+    pub api: Option<crate::client::Dialect>,
+    /// Leave out of the mix the flows the API cannot run (the report lists them) instead of
+    /// refusing the scenario.
+    #[arg(long)]
+    pub skip_unsupported: bool,
     /// Add or override a budget, e.g. bundle_fetch.p95=10ms (repeatable).
     #[arg(long = "budget", value_name = "OP.pNN=LIMIT")]
     pub budgets: Vec<String>,
@@ -261,6 +268,17 @@ pub struct RunArgs {
     pub force: bool,
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+/// `--api NAME`: a known dialect, or an error that lists them.
+pub fn parse_dialect(name: &str) -> Result<crate::client::Dialect, String> {
+    crate::client::Dialect::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = crate::client::Dialect::ALL
+            .iter()
+            .map(|d| d.name())
+            .collect();
+        format!("unknown API `{name}` (known: {})", known.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]

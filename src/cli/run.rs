@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crate::cli::RunArgs;
-use crate::client::Api;
+use crate::client::api::ApiError;
+use crate::client::Dialect;
 use crate::fault;
 use crate::load::{self, RunContext};
 use crate::metrics::{process, progress};
@@ -37,6 +38,13 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         .unwrap_or_else(|| outdir::default_dir("", &scenario.name));
     outdir::check(&report_dir, crate::report::json::REPORT_FILE, args.force)?;
     let mode = progress::Mode::detect(quiet);
+    let dialect = args.api.or(scenario.api).unwrap_or(Dialect::Reference);
+    if args.target.is_none() && dialect != Dialect::Reference {
+        return Err(Error::BadInput(format!(
+            "--api {dialect}: the bundled server speaks the reference API; \
+             point --target at a {dialect} server"
+        )));
+    }
 
     let report = match &args.target {
         Some(target) => {
@@ -47,9 +55,11 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
                     db: None,
                 },
             )?;
-            let api = Api::new(target, REQUEST_TIMEOUT)
+            let api = dialect
+                .client(target, REQUEST_TIMEOUT)
                 .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
-            let durable = check_target(target).await?;
+            load::capability::fit(&mut scenario, api.as_ref(), args.skip_unsupported)?;
+            let durable = check_target(target, dialect).await?;
             let environment = environment("external", None, durable, api.base(), false);
             if !quiet {
                 eprintln!("running {} against {}", scenario.path.display(), api.base());
@@ -136,8 +146,9 @@ async fn run_bundled(
         )
     };
     let base_url = server.base_url();
-    let api =
-        Api::new(&base_url, REQUEST_TIMEOUT).map_err(|e| Error::Unavailable(e.to_string()))?;
+    let api = Dialect::Reference
+        .client(&base_url, REQUEST_TIMEOUT)
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
     let mut environment = environment(
         &pg.kind().to_string(),
         Some(pg.version().to_string()),
@@ -248,15 +259,25 @@ fn check_target_url(target: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// `--target` must answer `/healthz` before any load starts (exit 3 otherwise). Returns what
-/// it says of its database's durability, if anything.
-async fn check_target(target: &str) -> Result<Option<bool>, Error> {
-    let api = Api::new(target, TARGET_CHECK_TIMEOUT)
+/// `--target` must answer the dialect's health check before any load starts: no answer or
+/// an unhealthy one is exit 3; an answer in another API's shape (no such route, another
+/// body) is exit 2, since `--api` or `--target` is wrong. Returns what it says of its
+/// database's durability, if anything.
+async fn check_target(target: &str, dialect: Dialect) -> Result<Option<bool>, Error> {
+    let api = dialect
+        .client(target, TARGET_CHECK_TIMEOUT)
         .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
-    api.health().await.map_err(|e| {
-        Error::Unavailable(format!(
+    api.health().await.map_err(|e| match e {
+        ApiError::Shape { .. }
+        | ApiError::Status {
+            status: 404 | 405, ..
+        } => Error::BadInput(format!(
+            "--target {target} answers, but not as a {dialect} server ({e}); \
+                 is --api right?"
+        )),
+        e => Error::Unavailable(format!(
             "--target {target} is unreachable or unhealthy: {e}"
-        ))
+        )),
     })
 }
 

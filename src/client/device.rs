@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use uuid::Uuid;
 
-use crate::client::http::{EnvelopeType, OneTimePrekeyBody, RegisterRequest, SignedPrekeyBody};
+use crate::client::api::{Credential, EnvelopeType, OneTimePrekeyBody, SignedPrekeyBody};
 use crate::client::keys::DeviceKeys;
 use crate::client::wire;
 use crate::crypto::identity::IdentityKeyPair;
@@ -50,13 +50,14 @@ struct State {
 /// One virtual device.
 pub struct Device {
     pub addr: DeviceAddr,
-    pub token: String,
+    /// How the device authenticates to the server.
+    pub credential: Credential,
     identity: IdentityKeyPair,
     state: Mutex<State>,
     /// Held by the offline flow while it has this device disconnected.
     pub offline: AtomicBool,
     /// The live WebSocket, if connected.
-    pub connection: tokio::sync::Mutex<Option<crate::client::ws::Connection>>,
+    pub connection: tokio::sync::Mutex<Option<crate::client::receive::Connection>>,
     /// Held while the device manages its keys (replenish, rotate): a real device does one
     /// such upload at a time, so two flows picking the same device take turns.
     pub key_upload: tokio::sync::Mutex<()>,
@@ -73,22 +74,12 @@ pub struct Sealed {
 }
 
 impl Device {
-    /// The registration body for precomputed keys.
-    pub fn register_request(keys: &DeviceKeys) -> RegisterRequest {
-        RegisterRequest {
-            registration_id: keys.registration_id,
-            identity_key: keys.identity.public(),
-            signed_prekey: signed_body(&keys.signed),
-            one_time_prekeys: keys.one_time.iter().map(one_time_body).collect(),
-        }
-    }
-
     /// A device the server has registered.
-    pub fn new(addr: DeviceAddr, token: String, keys: DeviceKeys, seed: u64) -> Device {
+    pub fn new(addr: DeviceAddr, credential: Credential, keys: DeviceKeys, seed: u64) -> Device {
         let next_one_time_id = keys.one_time.iter().map(|k| k.id).max().unwrap_or(0) + 1;
         Device {
             addr,
-            token,
+            credential,
             state: Mutex::new(State {
                 next_signed_id: keys.signed.id + 1,
                 signed: vec![keys.signed],
@@ -131,7 +122,7 @@ impl Device {
         for mut k in fresh {
             k.id = st.next_one_time_id;
             st.next_one_time_id += 1;
-            bodies.push(one_time_body(&k));
+            bodies.push(OneTimePrekeyBody::from(&k));
             st.one_time.push(k);
         }
         bodies
@@ -143,7 +134,7 @@ impl Device {
         let id = st.next_signed_id;
         st.next_signed_id += 1;
         let spk = SignedPreKey::generate(&self.identity, id, &mut st.rng);
-        let body = signed_body(&spk);
+        let body = SignedPrekeyBody::from(&spk);
         st.signed.push(spk);
         if st.signed.len() > SIGNED_PREKEYS_KEPT {
             st.signed.remove(0);
@@ -286,23 +277,8 @@ fn push_record(records: &mut Vec<SessionRecord>, record: SessionRecord) {
     }
 }
 
-fn signed_body(spk: &SignedPreKey) -> SignedPrekeyBody {
-    SignedPrekeyBody {
-        key_id: spk.id,
-        public_key: spk.public(),
-        signature: spk.signature,
-    }
-}
-
-fn one_time_body(k: &OneTimePreKey) -> OneTimePrekeyBody {
-    OneTimePrekeyBody {
-        key_id: k.id,
-        public_key: k.public(),
-    }
-}
-
 /// A bundle from the API as the crypto layer takes it.
-pub fn to_prekey_bundle(b: &crate::client::http::Bundle) -> PreKeyBundle {
+pub fn to_prekey_bundle(b: &crate::client::api::Bundle) -> PreKeyBundle {
     PreKeyBundle {
         identity_key: b.identity_key,
         signed_prekey_id: b.signed_prekey.key_id,
@@ -323,7 +299,7 @@ mod tests {
                 user: Uuid::from_u128(n as u128),
                 device: 1,
             },
-            String::new(),
+            Credential::Bearer(String::new()),
             keys,
             n as u64,
         )

@@ -9,12 +9,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::future::BoxFuture;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use uuid::Uuid;
 
+use crate::client::api::{
+    ApiError, Bundle, Capability, OutgoingMessage, PushError, SendOutcome, SendRequest,
+};
 use crate::client::device::{to_prekey_bundle, Device};
-use crate::client::http::{ApiError, Bundle, OutgoingMessage, SendOutcome, SendRequest};
 use crate::client::population::{User, World};
 use crate::client::retry;
 use crate::client::wire;
@@ -29,8 +32,8 @@ pub enum FlowError {
     Api { op: &'static str, source: ApiError },
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
-    #[error("websocket: {0}")]
-    Ws(#[from] crate::client::ws::WsError),
+    #[error("push channel: {0}")]
+    Push(#[from] PushError),
     #[error("{0}")]
     Protocol(String),
 }
@@ -167,18 +170,135 @@ pub struct FlowOutcome {
     pub steps: Vec<Step>,
 }
 
+/// The result of a flow's steps.
+type FlowResult = Result<(), FlowError>;
+/// A flow's steps, run on its context.
+type RunFn = for<'a> fn(&'a mut FlowCtx) -> BoxFuture<'a, FlowResult>;
+
+/// Everything about one kind of flow, in one place: the scenario's `[mix]` key and the
+/// report's `flow_<name>` operation derive from `name`; the capability check, the docs and
+/// `e2ee-harness scenarios` from the rest. Adding a flow is a [`FlowKind`] variant, a row
+/// here and its function.
+pub struct Flow {
+    pub kind: FlowKind,
+    /// Its `[mix]` weight key.
+    pub name: &'static str,
+    /// The operation timing the whole flow (`flow_<name>`).
+    pub op_name: &'static str,
+    pub summary: &'static str,
+    /// The scenario settings it reads besides its weight.
+    pub params: &'static [&'static str],
+    /// The operations it records (besides its own).
+    pub records: &'static [Op],
+    /// What it needs of the server beyond the core every dialect has.
+    pub needs: &'static [Capability],
+    run: RunFn,
+}
+
+/// Boxes an `async fn(&mut FlowCtx) -> FlowResult` into a [`RunFn`].
+macro_rules! run_fn {
+    ($f:ident) => {{
+        fn run(ctx: &mut FlowCtx) -> BoxFuture<'_, FlowResult> {
+            Box::pin($f(ctx))
+        }
+        run
+    }};
+}
+
+/// Every flow, indexed by `FlowKind as usize`.
+pub static FLOWS: [Flow; FlowKind::COUNT] = [
+    Flow {
+        kind: FlowKind::Register,
+        name: "register",
+        op_name: "flow_register",
+        summary: "a new user's device registers its keys and connects",
+        params: &["population.one_time_prekeys"],
+        records: &[Op::KeyInsert, Op::WsConnect],
+        needs: &[],
+        run: run_fn!(register),
+    },
+    Flow {
+        kind: FlowKind::Replenish,
+        name: "replenish",
+        op_name: "flow_replenish",
+        summary: "a device counts its one-time prekeys and uploads a batch when low",
+        params: &[
+            "population.one_time_prekeys",
+            "population.replenish_threshold",
+        ],
+        records: &[Op::KeyCount, Op::KeyInsert],
+        needs: &[Capability::PrekeyCount, Capability::PrekeyUpload],
+        run: run_fn!(replenish),
+    },
+    Flow {
+        kind: FlowKind::Rotate,
+        name: "rotate",
+        op_name: "flow_rotate",
+        summary: "a device rotates its signed prekey",
+        params: &[],
+        records: &[Op::KeyInsert],
+        needs: &[Capability::SignedPrekeyRotation],
+        run: run_fn!(rotate),
+    },
+    Flow {
+        kind: FlowKind::Initiate,
+        name: "initiate",
+        op_name: "flow_initiate",
+        summary: "fetch a user's bundles, verify, X3DH, send the prekey message",
+        params: &["message_size"],
+        records: &[Op::BundleFetch, Op::MessageInsert, Op::Delivery],
+        needs: &[],
+        run: run_fn!(initiate),
+    },
+    Flow {
+        kind: FlowKind::Converse,
+        name: "converse",
+        op_name: "flow_converse",
+        summary: "K ratcheted messages each way, each decrypted before the answer",
+        params: &["converse.messages", "message_size"],
+        records: &[Op::BundleFetch, Op::MessageInsert, Op::Delivery],
+        needs: &[],
+        run: run_fn!(converse),
+    },
+    Flow {
+        kind: FlowKind::Fanout,
+        name: "fanout",
+        op_name: "flow_fanout",
+        summary: "one message to a multi-device user, then one to each of a group of M users",
+        params: &["fanout.group_size", "message_size"],
+        records: &[Op::BundleFetch, Op::MessageInsert, Op::Delivery],
+        needs: &[],
+        run: run_fn!(fanout),
+    },
+    Flow {
+        kind: FlowKind::Offline,
+        name: "offline",
+        op_name: "flow_offline",
+        summary: "a device goes offline, messages queue, it reconnects and drains them",
+        params: &["offline.messages", "offline.away", "message_size"],
+        records: &[
+            Op::BundleFetch,
+            Op::MessageInsert,
+            Op::WsConnect,
+            Op::OfflineDrain,
+            Op::Delivery,
+        ],
+        needs: &[],
+        run: run_fn!(offline),
+    },
+];
+
+impl Flow {
+    /// The flow of `kind`.
+    pub fn of(kind: FlowKind) -> &'static Flow {
+        &FLOWS[kind as usize]
+    }
+}
+
 /// Runs one flow of `kind` intended to start at `intended`, recording it as `flow_<kind>`.
 pub async fn run(world: Arc<World>, kind: FlowKind, intended: Instant, seed: u64) -> FlowOutcome {
     let mut ctx = FlowCtx::new(world.clone(), kind, seed, intended);
-    let result = match kind {
-        FlowKind::Register => register(&mut ctx).await,
-        FlowKind::Replenish => replenish(&mut ctx).await,
-        FlowKind::Rotate => rotate(&mut ctx).await,
-        FlowKind::Initiate => initiate(&mut ctx).await,
-        FlowKind::Converse => converse(&mut ctx).await,
-        FlowKind::Fanout => fanout(&mut ctx).await,
-        FlowKind::Offline => offline(&mut ctx).await,
-    };
+    let result = (Flow::of(kind).run)(&mut ctx).await;
     match &result {
         Ok(()) => ctx.ok(Op::Flow(kind), intended),
         Err(e) => {
@@ -202,9 +322,8 @@ pub async fn run(world: Arc<World>, kind: FlowKind, intended: Instant, seed: u64
 async fn register(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let world = ctx.world.clone();
     let keys = world.keys.take();
-    let req = Device::register_request(&keys);
     let reg = ctx
-        .timed(Op::KeyInsert, || world.api.register_user(&req))
+        .timed(Op::KeyInsert, || world.api.register_user(&keys))
         .await?;
     let device = world.device_from(reg, keys);
     connect_timed(ctx, &device).await?;
@@ -235,14 +354,14 @@ async fn replenish(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let device = world.pick_device(&mut ctx.rng);
     let _turn = device.key_upload.lock().await;
     let count = ctx
-        .timed(Op::KeyCount, || world.api.prekey_count(&device.token))
+        .timed(Op::KeyCount, || world.api.prekey_count(&device.credential))
         .await?;
     if count < world.cfg.replenish_threshold as u64 {
         let n = (world.cfg.one_time_prekeys as u64 - count) as usize;
         let bodies = device.add_one_time(world.keys.take_one_time(n));
         let up = ctx
             .timed(Op::KeyInsert, || {
-                world.api.upload_one_time(&device.token, &bodies)
+                world.api.upload_one_time(&device.credential, &bodies)
             })
             .await?;
         if up.stored != bodies.len() as u64 {
@@ -263,7 +382,7 @@ async fn rotate(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let _turn = device.key_upload.lock().await;
     let body = device.rotate_signed();
     ctx.timed(Op::KeyInsert, || {
-        world.api.rotate_signed(&device.token, &body)
+        world.api.rotate_signed(&device.credential, &body)
     })
     .await
 }
@@ -420,12 +539,21 @@ async fn fetch_and_establish(
     let world = ctx.world.clone();
     let bundles: Vec<Bundle> = match device {
         None => {
-            ctx.timed(Op::BundleFetch, || world.api.bundles(&sender.token, user))
-                .await?
+            ctx.timed(Op::BundleFetch, || {
+                world.api.bundles(&sender.credential, user)
+            })
+            .await?
+        }
+        // Without per-device bundles, the user's bundles give the missing session too.
+        Some(_) if !world.api.has(Capability::DeviceBundle) => {
+            ctx.timed(Op::BundleFetch, || {
+                world.api.bundles(&sender.credential, user)
+            })
+            .await?
         }
         Some(d) => {
             ctx.timed(Op::BundleFetch, || {
-                world.api.device_bundle(&sender.token, user, d)
+                world.api.device_bundle(&sender.credential, user, d)
             })
             .await?
         }
@@ -532,7 +660,7 @@ pub async fn send_message(
         let mut backoff = retry::Backoff::new(retry::BUDGET);
         let mut retried = false;
         let answer = loop {
-            match world.api.send(&sender.token, to.id, &req).await {
+            match world.api.send(&sender.credential, to.id, &req).await {
                 Err(e) if retry::retryable(&e) => {
                     if !backoff.wait().await {
                         retry::count_exhausted(&world, Op::MessageInsert);

@@ -10,12 +10,12 @@ use futures::StreamExt;
 use rand::Rng;
 use uuid::Uuid;
 
+use crate::client::api::{ApiError, Envelope, PushError, Registered, ServerApi};
 use crate::client::device::Device;
-use crate::client::http::{Api, ApiError, Envelope};
 use crate::client::keys::KeyFactory;
+use crate::client::receive;
 use crate::client::retry::{self, Backoff};
 use crate::client::wire;
-use crate::client::ws::{self, WsError};
 use crate::metrics::integrity::ConnId;
 use crate::metrics::{Arrival, DeviceAddr, GeneratorCounters, Ledger, Op, Recorder};
 
@@ -58,13 +58,11 @@ pub enum SetupError {
     #[error("registering a device: {0}")]
     Api(#[from] ApiError),
     #[error("connecting a device: {0}")]
-    Ws(#[from] WsError),
+    Push(#[from] PushError),
 }
 
 pub struct World {
-    pub api: Api,
-    /// `ws://host:port` of the server.
-    pub ws_base: String,
+    pub api: Arc<dyn ServerApi>,
     pub recorder: Arc<Recorder>,
     pub ledger: Arc<Ledger>,
     pub counters: Arc<GeneratorCounters>,
@@ -80,7 +78,7 @@ pub struct World {
 
 impl World {
     pub fn new(
-        api: Api,
+        api: Arc<dyn ServerApi>,
         recorder: Arc<Recorder>,
         ledger: Arc<Ledger>,
         counters: Arc<GeneratorCounters>,
@@ -88,13 +86,8 @@ impl World {
         cfg: FlowConfig,
         seed: u64,
     ) -> Arc<World> {
-        let ws_base = api
-            .base()
-            .replacen("http://", "ws://", 1)
-            .replacen("https://", "wss://", 1);
         Arc::new(World {
             api,
-            ws_base,
             recorder,
             ledger,
             counters,
@@ -140,7 +133,7 @@ impl World {
             self.counters
                 .ws_reconnect_attempts
                 .fetch_add(1, Ordering::Relaxed);
-            match ws::connect(self.clone(), device.clone()).await {
+            match receive::connect(self.clone(), device.clone()).await {
                 Ok(conn) => {
                     self.adopt_reconnected(&device, conn).await;
                     self.recorder.record(Op::WsConnect, dropped, Instant::now());
@@ -161,7 +154,7 @@ impl World {
 
     /// Keeps a reconnected socket unless the device got another one, went offline, or the
     /// run is ending meanwhile (then the new one is closed).
-    async fn adopt_reconnected(self: &Arc<Self>, device: &Device, conn: ws::Connection) {
+    async fn adopt_reconnected(self: &Arc<Self>, device: &Device, conn: receive::Connection) {
         let mut slot = device.connection.lock().await;
         let taken = slot.as_ref().is_some_and(|c| !c.is_finished());
         if taken || device.offline.load(Ordering::Acquire) || self.is_stopping() {
@@ -178,7 +171,10 @@ impl World {
     }
 
     /// [`World::connect`], retried with backoff within the retry budget (a flow's connect).
-    pub async fn connect_with_retry(self: &Arc<Self>, device: &Arc<Device>) -> Result<(), WsError> {
+    pub async fn connect_with_retry(
+        self: &Arc<Self>,
+        device: &Arc<Device>,
+    ) -> Result<(), PushError> {
         let mut backoff = Backoff::new(retry::BUDGET);
         loop {
             match self.connect(device).await {
@@ -238,7 +234,7 @@ impl World {
     /// A device object for a registration the server accepted.
     pub fn device_from(
         &self,
-        reg: crate::client::http::Registered,
+        reg: Registered,
         keys: crate::client::keys::DeviceKeys,
     ) -> Arc<Device> {
         self.counters.devices.fetch_add(1, Ordering::Relaxed);
@@ -247,15 +243,15 @@ impl World {
                 user: reg.user_id,
                 device: reg.device_id,
             },
-            reg.token,
+            reg.credential,
             keys,
             self.next_device_seed(),
         ))
     }
 
     /// Connects a device's WebSocket and keeps the connection on the device.
-    pub async fn connect(self: &Arc<Self>, device: &Arc<Device>) -> Result<(), WsError> {
-        let conn = ws::connect(self.clone(), device.clone()).await?;
+    pub async fn connect(self: &Arc<Self>, device: &Arc<Device>) -> Result<(), PushError> {
+        let conn = receive::connect(self.clone(), device.clone()).await?;
         let old = device.connection.lock().await.replace(conn);
         if let Some(old) = old {
             old.close(self).await;
@@ -266,19 +262,13 @@ impl World {
     /// Registers a user with `devices` devices, all connected (setup: not timed).
     pub async fn register_user(self: &Arc<Self>, devices: u32) -> Result<Arc<User>, SetupError> {
         let keys = self.keys.take();
-        let reg = self
-            .api
-            .register_user(&Device::register_request(&keys))
-            .await?;
+        let reg = self.api.register_user(&keys).await?;
         let user_id = reg.user_id;
         let first = self.device_from(reg, keys);
         let mut list = vec![first.clone()];
         for _ in 1..devices {
             let keys = self.keys.take();
-            let reg = self
-                .api
-                .add_device(&first.token, &Device::register_request(&keys))
-                .await?;
+            let reg = self.api.add_device(&first.credential, &keys).await?;
             list.push(self.device_from(reg, keys));
         }
         for d in &list {
@@ -418,7 +408,7 @@ impl World {
     /// [`ws::CLOSE_TIMEOUT`] for the server's reply.
     pub async fn disconnect_all(&self) {
         self.set_stopping();
-        let conns: Vec<ws::Connection> = {
+        let conns: Vec<receive::Connection> = {
             let mut out = Vec::new();
             for d in self.all_devices() {
                 if let Some(c) = d.connection.lock().await.take() {

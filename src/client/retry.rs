@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::client::http::ApiError;
+use crate::client::api::ApiError;
 use crate::client::population::World;
 use crate::metrics::Op;
 
@@ -50,6 +50,9 @@ pub fn retryable(e: &ApiError) -> bool {
     match e {
         ApiError::Transport(_) => true,
         ApiError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+        ApiError::Shape { .. }
+        | ApiError::Unsupported { .. }
+        | ApiError::WrongCredential { .. } => false,
     }
 }
 

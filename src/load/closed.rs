@@ -82,14 +82,11 @@ pub async fn run(
             let outcome = flows::run(world.clone(), kind, intended, rand::Rng::gen(&mut rng)).await;
             counters.flows_in_flight.fetch_sub(1, Ordering::Relaxed);
             for step in &outcome.steps {
-                let name = match step.op {
-                    Op::Flow(k) => format!("flow_{}", k.name()),
-                    op => op.name().to_string(),
-                };
+                let name = step.op.name();
                 let error = (!step.ok).then_some("failed");
                 user.record_custom_request_duration(
                     method(step.op),
-                    &name,
+                    name,
                     step.elapsed,
                     step.ok,
                     None,

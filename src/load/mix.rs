@@ -13,7 +13,7 @@ pub struct Mix {
 
 impl Mix {
     /// `weights[FlowKind as usize]`; at least one must be above zero (the scenario checks).
-    pub fn new(weights: [u32; 7]) -> Mix {
+    pub fn new(weights: [u32; FlowKind::COUNT]) -> Mix {
         Mix {
             index: WeightedIndex::new(weights).expect("a validated scenario has a positive weight"),
         }

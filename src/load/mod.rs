@@ -2,6 +2,7 @@
 //! [`open`]; closed model on goose: [`closed`]), drain, and turn what was measured into a
 //! [`Report`].
 
+pub mod capability;
 pub mod closed;
 pub mod interrupt;
 pub mod memory_probe;
@@ -19,7 +20,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::client::keys::KeyFactory;
-use crate::client::{Api, FlowConfig, World};
+use crate::client::{FlowConfig, ServerApi, World};
 use crate::fault::{self, FaultWatch};
 use crate::metrics::machine::MachineProbe;
 use crate::metrics::progress::{self, Progress};
@@ -45,7 +46,7 @@ const SETUP_PARALLELISM: usize = 16;
 
 /// Everything a run needs besides the scenario.
 pub struct RunContext<'a> {
-    pub api: Api,
+    pub api: Arc<dyn ServerApi>,
     pub environment: Environment,
     pub progress: progress::Mode,
     /// Where goose writes its own report (closed model).
@@ -297,21 +298,17 @@ pub async fn execute_with_faults(
             None => Vec::new(),
         },
     };
+    // The budgets as configured; the verdict module judges them.
     let budgets: Vec<BudgetVerdict> = scenario
         .budgets
         .iter()
-        .map(|b| {
-            let observed = operations
-                .get(b.op.name())
-                .and_then(|o| o.percentile_us(b.percentile));
-            BudgetVerdict {
-                operation: b.op.name().to_string(),
-                percentile: b.label.clone(),
-                limit_us: b.limit_us,
-                observed_us: observed,
-                passed: observed.is_some_and(|o| o <= b.limit_us),
-                source: b.source.label().to_string(),
-            }
+        .map(|b| BudgetVerdict {
+            operation: b.op.name().to_string(),
+            percentile: b.label.clone(),
+            limit_us: b.limit_us,
+            observed_us: None,
+            passed: false,
+            source: b.source.label().to_string(),
         })
         .collect();
 
@@ -356,6 +353,7 @@ pub async fn execute_with_faults(
         },
         drain_reconnect_failures: g(&counters.drain_reconnect_failures),
         ws_close_timeouts: g(&counters.ws_close_timeouts),
+        closed_users_unfinished: closed_cut_short,
         devices: g(&counters.devices),
         peak_open_websockets: g(&counters.peak_open_websockets),
         memory_per_ws_device_bytes: probe.map_or(0, |p| p.bytes_per_device),
@@ -363,54 +361,9 @@ pub async fn execute_with_faults(
         memory_probe_includes_server: probe.is_some() && ctx.environment.bundled_server,
         goose_report,
     };
-    let mut failures = Vec::new();
-    for b in budgets.iter().filter(|b| !b.passed) {
-        failures.push(match b.observed_us {
-            Some(o) => format!(
-                "budget {}.{} <= {}us: observed {}us",
-                b.operation, b.percentile, b.limit_us, o
-            ),
-            None => format!(
-                "budget {}.{} <= {}us: no samples",
-                b.operation, b.percentile, b.limit_us
-            ),
-        });
-    }
-    for (name, n) in integrity.failure_counts() {
-        if n > 0 {
-            failures.push(format!("integrity: {name} = {n}"));
-        }
-    }
-    for (name, op) in &operations {
-        let attempts = op.count + op.errors;
-        if attempts > 0 && op.errors as f64 / attempts as f64 > scenario.max_error_rate {
-            failures.push(format!(
-                "{name}: {} errors in {attempts} attempts is above max_error_rate {}",
-                op.errors, scenario.max_error_rate
-            ));
-        }
-    }
-    if flows_started == 0 {
-        failures.push("no flow started in the measured window".into());
-    }
-    failures.extend(cut_short(&generator));
-    failures.extend(fault_failures(&resilience));
-    if interrupted {
-        failures.push(format!(
-            "interrupted by a signal after {:.1} s of the {:.1} s measured window: partial results",
-            window.as_secs_f64(),
-            (scenario.duration - scenario.warmup).as_secs_f64()
-        ));
-    }
-    if closed_cut_short {
-        failures.push(
-            "cut short: the closed-model users had not finished at the end of the drain".into(),
-        );
-    }
-
-    Ok(Report {
+    let mut report = Report {
         schema_version: SCHEMA_VERSION,
-        scenario: scenario_info(scenario),
+        scenario: scenario_info(scenario, ctx.api.dialect().name()),
         environment: Environment {
             cpus,
             machine: Some(machine.finish()),
@@ -429,10 +382,12 @@ pub async fn execute_with_faults(
         integrity_problems,
         generator,
         resilience,
-        passed: failures.is_empty(),
-        failures,
+        passed: false,
+        failures: Vec::new(),
         interrupted,
-    })
+    };
+    crate::verdict::judge(&mut report);
+    Ok(report)
 }
 
 /// Flows the scenario will start (open model: exactly; closed model: a generous estimate).
@@ -447,7 +402,7 @@ fn expected_flows(scenario: &Scenario) -> f64 {
     }
 }
 
-fn scenario_info(s: &Scenario) -> ScenarioInfo {
+fn scenario_info(s: &Scenario, api: &str) -> ScenarioInfo {
     let stages = match &s.load {
         Load::Open(plan) => plan
             .stages
@@ -493,6 +448,16 @@ fn scenario_info(s: &Scenario) -> ScenarioInfo {
         source: capped(&s.source, MAX_SOURCE_COPY).to_string(),
         source_sha256: hex::encode(Sha256::digest(s.source.as_bytes())),
         source_bytes: s.source.len() as u64,
+        api: api.to_string(),
+        skipped_flows: s
+            .skipped_flows
+            .iter()
+            .map(|f| {
+                let missing = f.missing.iter().map(|c| c.name().to_string()).collect();
+                (f.flow.name().to_string(), missing)
+            })
+            .collect(),
+        max_error_rate: Some(s.max_error_rate),
     }
 }
 
@@ -503,69 +468,6 @@ fn capped(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
-}
-
-/// Run-level failures: work that never finished, a schedule that was not held.
-fn cut_short(g: &Generator) -> Vec<String> {
-    let mut out = Vec::new();
-    if g.flows_cancelled > 0 {
-        let by_flow: Vec<String> = g
-            .flows_cancelled_by_flow
-            .iter()
-            .map(|(name, n)| format!("{name} {n}"))
-            .collect();
-        out.push(format!(
-            "cut short: {} flows cancelled unfinished at the end of the drain ({})",
-            g.flows_cancelled,
-            by_flow.join(", ")
-        ));
-    }
-    if g.drain_reconnect_failures > 0 {
-        out.push(format!(
-            "cut short: {} devices could not reconnect for the drain",
-            g.drain_reconnect_failures
-        ));
-    }
-    if g.ws_close_timeouts > 0 {
-        out.push(format!(
-            "cut short: {} WebSockets got no close reply within {:?}",
-            g.ws_close_timeouts,
-            crate::client::ws::CLOSE_TIMEOUT
-        ));
-    }
-    if let Some(limit) = g.max_late_start_share {
-        let share = g.late_starts as f64 / g.flows_started.max(1) as f64;
-        if share > limit {
-            out.push(format!(
-                "schedule not held: {} of {} flows started more than {}us late ({:.1}% > max_late_starts {:.1}%)",
-                g.late_starts,
-                g.flows_started,
-                g.late_start_threshold_us,
-                share * 100.0,
-                limit * 100.0
-            ));
-        }
-    }
-    out
-}
-
-/// A fault that was not injected, or after which the clients never stored and delivered a
-/// message again, fails the run: the run did not prove what it set out to.
-fn fault_failures(r: &Resilience) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in &r.faults {
-        let what = format!("fault {} at {}s (line {})", f.kind, f.at_s, f.line);
-        if let Some(e) = &f.error {
-            out.push(format!("{what} could not be injected: {e}"));
-        } else if f.started_s.is_none() {
-            out.push(format!("{what} never started"));
-        } else if f.recovery_s.is_none() {
-            out.push(format!(
-                "{what}: no recovery (no message stored and delivered after it)"
-            ));
-        }
-    }
-    out
 }
 
 fn round4(x: f64) -> f64 {
@@ -585,7 +487,7 @@ mod tests {
         // A comment of 2 MB of multi-byte characters: the cut must land on a boundary.
         let text = format!("{smoke}\n# {}\n", "é".repeat(1_000_000));
         let s = Scenario::parse(Path::new("big.toml"), &text).unwrap();
-        let info = scenario_info(&s);
+        let info = scenario_info(&s, "reference");
         assert!(info.source.len() <= MAX_SOURCE_COPY);
         assert!(text.starts_with(&info.source));
         assert_eq!(info.source_bytes, text.len() as u64);
@@ -593,7 +495,10 @@ mod tests {
             info.source_sha256,
             hex::encode(Sha256::digest(text.as_bytes()))
         );
-        let small = scenario_info(&Scenario::parse(Path::new("s.toml"), &smoke).unwrap());
+        let small = scenario_info(
+            &Scenario::parse(Path::new("s.toml"), &smoke).unwrap(),
+            "reference",
+        );
         assert_eq!(small.source, smoke, "a normal file is copied whole");
     }
 }

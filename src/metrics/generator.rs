@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::metrics::Op;
 use crate::scenario::FlowKind;
 
 /// Shared by the executors and the virtual clients; read by progress and the report.
@@ -22,7 +23,7 @@ pub struct GeneratorCounters {
     pub peak_in_flight: AtomicU64,
     pub flows_cancelled: AtomicU64,
     /// Cancelled flows per kind, indexed by `FlowKind as usize`.
-    pub cancelled_by_flow: [AtomicU64; 7],
+    pub cancelled_by_flow: [AtomicU64; FlowKind::COUNT],
     pub flows_failed: AtomicU64,
     pub devices: AtomicU64,
     pub open_websockets: AtomicU64,
@@ -69,7 +70,7 @@ impl GeneratorCounters {
             .iter()
             .map(|k| {
                 (
-                    format!("flow_{}", k.name()),
+                    Op::Flow(*k).name().to_string(),
                     Self::get(&self.cancelled_by_flow[*k as usize]),
                 )
             })

@@ -26,8 +26,8 @@ pub enum Op {
 }
 
 impl Op {
-    /// Every operation, in report order.
-    pub const ALL: [Op; 14] = [
+    /// The operations that are not whole flows, in report order.
+    const STEPS: [Op; 7] = [
         Op::BundleFetch,
         Op::KeyInsert,
         Op::KeyCount,
@@ -35,14 +35,22 @@ impl Op {
         Op::Delivery,
         Op::WsConnect,
         Op::OfflineDrain,
-        Op::Flow(FlowKind::Register),
-        Op::Flow(FlowKind::Replenish),
-        Op::Flow(FlowKind::Rotate),
-        Op::Flow(FlowKind::Initiate),
-        Op::Flow(FlowKind::Converse),
-        Op::Flow(FlowKind::Fanout),
-        Op::Flow(FlowKind::Offline),
     ];
+
+    /// Every operation, in report order: the steps, then one per flow.
+    pub const ALL: [Op; Op::STEPS.len() + FlowKind::COUNT] = {
+        let mut all = [Op::BundleFetch; Op::STEPS.len() + FlowKind::COUNT];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = if i < Op::STEPS.len() {
+                Op::STEPS[i]
+            } else {
+                Op::Flow(FlowKind::ALL[i - Op::STEPS.len()])
+            };
+            i += 1;
+        }
+        all
+    };
     pub const COUNT: usize = Self::ALL.len();
 
     /// Dense index into per-operation arrays.
@@ -55,7 +63,7 @@ impl Op {
             Op::Delivery => 4,
             Op::WsConnect => 5,
             Op::OfflineDrain => 6,
-            Op::Flow(f) => 7 + f as usize,
+            Op::Flow(f) => Op::STEPS.len() + f as usize,
         }
     }
 
@@ -68,13 +76,7 @@ impl Op {
             Op::Delivery => "delivery",
             Op::WsConnect => "ws_connect",
             Op::OfflineDrain => "offline_drain",
-            Op::Flow(FlowKind::Register) => "flow_register",
-            Op::Flow(FlowKind::Replenish) => "flow_replenish",
-            Op::Flow(FlowKind::Rotate) => "flow_rotate",
-            Op::Flow(FlowKind::Initiate) => "flow_initiate",
-            Op::Flow(FlowKind::Converse) => "flow_converse",
-            Op::Flow(FlowKind::Fanout) => "flow_fanout",
-            Op::Flow(FlowKind::Offline) => "flow_offline",
+            Op::Flow(kind) => crate::client::flows::Flow::of(kind).op_name,
         }
     }
 

@@ -117,7 +117,7 @@ fn failures(out: &mut String, report: &Report) {
         r#"<section id="failures"><h2>Why it failed</h2><ul class="failures">"#
     );
     for f in &report.failures {
-        let _ = write!(out, "<li>{}</li>", escape(f.as_str()));
+        let _ = write!(out, "<li>{}</li>", escape(f.to_string().as_str()));
     }
     let _ = writeln!(out, "</ul></section>");
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::report::model::{Report, SCHEMA_VERSION};
+use crate::report::model::{Report, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 use crate::Error;
 
 /// File name of the report inside a report directory.
@@ -38,9 +38,9 @@ pub fn read(path: &Path) -> Result<Report, Error> {
             e.column()
         ))
     })?;
-    if report.schema_version != SCHEMA_VERSION {
+    if !(OLDEST_READABLE_SCHEMA..=SCHEMA_VERSION).contains(&report.schema_version) {
         return Err(Error::BadInput(format!(
-            "{}: report schema_version {} is not supported (this harness reads {SCHEMA_VERSION})",
+            "{}: report schema_version {} is not supported (this harness reads {OLDEST_READABLE_SCHEMA} to {SCHEMA_VERSION})",
             file.display(),
             report.schema_version
         )));

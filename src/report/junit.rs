@@ -9,7 +9,7 @@ use quick_xml::escape::escape;
 
 use crate::report::model::Report;
 use crate::report::summary::format_us;
-use crate::report::verdict;
+use crate::verdict::Failure;
 
 /// File name of the JUnit report inside a report directory.
 pub const JUNIT_FILE: &str = "junit.xml";
@@ -80,7 +80,13 @@ pub fn render(report: &Report) -> String {
             }),
         })
         .collect();
-    let run_failures = verdict::run_failures(report);
+    // Error rates and run-level failures: neither a budget nor an integrity count.
+    let run_failures: Vec<String> = report
+        .failures
+        .iter()
+        .filter(|f| matches!(f, Failure::ErrorRate { .. } | Failure::Run { .. }))
+        .map(ToString::to_string)
+        .collect();
     let run = vec![Case {
         name: "run completed".into(),
         failure: (!run_failures.is_empty())

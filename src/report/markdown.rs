@@ -126,7 +126,7 @@ pub fn render(report: &Report) -> String {
     if !report.failures.is_empty() {
         let _ = writeln!(out, "\n**Failures**");
         for f in &report.failures {
-            let _ = writeln!(out, "- {}", cell(f));
+            let _ = writeln!(out, "- {}", cell(&f.to_string()));
         }
     }
     out

@@ -17,7 +17,6 @@ use hdrhistogram::Histogram;
 use crate::report::model::{
     decode_histogram, new_histogram, BudgetVerdict, IntervalStats, OperationStats, Report, Window,
 };
-use crate::report::verdict;
 use crate::Error;
 
 /// Merges worker reports. `labels` name the inputs in error messages and carried-over failure
@@ -200,17 +199,6 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         environment.hostname = Some(hosts.join(","));
     }
 
-    // Run-level failures of each worker (cut short, …) still fail the merged run.
-    let failures: Vec<String> = reports
-        .iter()
-        .zip(labels)
-        .flat_map(|(r, label)| {
-            verdict::run_failures(r)
-                .into_iter()
-                .map(move |f| format!("{label}: {f}"))
-        })
-        .collect();
-
     let mut merged = Report {
         schema_version: first.schema_version,
         scenario: first.scenario.clone(),
@@ -233,11 +221,14 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         generator,
         resilience: merge_resilience(reports),
         passed: false,
-        failures,
+        failures: Vec::new(),
         // One interrupted worker makes the merged test partial.
         interrupted: reports.iter().any(|r| r.interrupted),
     };
-    verdict::reevaluate(&mut merged);
+    // Budgets, integrity and error rates judged again on the sums; each worker's run-level
+    // failures (cut short, …) still fail the merged run.
+    let workers: Vec<(String, &Report)> = labels.iter().cloned().zip(reports).collect();
+    crate::verdict::judge_merged(&mut merged, &workers);
     Ok(merged)
 }
 

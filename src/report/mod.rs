@@ -13,7 +13,6 @@ pub mod merge;
 pub mod model;
 pub mod outdir;
 pub mod summary;
-pub mod verdict;
 
 pub use dir::{write_report_dir, ReportFiles};
 pub use model::Report;

@@ -19,7 +19,9 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// Version of this document's shape. Readers refuse a major they do not know.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// Oldest schema this harness still reads (1: `failures` were text lines).
+pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 /// Highest latency a histogram can hold: one hour in microseconds. Anything slower is a hang,
 /// recorded as this value (saturated), never dropped.
@@ -53,9 +55,10 @@ pub struct Report {
     /// True when every budget held, every integrity failure count is zero, and the run was
     /// not cut short.
     pub passed: bool,
-    /// Why `passed` is false, one human-readable line per reason (empty when it passed).
-    #[serde(default)]
-    pub failures: Vec<String>,
+    /// Why `passed` is false, one typed failure per reason (empty when it passed); judged
+    /// by [`crate::verdict`].
+    #[serde(default, deserialize_with = "crate::verdict::deserialize_failures")]
+    pub failures: Vec<crate::verdict::Failure>,
     /// The run was stopped by SIGINT/SIGTERM: what it measured until then, never a pass.
     #[serde(default)]
     pub interrupted: bool,
@@ -86,6 +89,21 @@ pub struct ScenarioInfo {
     /// Size of the whole file in bytes (`source` is shorter when the file was cut).
     #[serde(default)]
     pub source_bytes: u64,
+    /// The server API the clients spoke (`reference`, …).
+    #[serde(default = "default_api")]
+    pub api: String,
+    /// Flow name → capabilities the API lacks, for flows left out of the mix
+    /// (`--skip-unsupported`).
+    #[serde(default)]
+    pub skipped_flows: BTreeMap<String, Vec<String>>,
+    /// Largest share of failed attempts per operation that passes, so `report merge` can
+    /// judge error rates again on merged counts.
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+}
+
+fn default_api() -> String {
+    "reference".into()
 }
 
 /// Largest scenario text copied into a report: a 50 MB file is not repeated in every report.
@@ -383,6 +401,9 @@ pub struct Generator {
     /// WebSockets that got no close reply in time at the end (fails the run).
     #[serde(default)]
     pub ws_close_timeouts: u64,
+    /// Closed model: users still busy at the end of the drain.
+    #[serde(default)]
+    pub closed_users_unfinished: bool,
     /// Virtual devices created over the run.
     pub devices: u64,
     /// Most WebSockets held open at once.

@@ -14,6 +14,8 @@ pub struct RawScenario {
     pub model: LoadModel,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// The server API the scenario is written for (`--api` overrides it).
+    pub api: Option<Spanned<String>>,
     /// Total run time including warm-up (optional with open-model stages: their sum).
     pub duration: Option<Spanned<String>>,
     /// Excluded from results.
@@ -23,7 +25,8 @@ pub struct RawScenario {
     pub population: Spanned<RawPopulation>,
     pub open: Option<Spanned<RawOpen>>,
     pub closed: Option<Spanned<RawClosed>>,
-    pub mix: Spanned<RawMix>,
+    /// Flow name → weight (names checked against the flow table).
+    pub mix: Spanned<BTreeMap<Spanned<String>, Spanned<u32>>>,
     #[serde(default)]
     pub converse: RawConverse,
     #[serde(default)]
@@ -95,25 +98,6 @@ pub struct RawClosed {
     pub ramp_down: Option<Spanned<String>>,
     /// Pause between a user's flows.
     pub think_time: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMix {
-    #[serde(default)]
-    pub register: u32,
-    #[serde(default)]
-    pub replenish: u32,
-    #[serde(default)]
-    pub rotate: u32,
-    #[serde(default)]
-    pub initiate: u32,
-    #[serde(default)]
-    pub converse: u32,
-    #[serde(default)]
-    pub fanout: u32,
-    #[serde(default)]
-    pub offline: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]

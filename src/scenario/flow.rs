@@ -1,29 +1,25 @@
-//! The kinds of flow a scenario mixes.
+//! The kinds of flow a scenario mixes: ids only. What each flow is (its `[mix]` key, its
+//! operation, what it records and needs, how it runs) is defined once, in
+//! [`crate::client::flows::FLOWS`].
 
-use serde::Deserialize;
+use crate::client::flows::Flow;
 
-/// One kind of flow (a sequence of protocol steps by virtual devices).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// One kind of flow (a sequence of protocol steps by virtual devices); indexes
+/// [`crate::client::flows::FLOWS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FlowKind {
-    /// A new device registers and uploads its keys.
     Register = 0,
-    /// A device checks its one-time prekey count and uploads a batch when it runs low.
     Replenish = 1,
-    /// A device rotates its signed prekey.
     Rotate = 2,
-    /// Fetch a user's bundles, verify, X3DH, send the prekey message.
     Initiate = 3,
-    /// A ratcheted exchange of K messages in both directions.
     Converse = 4,
-    /// One message to a multi-device user and to a group of M users.
     Fanout = 5,
-    /// A device goes offline, messages queue for it, it reconnects and drains them.
     Offline = 6,
 }
 
 impl FlowKind {
-    pub const ALL: [FlowKind; 7] = [
+    pub const COUNT: usize = 7;
+    pub const ALL: [FlowKind; FlowKind::COUNT] = [
         FlowKind::Register,
         FlowKind::Replenish,
         FlowKind::Rotate,
@@ -33,15 +29,27 @@ impl FlowKind {
         FlowKind::Offline,
     ];
 
+    /// Its `[mix]` key.
     pub fn name(self) -> &'static str {
-        match self {
-            FlowKind::Register => "register",
-            FlowKind::Replenish => "replenish",
-            FlowKind::Rotate => "rotate",
-            FlowKind::Initiate => "initiate",
-            FlowKind::Converse => "converse",
-            FlowKind::Fanout => "fanout",
-            FlowKind::Offline => "offline",
+        Flow::of(self).name
+    }
+
+    /// The flow whose `[mix]` key is `name`.
+    pub fn from_name(name: &str) -> Option<FlowKind> {
+        FlowKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flow_table_is_indexed_by_kind() {
+        for k in FlowKind::ALL {
+            assert_eq!(Flow::of(k).kind, k);
+            assert_eq!(Flow::of(k).op_name, format!("flow_{}", k.name()));
+            assert_eq!(FlowKind::from_name(k.name()), Some(k));
         }
     }
 }

@@ -11,6 +11,7 @@ mod file;
 mod flow;
 pub mod limits;
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub struct Scenario {
     /// The file's full text (embedded in the report).
     pub source: String,
     pub seed: u64,
+    /// The server API named by the file (`api = "..."`), if any; `--api` overrides it.
+    pub api: Option<crate::client::Dialect>,
     pub load: Load,
     /// Total run time including warm-up.
     pub duration: Duration,
@@ -44,7 +47,7 @@ pub struct Scenario {
     pub drain: Duration,
     pub population: Population,
     /// Weight per [`FlowKind`], indexed by `FlowKind as usize`.
-    pub weights: [u32; 7],
+    pub weights: [u32; FlowKind::COUNT],
     pub converse_messages: u32,
     pub fanout_group_size: u32,
     pub offline_messages: u32,
@@ -58,6 +61,9 @@ pub struct Scenario {
     pub budgets: Vec<Budget>,
     /// Failures to inject, by offset from the start of the measured window.
     pub faults: Vec<Fault>,
+    /// Flows taken out of the mix because the server's API cannot run them
+    /// (`--skip-unsupported`); empty as loaded.
+    pub skipped_flows: Vec<crate::load::capability::SkippedFlow>,
 }
 
 /// The population set up before the clock starts.
@@ -337,16 +343,7 @@ impl Validator<'_> {
             limits::MAX_WAIT,
         )?;
 
-        let m = raw.mix.get_ref();
-        let weights = [
-            m.register,
-            m.replenish,
-            m.rotate,
-            m.initiate,
-            m.converse,
-            m.fanout,
-            m.offline,
-        ];
+        let weights = self.weights(&raw.mix)?;
         if weights.iter().all(|w| *w == 0) {
             return Err(self.err(
                 raw.mix.span(),
@@ -460,6 +457,7 @@ impl Validator<'_> {
         }
 
         let faults = self.faults(&raw.faults, duration - warmup)?;
+        let api = raw.api.as_ref().map(|a| self.dialect(a)).transpose()?;
 
         Ok(Scenario {
             name,
@@ -467,6 +465,7 @@ impl Validator<'_> {
             path: self.path.to_path_buf(),
             source: self.source.to_string(),
             seed: raw.seed,
+            api,
             load,
             duration,
             warmup,
@@ -483,6 +482,47 @@ impl Validator<'_> {
             memory_probe_devices,
             budgets,
             faults,
+            skipped_flows: Vec::new(),
+        })
+    }
+
+    /// `[mix]`: a weight per flow named in the flow table; flows not named weigh 0.
+    fn weights(
+        &self,
+        mix: &Spanned<BTreeMap<Spanned<String>, Spanned<u32>>>,
+    ) -> Result<[u32; FlowKind::COUNT], ScenarioError> {
+        let mut weights = [0; FlowKind::COUNT];
+        for (name, weight) in mix.get_ref() {
+            let kind = FlowKind::from_name(name.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = FlowKind::ALL.iter().map(|k| k.name()).collect();
+                self.err(
+                    name.span(),
+                    format!(
+                        "unknown field `{}` in [mix]: the flows are {}",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            weights[kind as usize] = *weight.get_ref();
+        }
+        Ok(weights)
+    }
+
+    fn dialect(&self, name: &Spanned<String>) -> Result<crate::client::Dialect, ScenarioError> {
+        crate::client::Dialect::parse(name.get_ref()).ok_or_else(|| {
+            let known: Vec<&str> = crate::client::Dialect::ALL
+                .iter()
+                .map(|d| d.name())
+                .collect();
+            self.err(
+                name.span(),
+                format!(
+                    "unknown api `{}` (known: {})",
+                    name.get_ref(),
+                    known.join(", ")
+                ),
+            )
         })
     }
 
