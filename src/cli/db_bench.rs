@@ -26,7 +26,7 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
         .clone()
         .unwrap_or_else(|| dbbench::default_report_dir(&pack.name));
     crate::report::outdir::check(&dir, "report.json", args.force)?;
-    let pg = args.db.start(true, quiet).await?;
+    let pg = crate::cli::start_db(&args.db, true, quiet).await?;
     let report = dbbench::run(&pg, &pack, &workload, &options).await?;
     drop(pg);
     report::write(&report, &dir)?;
