@@ -233,7 +233,7 @@ fn rows_delta(
         })
         .filter(|r| r.touched() > 0)
         .collect();
-    out.sort_by(|a, b| b.touched().cmp(&a.touched()));
+    out.sort_by_key(|r| std::cmp::Reverse(r.touched()));
     out
 }
 

@@ -193,7 +193,7 @@ fn responsible(small: &OpCost, large: &OpCost) -> Vec<String> {
         })
         .filter(|(d, _)| *d >= MIN_GROWTH)
         .collect();
-    grown.sort_by(|a, b| b.0.cmp(&a.0));
+    grown.sort_by_key(|g| std::cmp::Reverse(g.0));
     let user_triggers: Vec<&super::explain::TriggerTime> = large
         .triggers
         .iter()

@@ -11,8 +11,8 @@
 //!
 //! A wait on a lock of a whole relation, object or advisory key is a *finding*: ordinary
 //! reads and writes take relation locks that never conflict with each other, so such a wait
-//! means some operation (or its trigger: `LOCK TABLE`, `REFRESH MATERIALIZED VIEW`, DDL)
-//! serializes every writer. Row-level waits (`transactionid`, `tuple`) are reported but are no
+//! means some operation (or its trigger: `LOCK TABLE`, `REFRESH MATERIALIZED VIEW`, DDL, or
+//! `NOTIFY`, whose transactions commit one at a time) serializes every writer. Row-level waits (`transactionid`, `tuple`) are reported but are no
 //! finding: two operations of a random workload may pick the same row.
 
 use std::collections::{BTreeMap, HashMap};
@@ -56,8 +56,8 @@ pub struct LockWait {
     /// Distinct waits seen (a statement waiting for one lock is one wait however many samples
     /// saw it).
     pub waits: u64,
-    /// Samples in which one of these waits was seen.
-    pub samples: u64,
+    /// Sightings: one per wait per sample that saw it waiting.
+    pub sightings: u64,
     /// The longest wait seen, and the sum over waits of each one's longest sampled duration.
     pub max_wait_ms: f64,
     pub total_wait_ms: f64,
@@ -76,13 +76,13 @@ impl LockWait {
             format!(" on {}", self.relation)
         };
         format!(
-            "{} waited for {}: {} ({}{on}), {} wait(s) seen in {} sample(s), longest {:.1} ms, {:.1} ms in all; {} was running: {}",
+            "{} waited for {}: {} ({}{on}), {} wait(s) seen {} time(s), longest {:.1} ms, {:.1} ms in all; {} was running: {}",
             self.waiter,
             self.blocker,
             self.mode,
             self.locktype,
             self.waits,
-            self.samples,
+            self.sightings,
             self.max_wait_ms,
             self.total_wait_ms,
             self.blocker,
@@ -140,6 +140,16 @@ impl Sampler {
     }
 }
 
+/// What a lock protects, for people: the relation; for `NOTIFY`'s commit lock (an object
+/// lock on database 0 of `pg_database`, held by every transaction that sent a notification
+/// from its commit to its end) the notify queue; otherwise the catalog and object id.
+const LOCKED: &str = "CASE WHEN l.relation IS NOT NULL THEN l.relation::regclass::text
+      WHEN l.locktype = 'object' AND l.classid = 'pg_database'::regclass::oid AND l.objid = 0
+        THEN 'the NOTIFY queue'
+      WHEN l.locktype = 'object' THEN coalesce(l.classid::regclass::text, '') || ' ' || l.objid
+      WHEN l.locktype = 'advisory' THEN 'advisory key ' || l.classid || ':' || l.objid
+      ELSE '' END";
+
 /// Every workload backend waiting for a lock: the lock, seconds waited, the statement's start
 /// (identifies one execution) and its blockers (pid, application, statement, itself waiting).
 fn sample_sql(has_waitstart: bool) -> String {
@@ -150,7 +160,7 @@ fn sample_sql(has_waitstart: bool) -> String {
     };
     format!(
         "SELECT a.pid, a.query, a.query_start::text, l.locktype, l.mode,
-                coalesce(l.relation::regclass::text, ''), {waited},
+                {LOCKED}, {waited},
                 coalesce(b.pids, '{{}}'), coalesce(b.apps, '{{}}'), coalesce(b.queries, '{{}}'),
                 coalesce(b.waiting, '{{}}')
          FROM pg_stat_activity a
@@ -275,7 +285,7 @@ impl Seen {
     fn observe(&mut self, episode: Episode, query: &str, waited_ms: f64, blockers: &[Blocker]) {
         if let Some((key, longest)) = self.episodes.get_mut(&episode) {
             let g = self.groups.get_mut(key).expect("an episode's group exists");
-            g.samples += 1;
+            g.sightings += 1;
             g.total_wait_ms += (waited_ms - *longest).max(0.0);
             *longest = longest.max(waited_ms);
             g.max_wait_ms = g.max_wait_ms.max(*longest);
@@ -299,13 +309,13 @@ impl Seen {
             mode,
             relation,
             waits: 0,
-            samples: 0,
+            sightings: 0,
             max_wait_ms: 0.0,
             total_wait_ms: 0.0,
             blocker_statement: statement,
         });
         g.waits += 1;
-        g.samples += 1;
+        g.sightings += 1;
         g.total_wait_ms += waited_ms;
         g.max_wait_ms = g.max_wait_ms.max(waited_ms);
         self.episodes.insert(episode, (key, waited_ms));
@@ -408,7 +418,7 @@ mod tests {
             (w.waiter.as_str(), w.blocker.as_str()),
             ("insert", "insert")
         );
-        assert_eq!((w.waits, w.samples), (2, 3));
+        assert_eq!((w.waits, w.sightings), (2, 3));
         assert_eq!(w.max_wait_ms, 15.0);
         assert_eq!(w.total_wait_ms, 17.0);
         assert!(w.finding);
