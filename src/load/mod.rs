@@ -32,8 +32,7 @@ use crate::report::model::{
 use crate::scenario::{FlowKind, Load, Scenario};
 use crate::Error;
 
-/// A flow that starts more than this after its intended start counts as a late start.
-pub const LATE_START_THRESHOLD: Duration = Duration::from_millis(5);
+pub use pacer::LATE_START_THRESHOLD;
 /// Time the drain always gets after the flows ended (to reconnect devices and take their
 /// queued messages), even when the flows used up the whole drain period.
 pub const END_GRACE: Duration = Duration::from_secs(2);
@@ -554,6 +553,8 @@ fn generator_health(i: GeneratorInputs<'_>) -> Generator {
         late_starts: g(&counters.late_starts),
         late_start_threshold_us: LATE_START_THRESHOLD.as_micros() as u64,
         max_start_lag_us: g(&counters.max_start_lag_us),
+        start_lag_p50_us: counters.start_lags.p50_p99().0,
+        start_lag_p99_us: counters.start_lags.p50_p99().1,
         flows_started,
         flows_intended: g(&counters.flows_intended),
         achieved_rate_per_s: round4(flows_started as f64 / window.as_secs_f64()),
