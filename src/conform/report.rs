@@ -89,7 +89,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// JUnit XML: one `<testsuite>` per kind, one `<testcase>` per check; findings are failures.
-pub fn junit(report: &Report) -> String {
+pub(crate) fn junit(report: &Report) -> String {
     let sum = report.summary();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -161,7 +161,7 @@ pub fn junit(report: &Report) -> String {
 }
 
 /// `conform.json`.
-pub fn json(report: &Report) -> serde_json::Value {
+pub(crate) fn json(report: &Report) -> serde_json::Value {
     let outcome = report.outcome();
     serde_json::json!({
         "pack": report.pack,
@@ -175,7 +175,7 @@ pub fn json(report: &Report) -> serde_json::Value {
 }
 
 /// Writes `junit.xml` and `conform.json` into `dir` (created if needed).
-pub fn write(report: &Report, dir: &Path) -> Result<(), Error> {
+pub(crate) fn write(report: &Report, dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Io {
         path: dir.to_path_buf(),
         source: e,
