@@ -21,6 +21,7 @@ pub mod report;
 pub mod rowgen;
 pub mod rules;
 pub mod runner;
+pub mod target;
 pub(crate) mod versions;
 
 use std::time::Duration;
