@@ -1,3 +1,6 @@
+//! `e2ee-harness conform --target URL`: protocol conformance of a running server
+//! ([`conform::target`]).
+//!
 //! `e2ee-harness conform --schema <pack>`: schema conformance on a disposable PostgreSQL, or
 //! on several PostgreSQL images at once (`--db docker --pg-image A --pg-image B`), one report
 //! per version plus what differs between them. The pack is read and validated before any
@@ -12,11 +15,48 @@ use crate::report::outdir;
 use crate::{Error, Outcome};
 
 pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
+    match (&args.schema, &args.target) {
+        (Some(schema), None) => {
+            let schema = schema.clone();
+            run_schema(args, schema).await
+        }
+        (None, Some(target)) => {
+            let target = target.clone();
+            run_target(args, &target).await
+        }
+        _ => Err(Error::BadInput(
+            "conform takes exactly one of --schema PACK and --target URL".into(),
+        )),
+    }
+}
+
+/// `conform --target URL [--api NAME]`: the protocol suite against a running server. The
+/// URL, the report directory and the server's API are checked before any check runs.
+async fn run_target(args: ConformArgs, target: &str) -> Result<Outcome, Error> {
+    crate::cli::run::check_target_url(target)?;
+    let dialect = args.api.unwrap_or(crate::client::Dialect::Reference);
+    let dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| outdir::default_dir("conform-target-", dialect.name()));
+    outdir::check(&dir, "conform.json", args.force)?;
+    let api = dialect
+        .client(target, conform::target::REQUEST_TIMEOUT)
+        .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
+    conform::target::preflight(api.as_ref()).await?;
+    eprintln!("conform --target {target}: the {dialect} API");
+    let report = conform::target::run(api.clone()).await?;
+    let json = conform::target::json(&report, api.as_ref());
+    report::write_parts(&dir, &report::junit(&report), &json)?;
+    print!("{}", report::text(&report, Some(&dir)));
+    Ok(report.outcome())
+}
+
+async fn run_schema(args: ConformArgs, schema: String) -> Result<Outcome, Error> {
     let root = std::env::current_dir().map_err(|e| Error::Io {
         path: PathBuf::from("."),
         source: e,
     })?;
-    let schema = args.schema.clone();
     let (pack, expect) =
         crate::cli::off_thread(move || conform::load(Pack::resolve(&schema, &root)?)).await?;
     let per_image = args.db.options_per_image(false)?;

@@ -70,6 +70,8 @@ const CONFORM_EXAMPLES: &str = examples!(
     "e2ee-harness conform --schema nchat --report-dir reports/nchat   # a built-in seed pack",
     "e2ee-harness conform --schema ./my-pack           # migrations/ (+ expect.toml) of your own",
     "e2ee-harness conform --schema nchat --db docker --pg-image e2ee-harness/postgres:15 --pg-image e2ee-harness/postgres:17",
+    "e2ee-harness conform --target http://127.0.0.1:8080   # protocol checks against a running server",
+    "e2ee-harness conform --target http://10.0.0.5:3000 --api hushnet",
 );
 const SERVE_EXAMPLES: &str = examples!(
     "e2ee-harness serve                                # on 127.0.0.1:8080, disposable PostgreSQL",
@@ -96,7 +98,8 @@ pub enum Command {
     /// Run a load scenario (default: scenarios/default.toml) against the bundled or a given server.
     #[command(after_help = format!("{RUN_EXAMPLES}\n{EXIT_CODES}"))]
     Run(RunArgs),
-    /// Schema conformance: apply a pack's migrations to a disposable PostgreSQL and prove its constraints.
+    /// Conformance: a schema pack's constraints on a disposable PostgreSQL (--schema), or a
+    /// running server's protocol properties (--target).
     #[command(after_help = format!("{CONFORM_EXAMPLES}\n{EXIT_CODES}"))]
     Conform(ConformArgs),
     /// Run the reference server alone.
@@ -172,12 +175,21 @@ pub fn parse_dialect(name: &str) -> Result<crate::client::Dialect, String> {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["schema", "target"])))]
 pub struct ConformArgs {
-    /// A pack directory, a pack name under scenarios/schemas/, or a built-in pack
-    /// (`reference` or a seed pack; `e2ee-harness packs` lists them).
+    /// Schema conformance: a pack directory, a pack name under scenarios/schemas/, or a
+    /// built-in pack (`reference` or a seed pack; `e2ee-harness packs` lists them).
     #[arg(long, value_name = "PACK|DIR")]
-    pub schema: String,
-    /// Where to write junit.xml and conform.json (default: reports/conform-<pack>-<UTC time>/).
+    pub schema: Option<String>,
+    /// Protocol conformance: the base URL of a running server (black-box checks through its
+    /// API; docs/targets.md, "Protocol conformance").
+    #[arg(long, value_name = "URL", conflicts_with = "schema")]
+    pub target: Option<String>,
+    /// The API the --target server speaks (default: reference).
+    #[arg(long, value_name = "NAME", value_parser = parse_dialect, requires = "target")]
+    pub api: Option<crate::client::Dialect>,
+    /// Where to write junit.xml and conform.json (default: reports/conform-<pack>-<UTC time>/,
+    /// or reports/conform-target-<api>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     /// Replace the report an existing --report-dir already holds.

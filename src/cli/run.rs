@@ -241,7 +241,7 @@ fn environment(
 
 /// `--target` must be an http(s) URL with a host: anything else is bad usage (exit 2), not an
 /// unreachable server.
-fn check_target_url(target: &str) -> Result<(), Error> {
+pub(crate) fn check_target_url(target: &str) -> Result<(), Error> {
     let bad = |why: &str| {
         Error::BadInput(format!(
             "--target {target:?}: {why}; expected a URL like http://127.0.0.1:8080"

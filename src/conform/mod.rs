@@ -21,6 +21,7 @@ pub mod report;
 pub(crate) mod rowgen;
 pub(crate) mod rules;
 pub(crate) mod runner;
+pub mod target;
 pub(crate) mod versions;
 
 use std::time::Duration;

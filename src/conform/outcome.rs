@@ -16,10 +16,19 @@ pub enum Kind {
     Detection,
     /// E2EE policy rules read from the catalog (rules module).
     Policy,
+    /// Protocol conformance of a running server (`conform --target`, [`super::target`]):
+    /// one-time and signed prekeys.
+    Prekeys,
+    /// … authentication and isolation between devices.
+    Auth,
+    /// … delivery: fan-out, idempotency, backlog.
+    Delivery,
+    /// … malformed input.
+    Input,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 8] = [
+    pub(crate) const ALL: [Kind; 12] = [
         Kind::Migrations,
         Kind::Preservation,
         Kind::Catalog,
@@ -28,6 +37,10 @@ impl Kind {
         Kind::Behaviour,
         Kind::Detection,
         Kind::Policy,
+        Kind::Prekeys,
+        Kind::Auth,
+        Kind::Delivery,
+        Kind::Input,
     ];
 
     pub fn label(self) -> &'static str {
@@ -40,6 +53,10 @@ impl Kind {
             Kind::Behaviour => "behaviour",
             Kind::Detection => "detection",
             Kind::Policy => "policy",
+            Kind::Prekeys => "prekeys",
+            Kind::Auth => "auth",
+            Kind::Delivery => "delivery",
+            Kind::Input => "input",
         }
     }
 }
@@ -55,6 +72,9 @@ pub enum Status {
     Waived,
     /// Could not be decided (e.g. no valid row could be built); never a failure.
     Skip,
+    /// The property needs something the server's API does not offer (the detail names the
+    /// missing capability); never a failure.
+    NotApplicable,
 }
 
 impl Status {
@@ -65,6 +85,7 @@ impl Status {
             Status::Finding => "FINDING",
             Status::Waived => "WAIVED",
             Status::Skip => "SKIP",
+            Status::NotApplicable => "N/A",
         }
     }
 
@@ -90,6 +111,12 @@ pub struct Check {
     /// SQL that shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    /// Protocol checks: the property, in one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// Protocol checks: the requests and answers that show the verdict, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 impl Check {
@@ -102,6 +129,8 @@ impl Check {
             rule: None,
             object: None,
             sql: None,
+            statement: None,
+            evidence: Vec::new(),
         }
     }
 
@@ -138,6 +167,7 @@ impl Check {
             rule: Some(rule.to_string()),
             object: Some(object),
             sql: Some(sql.into()),
+            ..Check::pass(kind, "")
         }
     }
 
@@ -173,6 +203,13 @@ pub struct Summary {
     pub findings: usize,
     pub waived: usize,
     pub skipped: usize,
+    /// Protocol checks the server's API cannot express.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_applicable: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Everything a run found.
@@ -194,6 +231,7 @@ impl Report {
                 Status::Finding => s.findings += 1,
                 Status::Waived => s.waived += 1,
                 Status::Skip => s.skipped += 1,
+                Status::NotApplicable => s.not_applicable += 1,
             }
         }
         s

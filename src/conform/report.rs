@@ -32,6 +32,12 @@ pub fn text(report: &Report, report_dir: Option<&Path>) -> String {
                     let _ = writeln!(s, "          {line}");
                 }
             }
+            if c.status.is_bad() && !c.evidence.is_empty() {
+                let _ = writeln!(s, "          evidence:");
+                for line in &c.evidence {
+                    let _ = writeln!(s, "            {line}");
+                }
+            }
             if c.status.is_bad() || c.status == Status::Waived {
                 if let Some(sql) = &c.sql {
                     let _ = writeln!(s, "          shows it:");
@@ -49,6 +55,9 @@ pub fn text(report: &Report, report_dir: Option<&Path>) -> String {
         "conform {}: {} passed, {} failed, {} findings, {} waived, {} skipped",
         report.pack, sum.passed, sum.failed, sum.findings, sum.waived, sum.skipped
     );
+    if sum.not_applicable > 0 {
+        let _ = write!(s, ", {} not applicable", sum.not_applicable);
+    }
     if let Some(d) = report_dir {
         let _ = write!(s, " → {}", d.display());
     }
@@ -98,7 +107,7 @@ pub(crate) fn junit(report: &Report) -> String {
         xml_escape(&report.pack),
         report.checks.len(),
         sum.failed + sum.findings,
-        sum.skipped + sum.waived
+        sum.skipped + sum.waived + sum.not_applicable
     );
     for kind in Kind::ALL {
         let checks: Vec<_> = report.checks.iter().filter(|c| c.kind == kind).collect();
@@ -108,7 +117,12 @@ pub(crate) fn junit(report: &Report) -> String {
         let failures = checks.iter().filter(|c| c.status.is_bad()).count();
         let skipped = checks
             .iter()
-            .filter(|c| matches!(c.status, Status::Skip | Status::Waived))
+            .filter(|c| {
+                matches!(
+                    c.status,
+                    Status::Skip | Status::Waived | Status::NotApplicable
+                )
+            })
             .count();
         let _ = writeln!(
             s,
@@ -126,6 +140,10 @@ pub(crate) fn junit(report: &Report) -> String {
                 xml_escape(&c.name)
             );
             let mut body = c.detail.clone();
+            if !c.evidence.is_empty() {
+                body.push_str("\nevidence:\n");
+                body.push_str(&c.evidence.join("\n"));
+            }
             if let Some(sql) = &c.sql {
                 body.push_str("\n-- shows it:\n");
                 body.push_str(sql);
@@ -145,7 +163,7 @@ pub(crate) fn junit(report: &Report) -> String {
                         xml_escape(&body)
                     );
                 }
-                Status::Skip | Status::Waived => {
+                Status::Skip | Status::Waived | Status::NotApplicable => {
                     let _ = writeln!(
                         s,
                         ">\n      <skipped message=\"{}\"/>\n    </testcase>",
@@ -176,17 +194,23 @@ pub(crate) fn json(report: &Report) -> serde_json::Value {
 
 /// Writes `junit.xml` and `conform.json` into `dir` (created if needed).
 pub(crate) fn write(report: &Report, dir: &Path) -> Result<(), Error> {
+    write_parts(dir, &junit(report), &json(report))
+}
+
+/// Writes `junit` and the `conform.json` value `json` into `dir` (created if needed); for
+/// reports whose JSON says more than [`json`] does (protocol conformance: the target).
+pub(crate) fn write_parts(dir: &Path, junit: &str, json: &serde_json::Value) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Io {
         path: dir.to_path_buf(),
         source: e,
     })?;
     let junit_path = dir.join("junit.xml");
-    std::fs::write(&junit_path, junit(report)).map_err(|e| Error::Io {
+    std::fs::write(&junit_path, junit).map_err(|e| Error::Io {
         path: junit_path,
         source: e,
     })?;
     let json_path = dir.join("conform.json");
-    let body = serde_json::to_string_pretty(&json(report)).unwrap_or_default();
+    let body = serde_json::to_string_pretty(json).unwrap_or_default();
     std::fs::write(&json_path, body + "\n").map_err(|e| Error::Io {
         path: json_path,
         source: e,

@@ -10,8 +10,10 @@
 //! The dialects: [`reference`] (this project's server, docs/api.md). Adding one is described
 //! in docs/targets.md.
 
+pub mod raw;
 pub mod reference;
 mod reference_push;
+mod reference_raw;
 pub mod types;
 
 use std::fmt;
@@ -230,6 +232,13 @@ pub trait ServerApi: Send + Sync {
 
     fn has(&self, c: Capability) -> bool {
         self.capabilities().contains(&c)
+    }
+
+    /// The operations as raw HTTP requests, for conformance checks that send malformed,
+    /// unauthenticated or replayed requests ([`raw`]); `None` when the dialect does not
+    /// describe them (those checks are then not applicable).
+    fn raw(&self) -> Option<&dyn raw::RawRoutes> {
+        None
     }
 
     /// Whether the server answers; `Some(durable)` when it says how its database commits.

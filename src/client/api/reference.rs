@@ -212,6 +212,10 @@ impl ServerApi for ReferenceApi {
         CAPABILITIES
     }
 
+    fn raw(&self) -> Option<&dyn super::raw::RawRoutes> {
+        Some(self)
+    }
+
     /// `GET /healthz`; the reference server says whether its database commits durably.
     async fn health(&self) -> Result<Option<bool>, ApiError> {
         let resp = self.http.get(self.url("/healthz")).send().await?;
