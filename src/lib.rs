@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod report;
 pub mod scenario;
 pub mod source;
+pub mod target;
 
 pub use error::Error;
 pub use exit::Outcome;
