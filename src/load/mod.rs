@@ -9,6 +9,8 @@ pub mod mix;
 pub mod open;
 pub mod pacer;
 pub mod schedule;
+pub mod shard;
+pub mod start_at;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +52,10 @@ pub struct RunContext<'a> {
     pub progress: progress::Mode,
     /// Where goose writes its own report (closed model).
     pub report_dir: &'a Path,
+    /// This worker's slice of a sharded test (`None`: the whole scenario).
+    pub shard: Option<shard::Shard>,
+    /// When to start the clock (`None`: as soon as the setup is done).
+    pub start_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// Most key sets and spare one-time prekeys made before the clock; beyond them keys are made
@@ -72,13 +78,14 @@ impl Drop for StopOnDrop {
 /// stderr for large populations; dropping the returned future stops the work.
 async fn precompute_keys(
     scenario: &Scenario,
+    seed: u64,
     device_sets: usize,
     spare_one_time: usize,
     mode: progress::Mode,
 ) -> Result<KeyFactory, Error> {
     let device_sets = device_sets.min(MAX_PRECOMPUTED_SETS);
     let spare_one_time = spare_one_time.min(MAX_SPARE_ONE_TIME);
-    let (seed, otpk) = (scenario.seed, scenario.population.one_time_prekeys as usize);
+    let otpk = scenario.population.one_time_prekeys as usize;
     let stop = Arc::new(AtomicBool::new(false));
     let _guard = StopOnDrop(stop.clone());
     let show = !matches!(mode, progress::Mode::Quiet);
@@ -133,16 +140,24 @@ pub async fn execute_with_faults(
 
     // Key material ahead of the clock: the population, the expected registrations and the
     // memory probe; spare one-time prekeys for the expected replenishments.
-    let expected_flows = expected_flows(scenario);
+    let sharded = shard::Slice::new(scenario, ctx.shard);
+    let expected_flows = expected_flows(scenario) / sharded.parts();
     let share =
         |k: FlowKind| scenario.weight(k) as f64 / scenario.weights.iter().sum::<u32>() as f64;
     let registers = (expected_flows * share(FlowKind::Register) * 1.2).ceil() as usize + 4;
     let replenish_keys = ((expected_flows * share(FlowKind::Replenish) * 1.2).ceil() as usize + 4)
         * pop.one_time_prekeys as usize;
-    let device_sets = (pop.users * pop.devices_per_user) as usize
+    let device_sets = (sharded.users * pop.devices_per_user) as usize
         + registers
         + scenario.memory_probe_devices as usize;
-    let keys = precompute_keys(scenario, device_sets, replenish_keys, ctx.progress).await?;
+    let keys = precompute_keys(
+        scenario,
+        sharded.seed,
+        device_sets,
+        replenish_keys,
+        ctx.progress,
+    )
+    .await?;
 
     let cfg = FlowConfig {
         converse_messages: scenario.converse_messages,
@@ -162,16 +177,21 @@ pub async fn execute_with_faults(
         counters.clone(),
         keys,
         cfg,
-        scenario.seed,
+        sharded.seed,
     );
+    world.set_shard(ctx.shard);
 
     let probe = memory_probe::run(&world, scenario.memory_probe_devices)
         .await
         .map_err(|e| Error::Unavailable(format!("memory probe: {e}")))?;
     world
-        .populate(pop.users, pop.devices_per_user, SETUP_PARALLELISM)
+        .populate(sharded.users, pop.devices_per_user, SETUP_PARALLELISM)
         .await
-        .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", pop.users)))?;
+        .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", sharded.users)))?;
+    let start_at = match ctx.start_at {
+        Some(at) => Some(start_at::wait(at, matches!(ctx.progress, progress::Mode::Quiet)).await),
+        None => None,
+    };
 
     // The clock starts. From here a Ctrl-C stops the schedule and still reports.
     let measuring = interrupt::Measuring::start();
@@ -219,9 +239,10 @@ pub async fn execute_with_faults(
                 .await
             }
             Load::Closed(plan) => {
+                let plan = sharded.closed_plan(plan);
                 let users = closed::run(
                     world.clone(),
-                    plan,
+                    &plan,
                     &mix,
                     scenario,
                     window_start,
@@ -342,7 +363,7 @@ pub async fn execute_with_faults(
         },
         configured_users: match &scenario.load {
             Load::Open(_) => 0,
-            Load::Closed(plan) => u64::from(plan.users),
+            Load::Closed(plan) => u64::from(sharded.closed_plan(plan).users),
         },
         peak_users_busy: match &scenario.load {
             Load::Open(_) => 0,
@@ -432,6 +453,9 @@ pub async fn execute_with_faults(
         passed: failures.is_empty(),
         failures,
         interrupted,
+        shard: sharded.info(scenario),
+        start_at,
+        merged: None,
     })
 }
 

@@ -14,8 +14,10 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use crate::report::merge_check;
 use crate::report::model::{
-    decode_histogram, new_histogram, BudgetVerdict, IntervalStats, OperationStats, Report, Window,
+    decode_histogram, new_histogram, BudgetVerdict, IntervalStats, MergeInfo, OperationStats,
+    Report, Window,
 };
 use crate::report::verdict;
 use crate::Error;
@@ -24,25 +26,8 @@ use crate::Error;
 /// lines (usually their paths); it must be as long as `reports`.
 pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
     assert_eq!(reports.len(), labels.len(), "one label per report");
-    let Some(first) = reports.first() else {
-        return Err(Error::BadInput(
-            "report merge needs at least one report".into(),
-        ));
-    };
-    for (r, label) in reports.iter().zip(labels).skip(1) {
-        if r.scenario.name != first.scenario.name {
-            return Err(Error::BadInput(format!(
-                "{label}: scenario {:?} differs from {:?} in {}; merge only workers of one test",
-                r.scenario.name, first.scenario.name, labels[0]
-            )));
-        }
-        if r.window.interval_ms != first.window.interval_ms {
-            return Err(Error::BadInput(format!(
-                "{label}: interval_ms {} differs from {} in {}",
-                r.window.interval_ms, first.window.interval_ms, labels[0]
-            )));
-        }
-    }
+    let layout = merge_check::check(reports, labels).map_err(|e| Error::BadInput(e.to_string()))?;
+    let first = &reports[0];
     let interval_ms = first.window.interval_ms.max(1);
 
     // The merged window spans every worker's window.
@@ -201,7 +186,7 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
     }
 
     // Run-level failures of each worker (cut short, …) still fail the merged run.
-    let failures: Vec<String> = reports
+    let mut failures: Vec<String> = reports
         .iter()
         .zip(labels)
         .flat_map(|(r, label)| {
@@ -210,6 +195,7 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
                 .map(move |f| format!("{label}: {f}"))
         })
         .collect();
+    failures.extend(missing_shards(&layout, reports.len()));
 
     let mut merged = Report {
         schema_version: first.schema_version,
@@ -236,9 +222,31 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         failures,
         // One interrupted worker makes the merged test partial.
         interrupted: reports.iter().any(|r| r.interrupted),
+        shard: None,
+        start_at: None,
+        merged: Some(MergeInfo {
+            workers: reports.len() as u32,
+            shards: layout.shards,
+            missing_shards: layout.missing.clone(),
+            inputs: merge_check::inputs(reports, labels),
+            warnings: layout.warnings,
+        }),
     };
     verdict::reevaluate(&mut merged);
     Ok(merged)
+}
+
+/// A sharded test merged without all its shards ran only part of the scenario: it fails.
+fn missing_shards(layout: &merge_check::Layout, merged: usize) -> Option<String> {
+    let n = layout.shards?;
+    if layout.missing.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = layout.missing.iter().map(|i| format!("{i}/{n}")).collect();
+    Some(format!(
+        "incomplete: {merged} of {n} shards merged, shard {} missing: the scenario ran only in part",
+        list.join(", ")
+    ))
 }
 
 fn add(into: &mut Histogram<u64>, h: &Histogram<u64>, label: &str, op: &str) -> Result<(), Error> {

@@ -262,6 +262,9 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
         passed: false,
         failures: Vec::new(),
         interrupted: false,
+        shard: None,
+        start_at: None,
+        merged: None,
     };
     verdict::reevaluate(&mut report);
     report
