@@ -23,7 +23,7 @@ const IMAGE: &str = "e2ee-harness/harness:test";
 /// Longest any one compose command may take before the test gives up (and tears down).
 const STEP_TIMEOUT_S: &str = "300";
 
-/// 120 arrivals (20/s for 6 s, no warm-up: every flow is measured), initiate and converse
+/// 90 arrivals (15/s for 6 s, no warm-up: every flow is measured), initiate and converse
 /// only, one device per user: each initiate sends 1 envelope and each converse 2 × 2.
 const SCENARIO: &str = r#"
 name = "sharded-check"
@@ -44,7 +44,7 @@ one_time_prekeys = 20
 replenish_threshold = 4
 
 [open]
-rate = 20.0
+rate = 15.0
 
 [mix]
 initiate = 1

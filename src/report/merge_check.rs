@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::report::model::{MergedInput, Report};
+use crate::load::start_at::ON_TIME;
+use crate::report::model::{MergedInput, Report, StartAtInfo};
 
 /// Why reports cannot be merged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -246,7 +247,8 @@ fn warnings(reports: &[Report], labels: &[String]) -> Vec<String> {
         ));
     }
     for (r, label) in reports.iter().zip(labels) {
-        if let Some(s) = r.start_at.as_ref().filter(|s| s.late_ms > 0) {
+        let late = |s: &&StartAtInfo| s.late_ms >= ON_TIME.as_millis() as u64;
+        if let Some(s) = r.start_at.as_ref().filter(late) {
             out.push(format!(
                 "{label}: started its clock {:.3} s after --start-at {} (its setup took longer)",
                 s.late_ms as f64 / 1000.0,

@@ -89,8 +89,9 @@ pub struct ShardInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartAtInfo {
     pub at: DateTime<Utc>,
-    /// Milliseconds after `at` that the clock started (0: on time; setup took longer than
-    /// the time left before `at`).
+    /// Milliseconds after `at` that the clock started: a few on a busy machine; more when
+    /// the setup took longer than the time left before `at` (from 100 ms on it is called
+    /// late).
     pub late_ms: u64,
 }
 

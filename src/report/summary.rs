@@ -179,8 +179,8 @@ pub fn shard_lines(report: &Report) -> Vec<String> {
         out.push(format!(
             "start: --start-at {}, clock started {}",
             st.at.to_rfc3339(),
-            if st.late_ms == 0 {
-                "on time".to_string()
+            if st.late_ms < crate::load::start_at::ON_TIME.as_millis() as u64 {
+                format!("on time ({} ms)", st.late_ms)
             } else {
                 format!("{:.3} s late", st.late_ms as f64 / 1000.0)
             }
