@@ -183,6 +183,12 @@ fn a_merge_without_every_shard_fails_as_incomplete() {
         merged.failures[0].to_string(),
         "incomplete: 2 of 3 shards merged, shard 3/3 missing: the scenario ran only in part"
     );
+    // Typed in report.json too, so CI can tell an incomplete merge from a failed budget.
+    let written = serde_json::to_value(&merged.failures[0]).unwrap();
+    assert_eq!(
+        written,
+        serde_json::json!({"kind": "run", "reason": "shards_missing", "merged": 2, "shards": 3, "missing": [3]})
+    );
 }
 
 #[test]
