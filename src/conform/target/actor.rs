@@ -262,6 +262,23 @@ impl Target {
         who: &Actor,
         ack: bool,
     ) -> Result<Received, Setup> {
+        self.receive_for(p, who, ack, AFTER_BACKLOG).await
+    }
+
+    /// How many envelopes are queued for `who` (the backlog only, not acknowledged).
+    pub(crate) async fn queued(&self, p: &mut Probe, who: &Actor) -> Result<usize, Setup> {
+        let got = self.receive_for(p, who, false, Duration::ZERO).await?;
+        Ok(got.envelopes.len())
+    }
+
+    /// [`Target::receive`], listening `linger` after the backlog.
+    async fn receive_for(
+        &self,
+        p: &mut Probe,
+        who: &Actor,
+        ack: bool,
+        linger: Duration,
+    ) -> Result<Received, Setup> {
         let mut push = self.api.open_push(who.cred()).await.during("open_push")?;
         let mut got = Received {
             envelopes: Vec::new(),
@@ -294,7 +311,7 @@ impl Target {
                 }
                 Incoming::BacklogDone => {
                     backlog_done = true;
-                    deadline = tokio::time::Instant::now() + AFTER_BACKLOG;
+                    deadline = tokio::time::Instant::now() + linger;
                 }
                 Incoming::Closed => break,
             }
