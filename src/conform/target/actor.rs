@@ -241,6 +241,8 @@ pub(crate) struct Received {
     pub(crate) decrypted: BTreeSet<Uuid>,
     /// Envelopes that did not decrypt, with why.
     pub(crate) undecryptable: Vec<String>,
+    /// Whether the server answered the device's close (so every ack before it was processed).
+    pub(crate) close_confirmed: bool,
 }
 
 impl Received {
@@ -284,6 +286,7 @@ impl Target {
             envelopes: Vec::new(),
             decrypted: BTreeSet::new(),
             undecryptable: Vec::new(),
+            close_confirmed: false,
         };
         let ack = ack && self.api.has(Capability::Acknowledge);
         let mut deadline = tokio::time::Instant::now() + BACKLOG_TIMEOUT;
@@ -316,17 +319,22 @@ impl Target {
                 Incoming::Closed => break,
             }
         }
-        push.close().await;
+        got.close_confirmed = push.close().await;
         let ids: Vec<String> = got.ids().iter().map(|u| short(*u)).collect();
+        let acking = if ack {
+            "acknowledging"
+        } else {
+            "not acknowledging"
+        };
+        let close = if got.close_confirmed {
+            "answered"
+        } else {
+            "not answered"
+        };
         p.note(format!(
-            "push channel of {} ({}) → {} envelopes {ids:?}",
+            "push channel of {} ({acking}) → {} envelopes {ids:?}; close {close}",
             who.label(),
-            if ack {
-                "acknowledging"
-            } else {
-                "not acknowledging"
-            },
-            got.envelopes.len()
+            got.envelopes.len(),
         ));
         Ok(got)
     }
