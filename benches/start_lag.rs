@@ -45,6 +45,7 @@ fn dbbench_lags(rt: &tokio::runtime::Runtime, n: u64, all: &Mutex<Histogram<u64>
                 loop {
                     let due = { rx.lock().await.recv().await };
                     let Some(due) = due else { break };
+                    pacer::spin_until(due);
                     lags.push(Instant::now().saturating_duration_since(due));
                 }
                 lags
@@ -72,6 +73,7 @@ fn run_lags(rt: &tokio::runtime::Runtime, n: u64, all: &Mutex<Histogram<u64>>) -
     pacer::spawn("bench-pacer", schedule(n), move |due| {
         let sink = sink.clone();
         handle.spawn(async move {
+            pacer::spin_until(due);
             let lag = Instant::now().saturating_duration_since(due);
             sink.lock().unwrap().push(lag);
         });

@@ -43,7 +43,9 @@ pub enum Error {
 impl Error {
     pub fn outcome(&self) -> Outcome {
         match self {
-            Error::Db(e) if e.exit_code() == 2 => Outcome::BadInput,
+            Error::Db(
+                disposable_pg::Error::BadChoice { .. } | disposable_pg::Error::BadFlag { .. },
+            ) => Outcome::BadInput,
             Error::Db(_) | Error::Unavailable(_) => Outcome::Unavailable,
             Error::BadInput(_) | Error::BadPack(_) => Outcome::BadInput,
             Error::Io { .. } => Outcome::Unavailable,

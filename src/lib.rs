@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod report;
 pub mod scenario;
 pub mod source;
+pub mod target;
 pub mod verdict;
 
 pub use error::Error;

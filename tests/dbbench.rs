@@ -121,9 +121,15 @@ async fn a_small_db_bench_of_every_pack_is_complete() {
         // The verdict agrees with the per-operation facts.
         assert_eq!(
             report.outcome == "pass",
-            report.failures.is_empty(),
+            report.failures.is_empty() && report.findings.is_empty(),
             "{pack}"
         );
+        // Every operation's growth is judged or says why not.
+        assert_eq!(report.growth.len(), w.operations.len(), "{pack}");
+        for s in &report.scales {
+            assert_eq!(s.costs.len(), w.operations.len(), "{pack}");
+            assert!(s.locks.samples > 0, "{pack}: the lock sampler ran");
+        }
 
         let dir = tempfile::tempdir().unwrap();
         report::write(&report, dir.path()).unwrap();

@@ -48,6 +48,8 @@ async fn run(file: &str) -> (e2ee_harness::report::Report, tempfile::TempDir) {
     .await
     .unwrap_or_else(|e| panic!("the run failed: {e}"));
     server.shutdown().await;
+    let mut report = report;
+    e2ee_harness::verdict::judge(&mut report);
     // The report survives a round trip through report.json.
     let path = e2ee_harness::report::json::write(dir.path(), &report).unwrap();
     assert_eq!(e2ee_harness::report::json::read(&path).unwrap(), report);

@@ -9,6 +9,10 @@ pub enum Error {
     #[error("invalid --db value {value:?}: expected one of `auto`, `local`, `docker`, or a postgres:// (postgresql://) URL")]
     BadChoice { value: String },
 
+    /// A provider flag that makes no sense with the others.
+    #[error("{flag}: {detail}")]
+    BadFlag { flag: &'static str, detail: String },
+
     /// `--pg-bin` (or the search) found no usable `initdb`/`postgres`.
     #[error("no PostgreSQL server binaries: {detail}")]
     NoBinaries { detail: String },
@@ -69,7 +73,7 @@ impl Error {
     /// The harness's exit code for this error: 2 for bad usage, 3 for missing infrastructure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BadChoice { .. } => 2,
+            Error::BadChoice { .. } | Error::BadFlag { .. } => 2,
             _ => 3,
         }
     }

@@ -14,6 +14,7 @@
 //! parent-death signal so even a SIGKILLed harness leaves no `postgres` behind.
 
 mod choice;
+pub mod cli;
 mod docker;
 mod error;
 mod local;

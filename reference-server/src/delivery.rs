@@ -1,8 +1,9 @@
 //! Real-time delivery. Each server instance holds one dedicated connection that LISTENs on the
-//! `envelopes` channel (fed by the insert trigger, so it hears inserts made through *any*
-//! instance) and wakes the local WebSocket sessions of the addressed device. A wake-up carries
+//! `envelopes` channel (notified by whichever instance stored a send, right after its commit,
+//! so it hears sends made through *any* instance) and wakes the local WebSocket sessions of the addressed device. A wake-up carries
 //! no data: the session re-reads its unacknowledged queue, so bursts coalesce and a missed
-//! notification (e.g. while reconnecting) costs nothing but a re-read.
+//! notification (e.g. while reconnecting) costs nothing but a re-read. The same connection
+//! hears device removals and evicts their tokens from the [`TokenCache`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +15,14 @@ use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_postgres::AsyncMessage;
 
+use crate::token_cache::TokenCache;
 use crate::Error;
 
-/// Channel name the trigger in the first migration notifies on.
+/// Channel the server notifies after storing a send (payload: the recipient device's row id).
 pub const CHANNEL: &str = "envelopes";
+/// Channel the trigger of migration 0002 notifies on when a device row is deleted (payload:
+/// the row id); the listener evicts that device's token from the [`TokenCache`].
+pub const REMOVED_CHANNEL: &str = "devices_removed";
 
 /// The wake-up handles of one device's local sessions, by subscription key.
 type Sessions = Vec<(u64, Arc<Notify>)>;
@@ -133,9 +138,10 @@ impl Default for Backoff {
     }
 }
 
-/// `"<device row id>:<envelope id>"` → device row id.
+/// `"<device row id>"` (what the server sends after a send commits) or
+/// `"<device row id>:<envelope id>"` (the trigger of schema version 1) → device row id.
 fn route(payload: &str) -> Option<i64> {
-    payload.split_once(':')?.0.parse().ok()
+    payload.split(':').next()?.parse().ok()
 }
 
 /// Starts the LISTEN task and returns once the first LISTEN is active, so anything stored
@@ -145,6 +151,7 @@ fn route(payload: &str) -> Option<i64> {
 pub async fn spawn_listener(
     database_url: String,
     hub: Arc<Hub>,
+    tokens: Arc<TokenCache>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, Error> {
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -152,7 +159,19 @@ pub async fn spawn_listener(
         let mut ready = Some(ready_tx);
         let mut backoff = Backoff::default();
         loop {
-            match listen_once(&database_url, &hub, &mut shutdown, &mut ready, &mut backoff).await {
+            let heard = Heard {
+                hub: &hub,
+                tokens: &tokens,
+            };
+            match listen_once(
+                &database_url,
+                heard,
+                &mut shutdown,
+                &mut ready,
+                &mut backoff,
+            )
+            .await
+            {
                 Ok(()) => return, // shutdown
                 Err(e) => {
                     if let Some(tx) = ready.take() {
@@ -178,9 +197,32 @@ pub async fn spawn_listener(
     }
 }
 
+/// Where notifications go: envelope wake-ups to the hub, device removals to the token cache.
+#[derive(Clone, Copy)]
+struct Heard<'a> {
+    hub: &'a Hub,
+    tokens: &'a TokenCache,
+}
+
+impl Heard<'_> {
+    fn notification(self, n: &tokio_postgres::Notification) {
+        let routed = match n.channel() {
+            REMOVED_CHANNEL => n.payload().parse().ok().map(|row| self.tokens.evict(row)),
+            _ => route(n.payload()).map(|device| self.hub.wake(device)),
+        };
+        if routed.is_none() {
+            tracing::warn!(
+                channel = n.channel(),
+                payload = n.payload(),
+                "unroutable notification"
+            );
+        }
+    }
+}
+
 async fn listen_once(
     url: &str,
-    hub: &Hub,
+    heard: Heard<'_>,
     shutdown: &mut watch::Receiver<bool>,
     ready: &mut Option<oneshot::Sender<Result<(), Error>>>,
     backoff: &mut Backoff,
@@ -193,7 +235,7 @@ async fn listen_once(
         })?;
     let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
     // The connection must be polled for LISTEN to complete; drive both together.
-    let sql = format!("LISTEN {CHANNEL}");
+    let sql = format!("LISTEN {CHANNEL}; LISTEN {REMOVED_CHANNEL}");
     let listen = client.batch_execute(&sql);
     tokio::pin!(listen);
     loop {
@@ -203,9 +245,7 @@ async fn listen_once(
                 break;
             }
             m = messages.next() => match m {
-                Some(Ok(AsyncMessage::Notification(n))) => {
-                    if let Some(d) = route(n.payload()) { hub.wake(d) }
-                }
+                Some(Ok(AsyncMessage::Notification(n))) => heard.notification(&n),
                 Some(Ok(_)) => {}
                 Some(Err(source)) => return Err(Error::Sql { what: "LISTEN connection".into(), source }),
                 None => return Err(Error::Task("LISTEN connection closed".into())),
@@ -217,19 +257,17 @@ async fn listen_once(
         Some(tx) => {
             let _ = tx.send(Ok(()));
         }
-        // A reconnect: anything stored while we were away was not heard.
+        // A reconnect: anything stored or removed while we were away was not heard.
         None => {
             tracing::info!("delivery listener reconnected; sessions re-read their queues");
-            hub.wake_all();
+            heard.tokens.clear();
+            heard.hub.wake_all();
         }
     }
     loop {
         tokio::select! {
             m = messages.next() => match m {
-                Some(Ok(AsyncMessage::Notification(n))) => match route(n.payload()) {
-                    Some(device) => hub.wake(device),
-                    None => tracing::warn!(payload = n.payload(), "unroutable notification"),
-                },
+                Some(Ok(AsyncMessage::Notification(n))) => heard.notification(&n),
                 Some(Ok(_)) => {}
                 Some(Err(source)) => return Err(Error::Sql { what: "LISTEN connection".into(), source }),
                 None => return Err(Error::Task("LISTEN connection closed".into())),
@@ -246,6 +284,7 @@ mod tests {
     #[test]
     fn route_reads_the_device_part() {
         assert_eq!(route("17:12345"), Some(17));
+        assert_eq!(route("17"), Some(17));
         assert_eq!(route("garbage"), None);
         assert_eq!(route("x:1"), None);
     }

@@ -5,7 +5,8 @@
 //!
 //! Layers: [`api`] (HTTP/WebSocket, validation) → [`store`] (one transaction per request) →
 //! PostgreSQL (schema in `migrations/`, applied by [`migrate()`]). Beside them: [`auth`]
-//! (bearer tokens), [`delivery`] (LISTEN fan-out), [`metrics`].
+//! (bearer tokens, remembered by [`token_cache`]), [`delivery`] (LISTEN fan-out and token
+//! evictions), [`metrics`].
 //!
 //! Embedding (what the harness and the tests do):
 //! ```no_run
@@ -24,6 +25,7 @@ pub mod error;
 pub mod metrics;
 pub mod migrate;
 pub mod store;
+pub mod token_cache;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,6 +101,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, Error> {
     let listener_task = delivery::spawn_listener(
         config.database_url.clone(),
         hub.clone(),
+        store.tokens(),
         shutdown_rx.clone(),
     )
     .await?;

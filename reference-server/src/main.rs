@@ -1,13 +1,13 @@
 //! `reference-server`: the reference E2EE key and message server on its own. By default it
 //! starts an embedded disposable PostgreSQL (stopped on Ctrl-C/SIGTERM); `--db URL` uses an
-//! existing database instead.
+//! existing database instead. The database flags are the harness's own (`disposable_pg::cli`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use disposable_pg::{Choice, Durability, Options, Postgres};
+use disposable_pg::cli::{shutdown_signal, DbArgs};
+use disposable_pg::Postgres;
 use reference_server::ServerConfig;
 
 #[derive(Debug, Parser)]
@@ -20,30 +20,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// auto | local | docker | a postgres:// URL (auto: a disposable PostgreSQL).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "auto",
-        value_name = "auto|local|docker|URL"
-    )]
-    db: String,
-    /// Directory holding initdb and postgres (local provider).
-    #[arg(long, value_name = "DIR")]
-    pg_bin: Option<PathBuf>,
-    /// PostgreSQL image for the docker provider (and for auto, which uses Docker only when
-    /// the engine has or can pull it). Offline: docker/postgres/build-image.sh builds
-    /// e2ee-harness/postgres:15 from Debian's packages.
-    #[arg(
-        long,
-        env = "E2EE_HARNESS_PG_IMAGE",
-        default_value = disposable_pg::DEFAULT_IMAGE,
-        value_name = "IMAGE"
-    )]
-    pg_image: String,
-    /// fsync and synchronous_commit off for the disposable PostgreSQL (default: durable).
-    #[arg(long)]
-    pg_fast: bool,
+    #[command(flatten)]
+    db: DbArgs,
     /// Pooled database connections.
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
@@ -83,23 +61,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
-    let choice: Choice = match args.db.parse() {
-        Ok(c) => c,
+    // Durable unless --pg-fast: this is a server that keeps what it acknowledges.
+    let options = match args.db.options(true) {
+        Ok(o) => o,
         Err(e) => {
-            eprintln!("error: --db: {e}");
-            return ExitCode::from(2);
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code() as u8);
         }
-    };
-    let options = Options {
-        choice,
-        pg_bin: args.pg_bin,
-        image: args.pg_image,
-        durability: if args.pg_fast {
-            Durability::Fast
-        } else {
-            Durability::Durable
-        },
-        ..Options::default()
     };
     let pg = match Postgres::start(&options).await {
         Ok(pg) => pg,
@@ -127,14 +95,4 @@ async fn run(args: Args) -> ExitCode {
     server.shutdown().await;
     drop(pg);
     ExitCode::SUCCESS
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    }
 }

@@ -8,10 +8,16 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 
 /// Every migration, in order: (file name, SQL). Public for the conformance engine.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_keys_and_envelopes.sql",
-    include_str!("../migrations/0001_keys_and_envelopes.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_keys_and_envelopes.sql",
+        include_str!("../migrations/0001_keys_and_envelopes.sql"),
+    ),
+    (
+        "0002_notify_after_commit.sql",
+        include_str!("../migrations/0002_notify_after_commit.sql"),
+    ),
+];
 
 /// Arbitrary but fixed: the advisory lock key every instance takes while migrating.
 const LOCK_KEY: i64 = 0x6532_6565_7265_6673; // "e2eerefs"

@@ -67,6 +67,11 @@ async fn devices_are_added_numbered_and_removed_with_their_keys_and_envelopes() 
         )
         .await;
     assert_eq!(sent.status, 200, "{sent:?}");
+    // Device 2 authenticates once, so its token is in the server's cache.
+    let seen = s
+        .call(Method::GET, "/v1/keys/count", Some(&a2.token), None)
+        .await;
+    assert_eq!(seen.status, 200, "{seen:?}");
     let r = s
         .call(Method::DELETE, "/v1/devices/2", Some(&a.token), None)
         .await;
@@ -81,7 +86,7 @@ async fn devices_are_added_numbered_and_removed_with_their_keys_and_envelopes() 
         snap["envelopes"], 1,
         "device 2's queued envelope went with it"
     );
-    // The removed device's token no longer works.
+    // The removed device's token no longer works, though this instance had it cached.
     s.call(Method::GET, "/v1/keys/count", Some(&a2.token), None)
         .await
         .error(401, "unauthorized");
@@ -394,5 +399,36 @@ async fn adding_a_device_needs_a_valid_token() {
         .await;
     r.error(401, "unauthorized");
     assert_eq!(s.snapshot().await, before);
+    s.shutdown().await;
+}
+
+/// A device deleted around the API (an operator's DELETE, as another server instance's removal
+/// would be heard) stops authenticating: the deletion's notification evicts the cached token.
+#[tokio::test]
+async fn a_device_deleted_in_the_database_loses_its_cached_token() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let seen = s
+        .call(Method::GET, "/v1/keys/count", Some(&a.token), None)
+        .await;
+    assert_eq!(seen.status, 200, "{seen:?}");
+    s.db()
+        .await
+        .execute("DELETE FROM devices WHERE user_id = $1", &[&a.user_id])
+        .await
+        .unwrap();
+    // The notification arrives asynchronously: wait for it (bounded), then the token must fail.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = s
+            .call(Method::GET, "/v1/keys/count", Some(&a.token), None)
+            .await
+            .status;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 401, "the removed device's token is refused");
     s.shutdown().await;
 }

@@ -26,7 +26,7 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
         .clone()
         .unwrap_or_else(|| dbbench::default_report_dir(&pack.name));
     crate::report::outdir::check(&dir, "report.json", args.force)?;
-    let pg = args.db.start(true, quiet).await?;
+    let pg = crate::cli::start_db(&args.db, true, quiet).await?;
     let report = dbbench::run(&pg, &pack, &workload, &options).await?;
     drop(pg);
     report::write(&report, &dir)?;
@@ -34,20 +34,22 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
     for f in &report.failures {
         println!("FAIL  {f}");
     }
+    for f in &report.findings {
+        println!("FINDING  {f}");
+    }
     println!(
         "db-bench {}: {}  → {}",
         report.pack,
-        if report.failures.is_empty() {
-            "every budget held".to_string()
-        } else {
-            format!("{} failure(s)", report.failures.len())
+        match (report.failures.len(), report.findings.len()) {
+            (0, 0) => "every budget held, nothing found".to_string(),
+            (f, n) => format!("{f} failure(s), {n} finding(s)"),
         },
         dir.display()
     );
     if report.interrupted {
         return Err(Error::Interrupted);
     }
-    Ok(if report.failures.is_empty() {
+    Ok(if report.outcome == "pass" {
         Outcome::Pass
     } else {
         Outcome::Failed

@@ -46,7 +46,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         )));
     }
 
-    let report = match &args.target {
+    let mut report = match &args.target {
         Some(target) => {
             fault::check(
                 &scenario,
@@ -108,6 +108,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         }
     };
 
+    crate::verdict::judge(&mut report);
     let files = crate::report::write_report_dir(&report_dir, &report)?;
     print!("{}", summary::render(&report));
     println!(

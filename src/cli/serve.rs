@@ -24,7 +24,7 @@ pub async fn run(args: ServeArgs) -> Result<Outcome, Error> {
     })?;
     // Durable by default, like `run`: a server measured from outside should commit as in
     // production. The description line on stderr says which it is.
-    let pg = args.db.start(true, false).await?;
+    let pg = crate::cli::start_db(&args.db, true, false).await?;
     let config = ServerConfig {
         listen,
         ..ServerConfig::new(pg.url())

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
-use crate::conform::catalog::{quote_ident, Catalog, QualName, RelKind, Relation};
+use crate::conform::catalog::{quote_ident, Catalog, Index, QualName, RelKind, Relation};
 use crate::conform::expect::{self, Expect};
 use crate::conform::index_key::{identifier, IndexKey, KeySpec, SortOrder};
 use crate::conform::outcome::{Check, Kind};
@@ -238,7 +238,7 @@ fn action_name(c: char) -> &'static str {
 }
 
 /// Runs every catalog assertion of `expect`.
-pub async fn run(client: &Client, cat: &Catalog, expect: &Expect) -> Vec<Check> {
+pub(crate) async fn run(client: &Client, cat: &Catalog, expect: &Expect) -> Vec<Check> {
     let mut canon = match Canon::begin(client).await {
         Ok(c) => c,
         Err(e) => {
@@ -309,77 +309,22 @@ async fn table(
 ) {
     let (s, n) = expect::qualify(&t.name);
     let name = QualName::new(&s, &n);
-    let tn = name.short();
-    let rel = match cat.relation(&name) {
-        Some(r) if r.kind.is_table() => {
-            out.push(Check::pass(K, format!("table {tn} exists")));
-            r
-        }
-        Some(r) => {
-            out.push(Check::fail(
-                K,
-                format!("table {tn} exists"),
-                format!("it is a {}", r.kind.label()),
-            ));
-            return;
-        }
-        None => {
-            out.push(Check::fail(K, format!("table {tn} exists"), "not found"));
-            return;
-        }
+    let (exists, rel) = table_exists(cat, &name);
+    out.push(exists);
+    let Some(rel) = rel else {
+        return;
     };
     if t.exact_columns {
-        let expected: BTreeSet<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
-        let extra: Vec<&str> = rel
-            .columns
-            .iter()
-            .map(|c| c.name.as_str())
-            .filter(|c| !expected.contains(c))
-            .collect();
-        out.push(Check::verdict(
-            K,
-            format!("table {tn} has no other columns"),
-            extra.is_empty(),
-            format!("unexpected columns: {}", extra.join(", ")),
-        ));
+        out.push(no_other_columns(rel, t));
     }
     for c in &t.columns {
         out.push(column(canon, rel, c).await);
     }
     if let Some(pk) = &t.primary_key {
-        let actual = rel.primary_key().map(|p| p.columns.clone());
-        out.push(Check::verdict(
-            K,
-            format!("table {tn} primary key ({})", pk.join(", ")),
-            actual.as_ref() == Some(pk),
-            match &actual {
-                Some(a) => format!("primary key is ({})", a.join(", ")),
-                None => "no primary key".into(),
-            },
-        ));
+        out.push(primary_key(rel, pk));
     }
     for u in &t.unique {
-        let want: BTreeSet<&String> = u.iter().collect();
-        let by_constraint = rel
-            .constraints
-            .iter()
-            .any(|c| c.kind == 'u' && c.columns.iter().collect::<BTreeSet<_>>() == want);
-        let by_index = rel.indexes.iter().any(|i| {
-            i.unique
-                && !i.primary
-                && i.predicate.is_none()
-                && i.keys.iter().all(|k| k.column.is_some())
-                && i.columns.iter().collect::<BTreeSet<_>>() == want
-        });
-        out.push(Check::verdict(
-            K,
-            format!("table {tn} unique ({})", u.join(", ")),
-            by_constraint || by_index,
-            format!(
-                "no UNIQUE constraint or unique index on exactly ({}) — duplicates are accepted",
-                u.join(", ")
-            ),
-        ));
+        out.push(unique(rel, u));
     }
     for c in &t.checks {
         out.push(check(canon, rel, c).await);
@@ -393,6 +338,76 @@ async fn table(
     for trg in &t.triggers {
         out.push(trigger(rel, trg));
     }
+}
+
+/// `name` is a table (ordinary or partitioned): the check, and the table if it is one.
+fn table_exists<'c>(cat: &'c Catalog, name: &QualName) -> (Check, Option<&'c Relation>) {
+    let title = format!("table {} exists", name.short());
+    match cat.relation(name) {
+        Some(r) if r.kind.is_table() => (Check::pass(K, title), Some(r)),
+        Some(r) => (
+            Check::fail(K, title, format!("it is a {}", r.kind.label())),
+            None,
+        ),
+        None => (Check::fail(K, title, "not found"), None),
+    }
+}
+
+/// `exact_columns`: the table has no column the expectation does not list.
+fn no_other_columns(rel: &Relation, t: &expect::Table) -> Check {
+    let expected: BTreeSet<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    let extra: Vec<&str> = rel
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|c| !expected.contains(c))
+        .collect();
+    Check::verdict(
+        K,
+        format!("table {} has no other columns", rel.name.short()),
+        extra.is_empty(),
+        format!("unexpected columns: {}", extra.join(", ")),
+    )
+}
+
+/// The primary key is exactly `pk`, in order.
+fn primary_key(rel: &Relation, pk: &[String]) -> Check {
+    let actual = rel.primary_key().map(|p| p.columns.clone());
+    Check::verdict(
+        K,
+        format!("table {} primary key ({})", rel.name.short(), pk.join(", ")),
+        actual.as_deref() == Some(pk),
+        match &actual {
+            Some(a) => format!("primary key is ({})", a.join(", ")),
+            None => "no primary key".into(),
+        },
+    )
+}
+
+/// Exactly the columns `u` (in any order) are unique: by a UNIQUE constraint, or by a
+/// non-partial unique index on plain columns.
+fn unique(rel: &Relation, u: &[String]) -> Check {
+    let want: BTreeSet<&String> = u.iter().collect();
+    let by_constraint = rel
+        .constraints
+        .iter()
+        .any(|c| c.kind == 'u' && c.columns.iter().collect::<BTreeSet<_>>() == want);
+    let by_index = rel.indexes.iter().any(|i| {
+        i.unique
+            && !i.primary
+            && i.predicate.is_none()
+            && i.keys.iter().all(|k| k.column.is_some())
+            && i.columns.iter().collect::<BTreeSet<_>>() == want
+    });
+    Check::verdict(
+        K,
+        format!("table {} unique ({})", rel.name.short(), u.join(", ")),
+        by_constraint || by_index,
+        format!(
+            "no UNIQUE constraint or unique index on exactly ({}) — duplicates are accepted",
+            u.join(", ")
+        ),
+    )
 }
 
 async fn column(canon: &mut Canon<'_>, rel: &Relation, c: &expect::Column) -> Check {
@@ -561,32 +576,8 @@ async fn index(canon: &mut Canon<'_>, rel: &Relation, want: &expect::Index) -> C
         )
     });
     let title = format!("index {}.{label}", rel.name.short());
-    // Key columns by real name, expressions and the predicate as PostgreSQL prints them.
-    let mut cols = None;
-    if let Some(cs) = &want.columns {
-        let mut v = Vec::new();
-        for c in cs {
-            v.push(WantKey::resolve(canon, rel, c).await);
-        }
-        cols = Some(v);
-    }
-    let pred = match &want.predicate {
-        Some(p) if !p.is_empty() => {
-            let first = rel
-                .columns
-                .first()
-                .map(|c| c.name.clone())
-                .unwrap_or_default();
-            Some(Some(
-                canon
-                    .predicate(&rel.name, &first, p)
-                    .await
-                    .unwrap_or_else(|_| p.clone()),
-            ))
-        }
-        Some(_) => Some(None),
-        None => None,
-    };
+    let cols = want_keys(canon, rel, want).await;
+    let pred = want_predicate(canon, rel, want).await;
     let candidates: Vec<_> = rel
         .indexes
         .iter()
@@ -608,8 +599,64 @@ async fn index(canon: &mut Canon<'_>, rel: &Relation, want: &expect::Index) -> C
             ),
         );
     };
+    let problems = index_problems(idx, want, cols.as_deref(), pred.as_ref());
+    Check::verdict(
+        K,
+        title,
+        problems.is_empty(),
+        format!("{}: {}", idx.def, problems.join("; ")),
+    )
+}
+
+/// The expected key columns, if given: by real name, expressions as PostgreSQL prints them.
+async fn want_keys(
+    canon: &mut Canon<'_>,
+    rel: &Relation,
+    want: &expect::Index,
+) -> Option<Vec<WantKey>> {
+    let cs = want.columns.as_ref()?;
+    let mut v = Vec::new();
+    for c in cs {
+        v.push(WantKey::resolve(canon, rel, c).await);
+    }
+    Some(v)
+}
+
+/// The expected predicate, if given, as PostgreSQL prints it: `Some(None)` for "not
+/// partial" (an empty predicate).
+async fn want_predicate(
+    canon: &mut Canon<'_>,
+    rel: &Relation,
+    want: &expect::Index,
+) -> Option<Option<String>> {
+    match &want.predicate {
+        Some(p) if !p.is_empty() => {
+            let first = rel
+                .columns
+                .first()
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            Some(Some(
+                canon
+                    .predicate(&rel.name, &first, p)
+                    .await
+                    .unwrap_or_else(|_| p.clone()),
+            ))
+        }
+        Some(_) => Some(None),
+        None => None,
+    }
+}
+
+/// How `idx` differs from what `want` asks for (`cols` and `pred` already resolved).
+fn index_problems(
+    idx: &Index,
+    want: &expect::Index,
+    cols: Option<&[WantKey]>,
+    pred: Option<&Option<String>>,
+) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Some(c) = &cols {
+    if let Some(c) = cols {
         if !keys_match(c, &idx.keys) {
             problems.push(format!(
                 "columns are ({}), expected ({})",
@@ -627,7 +674,7 @@ async fn index(canon: &mut Canon<'_>, rel: &Relation, want: &expect::Index) -> C
             problems.push(format!("is {}unique", if idx.unique { "" } else { "not " }));
         }
     }
-    if let Some(p) = &pred {
+    if let Some(p) = pred {
         let ok = match (p, &idx.predicate) {
             (None, None) => true,
             (Some(a), Some(b)) => same_expr(a, b),
@@ -655,12 +702,7 @@ async fn index(canon: &mut Canon<'_>, rel: &Relation, want: &expect::Index) -> C
             ));
         }
     }
-    Check::verdict(
-        K,
-        title,
-        problems.is_empty(),
-        format!("{}: {}", idx.def, problems.join("; ")),
-    )
+    problems
 }
 
 fn trigger(rel: &Relation, want: &expect::Trigger) -> Check {

@@ -12,12 +12,17 @@ use crate::conform::runner::{describe, excerpt};
 
 const K: Kind = Kind::Behaviour;
 
-pub async fn run(client: &Client, url: &str, expect: &Expect) -> Vec<Check> {
+pub(crate) async fn run(client: &Client, url: &str, expect: &Expect) -> Vec<Check> {
     run_until(client, url, expect, usize::MAX).await
 }
 
 /// Runs the assertions in file order up to and including the one at index `last`.
-pub async fn run_until(client: &Client, url: &str, expect: &Expect, last: usize) -> Vec<Check> {
+pub(crate) async fn run_until(
+    client: &Client,
+    url: &str,
+    expect: &Expect,
+    last: usize,
+) -> Vec<Check> {
     let mut out = Vec::new();
     for (at, b) in expect.behaviours().into_iter().take(last.saturating_add(1)) {
         let check = match b {
@@ -104,7 +109,7 @@ async fn fails(client: &Client, f: &Fails, at: &str) -> Check {
 }
 
 /// Runs `sql`, returning its rows as text cells.
-pub async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+pub(crate) async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
     rows_named(client, sql).await.map(|(_, rows)| rows)
 }
 
@@ -172,7 +177,7 @@ fn query_mismatch(
 }
 
 /// A `[[query]]` (also used by `[[seed]] after`).
-pub async fn query(client: &Client, q: &Query, title: String) -> Check {
+pub(crate) async fn query(client: &Client, q: &Query, title: String) -> Check {
     let (columns, got) = match rows_named(client, &q.sql).await {
         Ok(r) => r,
         Err(e) => {
@@ -269,44 +274,54 @@ async fn notify(client: &Client, url: &str, n: &Notify, at: &str) -> Check {
             )
             .with_sql(n.sql.clone());
         }
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut seen = Vec::new();
-        loop {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some((channel, payload))) => {
-                    if channel != n.channel {
-                        continue;
-                    }
-                    match payload_matches(n, &payload) {
-                        Ok(()) => {
-                            return Check::pass(K, &title).with_detail(format!("payload {payload}"))
-                        }
-                        Err(why) => seen.push(why),
-                    }
-                }
-                _ => {
-                    let detail = if seen.is_empty() {
-                        format!(
-                            "no notification on channel {} within {} ms",
-                            n.channel,
-                            timeout.as_millis()
-                        )
-                    } else {
-                        format!(
-                            "notifications arrived but none matched: {}",
-                            seen.join("; ")
-                        )
-                    };
-                    return Check::fail(K, &title, detail).with_sql(n.sql.clone());
-                }
-            }
-        }
+        await_notification(&mut rx, n, timeout, &title).await
     }
     .await;
     let _ = listener.batch_execute("UNLISTEN *").await;
     drop(listener);
     driver.abort();
     check
+}
+
+/// Waits up to `timeout` for a notification on `n`'s channel whose payload matches.
+async fn await_notification(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    n: &Notify,
+    timeout: Duration,
+    title: &str,
+) -> Check {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((channel, payload))) => {
+                if channel != n.channel {
+                    continue;
+                }
+                match payload_matches(n, &payload) {
+                    Ok(()) => {
+                        return Check::pass(K, title).with_detail(format!("payload {payload}"))
+                    }
+                    Err(why) => seen.push(why),
+                }
+            }
+            _ => {
+                let detail = if seen.is_empty() {
+                    format!(
+                        "no notification on channel {} within {} ms",
+                        n.channel,
+                        timeout.as_millis()
+                    )
+                } else {
+                    format!(
+                        "notifications arrived but none matched: {}",
+                        seen.join("; ")
+                    )
+                };
+                return Check::fail(K, title, detail).with_sql(n.sql.clone());
+            }
+        }
+    }
 }
 
 fn payload_matches(n: &Notify, payload: &str) -> Result<(), String> {

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Lit {
+pub(crate) enum Lit {
     Str(String),
     Num(String),
     Null,
@@ -18,7 +18,7 @@ pub enum Lit {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
+pub(crate) enum Expr {
     Or(Vec<Expr>),
     And(Vec<Expr>),
     Not(Box<Expr>),
@@ -35,7 +35,7 @@ pub enum Expr {
 /// A value a probe or the row builder assigns to a column, before it is rendered for the
 /// column's type.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Val {
+pub(crate) enum Val {
     Null,
     /// Some non-NULL value the type allows.
     Any,
@@ -52,7 +52,7 @@ pub enum Val {
 }
 
 /// Both constraints at once, or `None` where they contradict.
-pub fn merge_val(a: &Val, b: &Val) -> Option<Val> {
+pub(crate) fn merge_val(a: &Val, b: &Val) -> Option<Val> {
     use Val::*;
     let f = |s: &String| s.parse::<f64>().ok();
     Some(match (a, b) {
@@ -98,7 +98,7 @@ pub fn merge_val(a: &Val, b: &Val) -> Option<Val> {
     })
 }
 
-pub type Assign = BTreeMap<String, Val>;
+pub(crate) type Assign = BTreeMap<String, Val>;
 
 const MAX_ALTERNATIVES: usize = 8;
 
@@ -120,6 +120,7 @@ enum Tok {
     Dot,
 }
 
+// Long by nature: one scanner loop, a branch per token kind, all sharing the cursor.
 fn tokenize(s: &str) -> Option<Vec<Tok>> {
     let c: Vec<char> = s.chars().collect();
     let mut i = 0;
@@ -288,48 +289,13 @@ impl Parser {
     fn cmp(&mut self) -> Option<Expr> {
         let left = self.add()?;
         if self.eat_word("is") {
-            let neg = self.eat_word("not");
-            if self.eat_word("null") {
-                return Some(Expr::IsNull(Box::new(left), neg));
-            }
-            if self.eat_word("true") || self.eat_word("false") || self.eat_word("unknown") {
-                return Some(Expr::Opaque);
-            }
-            if self.eat_word("distinct") && self.eat_word("from") {
-                self.add()?;
-                return Some(Expr::Opaque);
-            }
-            return None;
+            return self.is_test(left);
         }
-        if self.word("between")
-            || (self.word("not")
-                && matches!(self.t.get(self.i + 1), Some(Tok::Word(w)) if w == "between"))
-        {
-            let neg = self.eat_word("not");
-            self.eat_word("between");
-            let lo = self.add()?;
-            if !self.eat_word("and") {
-                return None;
-            }
-            let hi = self.add()?;
-            let e = Expr::And(vec![
-                Expr::Cmp(Box::new(left.clone()), ">=".into(), Box::new(lo)),
-                Expr::Cmp(Box::new(left), "<=".into(), Box::new(hi)),
-            ]);
-            return Some(if neg { Expr::Not(Box::new(e)) } else { e });
+        if self.word_maybe_negated("between") {
+            return self.between(left);
         }
-        if self.word("in")
-            || (self.word("not")
-                && matches!(self.t.get(self.i + 1), Some(Tok::Word(w)) if w == "in"))
-        {
-            let neg = self.eat_word("not");
-            self.eat_word("in");
-            if !self.eat(&Tok::LParen) {
-                return None;
-            }
-            let list = self.list(&Tok::RParen)?;
-            let (op, all) = if neg { ("<>", true) } else { ("=", false) };
-            return Some(Expr::Any(Box::new(left), op.into(), list, all));
+        if self.word_maybe_negated("in") {
+            return self.in_list(left);
         }
         if self.word("like") || self.word("ilike") || self.word("similar") {
             self.i += 1;
@@ -343,32 +309,87 @@ impl Parser {
                 || op.starts_with("!~")
             {
                 self.i += 1;
-                if self.word("any") || self.word("all") || self.word("some") {
-                    let all = self.word("all");
-                    self.i += 1;
-                    if !self.eat(&Tok::LParen) {
-                        return None;
-                    }
-                    let inner = self.or()?;
-                    if !self.eat(&Tok::RParen) {
-                        return None;
-                    }
-                    let list = match inner {
-                        Expr::Func(name, items) if name == "array" => items,
-                        _ => return Some(Expr::Opaque),
-                    };
-                    let op = if op == "!=" { "<>".to_string() } else { op };
-                    return Some(Expr::Any(Box::new(left), op, list, all));
-                }
-                let right = self.add()?;
-                if op.contains('~') {
-                    return Some(Expr::Opaque);
-                }
-                let op = if op == "!=" { "<>".to_string() } else { op };
-                return Some(Expr::Cmp(Box::new(left), op, Box::new(right)));
+                return self.comparison(left, op);
             }
         }
         Some(left)
+    }
+
+    /// `w` or `NOT w` is next.
+    fn word_maybe_negated(&self, w: &str) -> bool {
+        self.word(w)
+            || (self.word("not") && matches!(self.t.get(self.i + 1), Some(Tok::Word(x)) if x == w))
+    }
+
+    /// After `left IS`: `[NOT] NULL`; other tests are opaque.
+    fn is_test(&mut self, left: Expr) -> Option<Expr> {
+        let neg = self.eat_word("not");
+        if self.eat_word("null") {
+            return Some(Expr::IsNull(Box::new(left), neg));
+        }
+        if self.eat_word("true") || self.eat_word("false") || self.eat_word("unknown") {
+            return Some(Expr::Opaque);
+        }
+        if self.eat_word("distinct") && self.eat_word("from") {
+            self.add()?;
+            return Some(Expr::Opaque);
+        }
+        None
+    }
+
+    /// `left [NOT] BETWEEN lo AND hi`, as two comparisons.
+    fn between(&mut self, left: Expr) -> Option<Expr> {
+        let neg = self.eat_word("not");
+        self.eat_word("between");
+        let lo = self.add()?;
+        if !self.eat_word("and") {
+            return None;
+        }
+        let hi = self.add()?;
+        let e = Expr::And(vec![
+            Expr::Cmp(Box::new(left.clone()), ">=".into(), Box::new(lo)),
+            Expr::Cmp(Box::new(left), "<=".into(), Box::new(hi)),
+        ]);
+        Some(if neg { Expr::Not(Box::new(e)) } else { e })
+    }
+
+    /// `left [NOT] IN (…)`, as `= ANY` or `<> ALL`.
+    fn in_list(&mut self, left: Expr) -> Option<Expr> {
+        let neg = self.eat_word("not");
+        self.eat_word("in");
+        if !self.eat(&Tok::LParen) {
+            return None;
+        }
+        let list = self.list(&Tok::RParen)?;
+        let (op, all) = if neg { ("<>", true) } else { ("=", false) };
+        Some(Expr::Any(Box::new(left), op.into(), list, all))
+    }
+
+    /// After `left op`: `ANY/ALL/SOME (ARRAY[…])` or a right operand; regex matches are
+    /// opaque.
+    fn comparison(&mut self, left: Expr, op: String) -> Option<Expr> {
+        let op = if op == "!=" { "<>".to_string() } else { op };
+        if self.word("any") || self.word("all") || self.word("some") {
+            let all = self.word("all");
+            self.i += 1;
+            if !self.eat(&Tok::LParen) {
+                return None;
+            }
+            let inner = self.or()?;
+            if !self.eat(&Tok::RParen) {
+                return None;
+            }
+            let list = match inner {
+                Expr::Func(name, items) if name == "array" => items,
+                _ => return Some(Expr::Opaque),
+            };
+            return Some(Expr::Any(Box::new(left), op, list, all));
+        }
+        let right = self.add()?;
+        if op.contains('~') {
+            return Some(Expr::Opaque);
+        }
+        Some(Expr::Cmp(Box::new(left), op, Box::new(right)))
     }
 
     fn add(&mut self) -> Option<Expr> {
@@ -535,7 +556,7 @@ impl Parser {
 }
 
 /// Parses an expression; `None` if it is not one this reader handles at all.
-pub fn parse(expr: &str) -> Option<Expr> {
+pub(crate) fn parse(expr: &str) -> Option<Expr> {
     let mut p = Parser {
         t: tokenize(expr)?,
         i: 0,
@@ -653,7 +674,7 @@ fn union(sets: Vec<Vec<Assign>>) -> Vec<Assign> {
 }
 
 /// Assignments under which `e` is (two-valued) false: what the expression was written to reject.
-pub fn violations(e: &Expr) -> Vec<Assign> {
+pub(crate) fn violations(e: &Expr) -> Vec<Assign> {
     match e {
         Expr::Or(parts) => {
             let sets: Vec<Vec<Assign>> = parts.iter().map(violations).collect();
@@ -669,7 +690,7 @@ pub fn violations(e: &Expr) -> Vec<Assign> {
 }
 
 /// Assignments under which `e` is true: hints for building a valid row.
-pub fn satisfactions(e: &Expr) -> Vec<Assign> {
+pub(crate) fn satisfactions(e: &Expr) -> Vec<Assign> {
     match e {
         Expr::Or(parts) => union(
             parts
@@ -713,31 +734,7 @@ fn atom(e: &Expr, want: bool) -> Vec<Assign> {
                 },
             )
         }
-        Expr::Any(left, op, list, all) => {
-            let Some(c) = column(left) else {
-                return Vec::new();
-            };
-            let items: Option<Vec<Option<String>>> = list.iter().map(lit_text).collect();
-            let Some(items) = items else {
-                return Vec::new();
-            };
-            let non_null: Vec<String> = items.iter().flatten().cloned().collect();
-            // `c = ANY (list)` (IN) vs `c <> ALL (list)` (NOT IN).
-            let inside = match (op.as_str(), all) {
-                ("=", false) => true,
-                ("<>", true) => false,
-                _ => return Vec::new(),
-            };
-            if want == inside {
-                non_null
-                    .into_iter()
-                    .map(|v| Assign::from([(c.to_string(), Val::Literal(v))]))
-                    .take(4)
-                    .collect()
-            } else {
-                single(c, Val::NotIn(non_null))
-            }
-        }
+        Expr::Any(left, op, list, all) => any_atom(left, op, list, *all, want),
         Expr::Cmp(l, op, r) => {
             let (l, op, r) = if lit_text(l).is_some() {
                 (r, flip(op), l)
@@ -745,104 +742,118 @@ fn atom(e: &Expr, want: bool) -> Vec<Assign> {
                 (l, op.as_str(), r)
             };
             if let Some(c) = column(l) {
-                let Some(Some(v)) = lit_text(r) else {
-                    return Vec::new();
-                };
-                let numeric = num(r).is_some();
-                let holds_eq = match op {
-                    "=" => Some(true),
-                    "<>" => Some(false),
-                    _ => None,
-                };
-                if let Some(eq) = holds_eq {
-                    return if want == eq {
-                        single(c, Val::Literal(v))
-                    } else {
-                        single(c, Val::NotIn(vec![v]))
-                    };
-                }
-                if !numeric {
-                    return Vec::new();
-                }
-                if want {
-                    // A range, so that `x >= 1 AND x <= 10` can meet in the middle.
-                    return single(
-                        c,
-                        match op {
-                            "<" => Val::Range(None, Some(step(&v, false))),
-                            "<=" => Val::Range(None, Some(v)),
-                            ">" => Val::Range(Some(step(&v, true)), None),
-                            ">=" => Val::Range(Some(v), None),
-                            _ => return Vec::new(),
-                        },
-                    );
-                }
-                // The value at, or just past, the bound it rejects.
-                let val = match (op, want) {
-                    ("<", true) | (">=", false) => step(&v, false),
-                    ("<=", false) | (">", true) => step(&v, true),
-                    ("<", false) | ("<=", true) | (">", false) | (">=", true) => v.clone(),
-                    _ => return Vec::new(),
-                };
-                return single(c, Val::Literal(val));
+                column_cmp(c, op, r, want)
+            } else if let Some((c, f)) = length_of(l) {
+                length_cmp(c, f, op, r, want)
+            } else {
+                Vec::new()
             }
-            if let Some((c, f)) = length_of(l) {
-                let Some(k) = num(r) else { return Vec::new() };
-                if k.fract() != 0.0 {
-                    return Vec::new();
-                }
-                let k = k as i64;
-                if want {
-                    let (lo, hi) = match op {
-                        "=" => (k, Some(k)),
-                        "<=" => (0, Some(k)),
-                        "<" => (0, Some(k - 1)),
-                        ">=" => (k, None),
-                        ">" => (k + 1, None),
-                        _ => return Vec::new(),
-                    };
-                    return match hi {
-                        Some(h) if h < lo.max(0) => Vec::new(),
-                        _ => single(c, Val::LengthRange(lo.max(0) as u64, hi.map(|h| h as u64))),
-                    };
-                }
-                let target: Option<i64> = match (op, want) {
-                    ("=", true) | ("<=", true) | (">=", true) | ("<>", false) => Some(k),
-                    ("=", false) | ("<=", false) | (">", true) | ("<>", true) => Some(k + 1),
-                    ("<", true) | (">=", false) => Some(k - 1),
-                    ("<", false) | (">", false) => Some(k),
-                    _ => None,
-                };
-                return match target {
-                    Some(t) if t >= 0 => single(c, Val::Length(t as u64, f.to_string())),
-                    _ => Vec::new(),
-                };
-            }
-            Vec::new()
         }
         _ => Vec::new(),
     }
 }
 
-/// Columns an expression mentions (for hints about which columns a check covers).
-pub fn columns(e: &Expr, out: &mut Vec<String>) {
-    match e {
-        Expr::Or(p) | Expr::And(p) | Expr::Func(_, p) => p.iter().for_each(|x| columns(x, out)),
-        Expr::Not(x) | Expr::IsNull(x, _) => columns(x, out),
-        Expr::Cmp(a, _, b) => {
-            columns(a, out);
-            columns(b, out);
-        }
-        Expr::Any(a, _, l, _) => {
-            columns(a, out);
-            l.iter().for_each(|x| columns(x, out));
-        }
-        Expr::Col(c) => {
-            if !out.contains(c) {
-                out.push(c.clone())
-            }
-        }
-        Expr::Lit(_) | Expr::Opaque => {}
+/// `c = ANY (list)` (IN) or `c <> ALL (list)` (NOT IN) over literals.
+fn any_atom(left: &Expr, op: &str, list: &[Expr], all: bool, want: bool) -> Vec<Assign> {
+    let Some(c) = column(left) else {
+        return Vec::new();
+    };
+    let items: Option<Vec<Option<String>>> = list.iter().map(lit_text).collect();
+    let Some(items) = items else {
+        return Vec::new();
+    };
+    let non_null: Vec<String> = items.iter().flatten().cloned().collect();
+    let inside = match (op, all) {
+        ("=", false) => true,
+        ("<>", true) => false,
+        _ => return Vec::new(),
+    };
+    if want == inside {
+        non_null
+            .into_iter()
+            .map(|v| Assign::from([(c.to_string(), Val::Literal(v))]))
+            .take(4)
+            .collect()
+    } else {
+        single(c, Val::NotIn(non_null))
+    }
+}
+
+/// `c op r`, with the column on the left and a literal `r`.
+fn column_cmp(c: &str, op: &str, r: &Expr, want: bool) -> Vec<Assign> {
+    let Some(Some(v)) = lit_text(r) else {
+        return Vec::new();
+    };
+    let numeric = num(r).is_some();
+    let holds_eq = match op {
+        "=" => Some(true),
+        "<>" => Some(false),
+        _ => None,
+    };
+    if let Some(eq) = holds_eq {
+        return if want == eq {
+            single(c, Val::Literal(v))
+        } else {
+            single(c, Val::NotIn(vec![v]))
+        };
+    }
+    if !numeric {
+        return Vec::new();
+    }
+    if want {
+        // A range, so that `x >= 1 AND x <= 10` can meet in the middle.
+        return single(
+            c,
+            match op {
+                "<" => Val::Range(None, Some(step(&v, false))),
+                "<=" => Val::Range(None, Some(v)),
+                ">" => Val::Range(Some(step(&v, true)), None),
+                ">=" => Val::Range(Some(v), None),
+                _ => return Vec::new(),
+            },
+        );
+    }
+    // The value at, or just past, the bound it rejects.
+    let val = match (op, want) {
+        ("<", true) | (">=", false) => step(&v, false),
+        ("<=", false) | (">", true) => step(&v, true),
+        ("<", false) | ("<=", true) | (">", false) | (">=", true) => v.clone(),
+        _ => return Vec::new(),
+    };
+    single(c, Val::Literal(val))
+}
+
+/// `f(c) op r`: the length of `c` as measured by `f`, compared with an integer `r`.
+fn length_cmp(c: &str, f: &str, op: &str, r: &Expr, want: bool) -> Vec<Assign> {
+    let Some(k) = num(r) else { return Vec::new() };
+    if k.fract() != 0.0 {
+        return Vec::new();
+    }
+    let k = k as i64;
+    if want {
+        let (lo, hi) = match op {
+            "=" => (k, Some(k)),
+            "<=" => (0, Some(k)),
+            "<" => (0, Some(k - 1)),
+            ">=" => (k, None),
+            ">" => (k + 1, None),
+            _ => return Vec::new(),
+        };
+        return match hi {
+            Some(h) if h < lo.max(0) => Vec::new(),
+            _ => single(c, Val::LengthRange(lo.max(0) as u64, hi.map(|h| h as u64))),
+        };
+    }
+    let target: Option<i64> = match (op, want) {
+        ("=", true) | ("<=", true) | (">=", true) | ("<>", false) => Some(k),
+        ("=", false) | ("<=", false) | (">", true) | ("<>", true) => Some(k + 1),
+        ("<", true) | (">=", false) => Some(k - 1),
+        ("<", false) | (">", false) => Some(k),
+        _ => None,
+    };
+    match target {
+        Some(t) if t >= 0 => single(c, Val::Length(t as u64, f.to_string())),
+        _ => Vec::new(),
     }
 }
 

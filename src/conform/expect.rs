@@ -15,85 +15,85 @@ use crate::Error;
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     #[serde(default)]
-    pub migrations: Option<MigrationsTable>,
+    pub(crate) migrations: Option<MigrationsTable>,
     #[serde(default)]
-    pub table: Vec<Spanned<Table>>,
+    pub(crate) table: Vec<Spanned<Table>>,
     #[serde(default)]
-    pub view: Vec<Spanned<View>>,
+    pub(crate) view: Vec<Spanned<View>>,
     #[serde(default)]
-    pub materialized_view: Vec<Spanned<View>>,
+    pub(crate) materialized_view: Vec<Spanned<View>>,
     #[serde(default)]
-    pub function: Vec<Spanned<Function>>,
+    pub(crate) function: Vec<Spanned<Function>>,
     #[serde(default)]
-    pub seed: Vec<Spanned<Seed>>,
+    pub(crate) seed: Vec<Spanned<Seed>>,
     #[serde(default)]
-    pub waive: Vec<Spanned<Waiver>>,
+    pub(crate) waive: Vec<Spanned<Waiver>>,
     #[serde(default)]
-    pub succeeds: Vec<Spanned<Succeeds>>,
+    pub(crate) succeeds: Vec<Spanned<Succeeds>>,
     #[serde(default)]
-    pub fails: Vec<Spanned<Fails>>,
+    pub(crate) fails: Vec<Spanned<Fails>>,
     #[serde(default)]
-    pub query: Vec<Spanned<Query>>,
+    pub(crate) query: Vec<Spanned<Query>>,
     #[serde(default)]
-    pub notify: Vec<Spanned<Notify>>,
+    pub(crate) notify: Vec<Spanned<Notify>>,
     #[serde(default)]
-    pub cascade: Vec<Spanned<Cascade>>,
+    pub(crate) cascade: Vec<Spanned<Cascade>>,
     /// Filled after parsing: 1-based line of each span start, for messages.
     #[serde(skip)]
-    pub source: String,
+    pub(crate) source: String,
     #[serde(skip)]
-    pub path: String,
+    pub(crate) path: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MigrationsTable {
-    pub table: Option<String>,
-    pub version_column: Option<String>,
+pub(crate) struct MigrationsTable {
+    pub(crate) table: Option<String>,
+    pub(crate) version_column: Option<String>,
     /// SQL a migration runner runs once before the first migration (creating its table).
-    pub setup: Option<String>,
+    pub(crate) setup: Option<String>,
     /// SQL a migration runner runs after each migration, in its transaction, to record it;
     /// `{file}`, `{stem}`, `{number}`, `{digits}`, `{sql}` become SQL literals.
-    pub record: Option<String>,
+    pub(crate) record: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Table {
-    pub name: String,
+pub(crate) struct Table {
+    pub(crate) name: String,
     #[serde(default)]
-    pub exact_columns: bool,
+    pub(crate) exact_columns: bool,
     #[serde(default)]
-    pub columns: Vec<Column>,
-    pub primary_key: Option<Vec<String>>,
+    pub(crate) columns: Vec<Column>,
+    pub(crate) primary_key: Option<Vec<String>>,
     #[serde(default)]
-    pub unique: Vec<Vec<String>>,
+    pub(crate) unique: Vec<Vec<String>>,
     #[serde(default)]
-    pub checks: Vec<Check>,
+    pub(crate) checks: Vec<Check>,
     #[serde(default)]
-    pub foreign_keys: Vec<ForeignKey>,
+    pub(crate) foreign_keys: Vec<ForeignKey>,
     #[serde(default)]
-    pub indexes: Vec<Index>,
+    pub(crate) indexes: Vec<Index>,
     #[serde(default)]
-    pub triggers: Vec<Trigger>,
+    pub(crate) triggers: Vec<Trigger>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Column {
-    pub name: String,
+pub(crate) struct Column {
+    pub(crate) name: String,
     #[serde(rename = "type")]
-    pub type_name: Option<String>,
-    pub nullable: Option<bool>,
-    pub default: Option<String>,
+    pub(crate) type_name: Option<String>,
+    pub(crate) nullable: Option<bool>,
+    pub(crate) default: Option<String>,
     #[serde(default)]
-    pub no_default: bool,
-    pub identity: Option<Identity>,
-    pub generated: Option<String>,
+    pub(crate) no_default: bool,
+    pub(crate) identity: Option<Identity>,
+    pub(crate) generated: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum Identity {
+pub(crate) enum Identity {
     #[serde(rename = "always")]
     Always,
     #[serde(rename = "by default")]
@@ -102,25 +102,25 @@ pub enum Identity {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Check {
-    pub name: Option<String>,
-    pub expr: Option<String>,
+pub(crate) struct Check {
+    pub(crate) name: Option<String>,
+    pub(crate) expr: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ForeignKey {
-    pub name: Option<String>,
-    pub columns: Vec<String>,
-    pub references: String,
-    pub ref_columns: Option<Vec<String>>,
-    pub on_delete: Option<Action>,
-    pub on_update: Option<Action>,
+pub(crate) struct ForeignKey {
+    pub(crate) name: Option<String>,
+    pub(crate) columns: Vec<String>,
+    pub(crate) references: String,
+    pub(crate) ref_columns: Option<Vec<String>>,
+    pub(crate) on_delete: Option<Action>,
+    pub(crate) on_update: Option<Action>,
 }
 
 /// A referential action, as written in `expect.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum Action {
+pub(crate) enum Action {
     #[serde(rename = "cascade")]
     Cascade,
     #[serde(rename = "set null")]
@@ -130,12 +130,13 @@ pub enum Action {
     #[serde(rename = "restrict")]
     Restrict,
     #[serde(rename = "no action")]
+    #[allow(clippy::enum_variant_names)] // PostgreSQL's name for it
     NoAction,
 }
 
 impl Action {
     /// pg_constraint.confdeltype / confupdtype letter.
-    pub fn code(self) -> char {
+    pub(crate) fn code(self) -> char {
         match self {
             Action::Cascade => 'c',
             Action::SetNull => 'n',
@@ -148,28 +149,28 @@ impl Action {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Index {
-    pub name: Option<String>,
-    pub columns: Option<Vec<String>>,
-    pub unique: Option<bool>,
+pub(crate) struct Index {
+    pub(crate) name: Option<String>,
+    pub(crate) columns: Option<Vec<String>>,
+    pub(crate) unique: Option<bool>,
     #[serde(rename = "where")]
-    pub predicate: Option<String>,
-    pub method: Option<String>,
-    pub include: Option<Vec<String>>,
+    pub(crate) predicate: Option<String>,
+    pub(crate) method: Option<String>,
+    pub(crate) include: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Trigger {
-    pub name: String,
-    pub timing: Option<Timing>,
-    pub level: Option<Level>,
-    pub events: Option<Vec<Event>>,
-    pub function: Option<String>,
+pub(crate) struct Trigger {
+    pub(crate) name: String,
+    pub(crate) timing: Option<Timing>,
+    pub(crate) level: Option<Level>,
+    pub(crate) events: Option<Vec<Event>>,
+    pub(crate) function: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum Timing {
+pub(crate) enum Timing {
     #[serde(rename = "before")]
     Before,
     #[serde(rename = "after")]
@@ -179,7 +180,7 @@ pub enum Timing {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum Level {
+pub(crate) enum Level {
     #[serde(rename = "row")]
     Row,
     #[serde(rename = "statement")]
@@ -187,7 +188,7 @@ pub enum Level {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-pub enum Event {
+pub(crate) enum Event {
     #[serde(rename = "insert")]
     Insert,
     #[serde(rename = "update")]
@@ -200,34 +201,34 @@ pub enum Event {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct View {
-    pub name: String,
-    pub columns: Option<Vec<String>>,
+pub(crate) struct View {
+    pub(crate) name: String,
+    pub(crate) columns: Option<Vec<String>>,
     #[serde(default)]
-    pub indexes: Vec<Index>,
+    pub(crate) indexes: Vec<Index>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Function {
-    pub name: String,
-    pub args: Option<String>,
-    pub returns: Option<String>,
-    pub language: Option<String>,
-    pub volatility: Option<Volatility>,
-    pub security_definer: Option<bool>,
+pub(crate) struct Function {
+    pub(crate) name: String,
+    pub(crate) args: Option<String>,
+    pub(crate) returns: Option<String>,
+    pub(crate) language: Option<String>,
+    pub(crate) volatility: Option<Volatility>,
+    pub(crate) security_definer: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Volatility {
+pub(crate) enum Volatility {
     Immutable,
     Stable,
     Volatile,
 }
 
 impl Volatility {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Volatility::Immutable => "i",
             Volatility::Stable => "s",
@@ -238,53 +239,53 @@ impl Volatility {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Seed {
-    pub before: u64,
-    pub sql: String,
+pub(crate) struct Seed {
+    pub(crate) before: u64,
+    pub(crate) sql: String,
     #[serde(default)]
-    pub after: Vec<Query>,
+    pub(crate) after: Vec<Query>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Waiver {
-    pub rule: String,
-    pub object: String,
-    pub reason: String,
+pub(crate) struct Waiver {
+    pub(crate) rule: String,
+    pub(crate) object: String,
+    pub(crate) reason: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Succeeds {
-    pub name: Option<String>,
-    pub sql: String,
+pub(crate) struct Succeeds {
+    pub(crate) name: Option<String>,
+    pub(crate) sql: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Fails {
-    pub name: Option<String>,
-    pub sql: String,
-    pub sqlstate: String,
-    pub constraint: Option<String>,
+pub(crate) struct Fails {
+    pub(crate) name: Option<String>,
+    pub(crate) sql: String,
+    pub(crate) sqlstate: String,
+    pub(crate) constraint: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Query {
-    pub name: Option<String>,
-    pub sql: String,
-    pub rows: Option<Vec<Vec<Cell>>>,
-    pub row_count: Option<u64>,
+pub(crate) struct Query {
+    pub(crate) name: Option<String>,
+    pub(crate) sql: String,
+    pub(crate) rows: Option<Vec<Vec<Cell>>>,
+    pub(crate) row_count: Option<u64>,
     #[serde(default)]
-    pub unordered: bool,
-    pub null: Option<String>,
+    pub(crate) unordered: bool,
+    pub(crate) null: Option<String>,
 }
 
 /// A cell of an expected row: compared with PostgreSQL's text output.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum Cell {
+pub(crate) enum Cell {
     Text(String),
     Int(i64),
     Float(f64),
@@ -292,7 +293,7 @@ pub enum Cell {
 }
 
 impl Cell {
-    pub fn as_pg_text(&self) -> String {
+    pub(crate) fn as_pg_text(&self) -> String {
         match self {
             Cell::Text(s) => s.clone(),
             Cell::Int(i) => i.to_string(),
@@ -304,29 +305,29 @@ impl Cell {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Notify {
-    pub name: Option<String>,
-    pub channel: String,
-    pub sql: String,
-    pub payload: Option<String>,
-    pub payload_json: Option<toml::Value>,
-    pub timeout_ms: Option<u64>,
+pub(crate) struct Notify {
+    pub(crate) name: Option<String>,
+    pub(crate) channel: String,
+    pub(crate) sql: String,
+    pub(crate) payload: Option<String>,
+    pub(crate) payload_json: Option<toml::Value>,
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Cascade {
-    pub name: Option<String>,
-    pub setup: Option<String>,
-    pub delete: String,
-    pub count: String,
+pub(crate) struct Cascade {
+    pub(crate) name: Option<String>,
+    pub(crate) setup: Option<String>,
+    pub(crate) delete: String,
+    pub(crate) count: String,
     #[serde(default)]
-    pub expect: i64,
+    pub(crate) expect: i64,
 }
 
 /// One behaviour assertion, in file order.
 #[derive(Debug, Clone)]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     Succeeds(Succeeds),
     Fails(Fails),
     Query(Query),
@@ -336,7 +337,7 @@ pub enum Behaviour {
 
 impl Expect {
     /// Reads `path`; a missing file is an empty expectation set.
-    pub fn load(path: &Path) -> Result<Expect, Error> {
+    pub(crate) fn load(path: &Path) -> Result<Expect, Error> {
         if !path.exists() {
             return Ok(Expect {
                 path: path.display().to_string(),
@@ -351,7 +352,7 @@ impl Expect {
     }
 
     /// Parses and validates; errors read `path:line:column: message`.
-    pub fn parse(source: &str, path: &str) -> Result<Expect, Error> {
+    pub(crate) fn parse(source: &str, path: &str) -> Result<Expect, Error> {
         let mut expect: Expect = toml::from_str(source).map_err(|e| {
             let (line, col) = e
                 .span()
@@ -412,7 +413,7 @@ impl Expect {
     }
 
     /// `path:line` of a span start.
-    pub fn at(&self, span: std::ops::Range<usize>) -> String {
+    pub(crate) fn at(&self, span: std::ops::Range<usize>) -> String {
         format!("{}:{}", self.path, line_col(&self.source, span.start).0)
     }
 
@@ -519,7 +520,7 @@ impl Expect {
     }
 
     /// Behaviour assertions in the order they appear in the file, with their `path:line`.
-    pub fn behaviours(&self) -> Vec<(String, Behaviour)> {
+    pub(crate) fn behaviours(&self) -> Vec<(String, Behaviour)> {
         let mut all: Vec<(usize, Behaviour)> = Vec::new();
         all.extend(
             self.succeeds
@@ -554,7 +555,7 @@ impl Expect {
 }
 
 /// Splits `schema.name` (default schema `public`).
-pub fn qualify(name: &str) -> (String, String) {
+pub(crate) fn qualify(name: &str) -> (String, String) {
     match name.split_once('.') {
         Some((s, n)) => (s.to_string(), n.to_string()),
         None => ("public".to_string(), name.to_string()),

@@ -7,20 +7,20 @@
 /// A key column's sort order. PostgreSQL's default is ascending with NULLs last, and a
 /// descending key sorts NULLs first unless told otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SortOrder {
-    pub descending: bool,
-    pub nulls_first: bool,
+pub(crate) struct SortOrder {
+    pub(crate) descending: bool,
+    pub(crate) nulls_first: bool,
 }
 
 impl SortOrder {
-    pub const ASC: SortOrder = SortOrder {
+    pub(crate) const ASC: SortOrder = SortOrder {
         descending: false,
         nulls_first: false,
     };
 
     /// From one `pg_index.indoption` entry (bit 0 `INDOPTION_DESC`, bit 1
     /// `INDOPTION_NULLS_FIRST`).
-    pub fn from_indoption(opt: i16) -> SortOrder {
+    pub(crate) fn from_indoption(opt: i16) -> SortOrder {
         SortOrder {
             descending: opt & 1 != 0,
             nulls_first: opt & 2 != 0,
@@ -28,7 +28,7 @@ impl SortOrder {
     }
 
     /// The same ordering scanned backwards (a btree serves both directions).
-    pub fn reversed(self) -> SortOrder {
+    pub(crate) fn reversed(self) -> SortOrder {
         SortOrder {
             descending: !self.descending,
             nulls_first: !self.nulls_first,
@@ -36,7 +36,7 @@ impl SortOrder {
     }
 
     /// As PostgreSQL prints it after a key column: defaults left out.
-    pub fn suffix(self) -> &'static str {
+    pub(crate) fn suffix(self) -> &'static str {
         match (self.descending, self.nulls_first) {
             (false, false) => "",
             (false, true) => " NULLS FIRST",
@@ -48,39 +48,39 @@ impl SortOrder {
 
 /// One key column of an index in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexKey {
+pub(crate) struct IndexKey {
     /// The column's real name (`attname`) for a plain column, `None` for an expression.
-    pub column: Option<String>,
+    pub(crate) column: Option<String>,
     /// `pg_get_indexdef(index, k, true)`: the expression, or the column as SQL quotes it.
-    pub printed: String,
-    pub order: SortOrder,
+    pub(crate) printed: String,
+    pub(crate) order: SortOrder,
     /// Operator class and collation OIDs (`indclass`, `indcollation`): `(x text_pattern_ops)`
     /// serves other queries than `(x)`.
-    pub opclass: u32,
-    pub collation: u32,
+    pub(crate) opclass: u32,
+    pub(crate) collation: u32,
 }
 
 impl IndexKey {
     /// Column name or expression, without the sort order.
-    pub fn target(&self) -> &str {
+    pub(crate) fn target(&self) -> &str {
         self.column.as_deref().unwrap_or(&self.printed)
     }
 
     /// How reports show the key: `conversationId`, `created_at DESC`, `lower(email)`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{}{}", self.target(), self.order.suffix())
     }
 
     /// Same column or expression, operator class and collation: one can stand in for the
     /// other (sort order aside).
-    pub fn same_key(&self, other: &IndexKey) -> bool {
+    pub(crate) fn same_key(&self, other: &IndexKey) -> bool {
         self.same_target(other)
             && self.opclass == other.opclass
             && self.collation == other.collation
     }
 
     /// Same column or expression (order aside).
-    pub fn same_target(&self, other: &IndexKey) -> bool {
+    pub(crate) fn same_target(&self, other: &IndexKey) -> bool {
         match (&self.column, &other.column) {
             (Some(a), Some(b)) => a == b,
             (None, None) => self.printed == other.printed,
@@ -92,15 +92,15 @@ impl IndexKey {
 /// A key column as `expect.toml` writes it: a column name (bare or double-quoted) or an
 /// expression, optionally followed by `ASC`/`DESC` and `NULLS FIRST`/`NULLS LAST`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySpec {
+pub(crate) struct KeySpec {
     /// The column or expression, with the order clause removed.
-    pub target: String,
-    pub order: SortOrder,
+    pub(crate) target: String,
+    pub(crate) order: SortOrder,
 }
 
 impl KeySpec {
     /// Splits the trailing order clause off. Errors name what is wrong with it.
-    pub fn parse(text: &str) -> Result<KeySpec, String> {
+    pub(crate) fn parse(text: &str) -> Result<KeySpec, String> {
         let mut words: Vec<&str> = text.split_whitespace().collect();
         let upper = |w: &str| w.to_ascii_uppercase();
         let mut nulls_first = None;
@@ -157,7 +157,7 @@ impl KeySpec {
 /// The real name a bare (`conversationId`) or double-quoted (`"conversationId"`) identifier
 /// stands for in `expect.toml`, or `None` when `text` is not a single identifier. A bare name is
 /// taken as written: `expect.toml` names columns as the catalog spells them.
-pub fn identifier(text: &str) -> Option<String> {
+pub(crate) fn identifier(text: &str) -> Option<String> {
     let t = text.trim();
     if let Some(inner) = t.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
         // Inside, a quote only appears doubled.
@@ -175,7 +175,7 @@ pub fn identifier(text: &str) -> Option<String> {
 
 /// `identifier(text)` where it is one, else `text` unchanged: column names in `expect.toml`
 /// may be written quoted.
-pub fn column_name(text: &str) -> String {
+pub(crate) fn column_name(text: &str) -> String {
     identifier(text).unwrap_or_else(|| text.to_string())
 }
 

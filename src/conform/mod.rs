@@ -6,21 +6,21 @@
 //! [`catalog`] snapshot → [`assertions`], [`hazards`], [`probes`] (using [`rowgen`] and
 //! [`checkexpr`]), then [`behaviour`] → [`outcome`] → [`report`].
 
-pub mod assertions;
-pub mod behaviour;
-pub mod catalog;
-pub mod checkexpr;
-pub mod expect;
-pub mod hazards;
-pub mod index_key;
-pub mod migrations;
+pub(crate) mod assertions;
+pub(crate) mod behaviour;
+pub(crate) mod catalog;
+pub(crate) mod checkexpr;
+pub(crate) mod expect;
+pub(crate) mod hazards;
+pub(crate) mod index_key;
+pub(crate) mod migrations;
 pub mod outcome;
 pub mod pack;
-pub mod probes;
+pub(crate) mod probes;
 pub mod report;
-pub mod rowgen;
-pub mod rules;
-pub mod runner;
+pub(crate) mod rowgen;
+pub(crate) mod rules;
+pub(crate) mod runner;
 pub mod target;
 pub(crate) mod versions;
 
@@ -52,7 +52,7 @@ pub fn load(pack: Pack) -> Result<(Pack, Expect), Error> {
 
 /// How long one statement of a pack (a migration statement, a check's SQL) may run before
 /// PostgreSQL cancels it. A normal pack's statements take milliseconds.
-pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A fresh database on `pg`, owned by a role of its own without other privileges (the pack is
 /// untrusted code: docs/conformance.md, "Trust model"), dropped when the run ends.
@@ -97,7 +97,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
 /// Runs every check of a loaded pack on `pg`. `Err` only for a bad pack (an up migration
 /// that does not apply on a fresh database) or missing infrastructure. Every statement of
 /// the pack is cut after `timeout`.
-pub async fn run_with_timeout(
+pub(crate) async fn run_with_timeout(
     pg: &Postgres,
     pack: &Pack,
     expect: &Expect,

@@ -28,7 +28,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub(crate) const ALL: [Kind; 12] = [
         Kind::Migrations,
         Kind::Preservation,
         Kind::Catalog,
@@ -89,7 +89,7 @@ impl Status {
         }
     }
 
-    pub fn is_bad(self) -> bool {
+    pub(crate) fn is_bad(self) -> bool {
         matches!(self, Status::Fail | Status::Finding)
     }
 }
@@ -120,7 +120,7 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn pass(kind: Kind, name: impl Into<String>) -> Check {
+    pub(crate) fn pass(kind: Kind, name: impl Into<String>) -> Check {
         Check {
             kind,
             name: name.into(),
@@ -134,7 +134,7 @@ impl Check {
         }
     }
 
-    pub fn fail(kind: Kind, name: impl Into<String>, detail: impl Into<String>) -> Check {
+    pub(crate) fn fail(kind: Kind, name: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             status: Status::Fail,
             detail: detail.into(),
@@ -142,7 +142,7 @@ impl Check {
         }
     }
 
-    pub fn skip(kind: Kind, name: impl Into<String>, detail: impl Into<String>) -> Check {
+    pub(crate) fn skip(kind: Kind, name: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             status: Status::Skip,
             detail: detail.into(),
@@ -151,7 +151,7 @@ impl Check {
     }
 
     /// A finding under `rule` about `object`, with the SQL that shows it.
-    pub fn finding(
+    pub(crate) fn finding(
         kind: Kind,
         rule: &str,
         object: impl Into<String>,
@@ -172,7 +172,7 @@ impl Check {
     }
 
     /// `pass` if `ok`, else `fail` with `detail`.
-    pub fn verdict(
+    pub(crate) fn verdict(
         kind: Kind,
         name: impl Into<String>,
         ok: bool,
@@ -185,19 +185,13 @@ impl Check {
         }
     }
 
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Check {
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Check {
         self.detail = detail.into();
         self
     }
 
-    pub fn with_sql(mut self, sql: impl Into<String>) -> Check {
+    pub(crate) fn with_sql(mut self, sql: impl Into<String>) -> Check {
         self.sql = Some(sql.into());
-        self
-    }
-
-    pub fn with_rule(mut self, rule: &str, object: impl Into<String>) -> Check {
-        self.rule = Some(rule.to_string());
-        self.object = Some(object.into());
         self
     }
 }

@@ -10,24 +10,24 @@ use crate::Error;
 
 /// One SQL statement of a file, with where it starts (for error positions).
 #[derive(Debug, Clone)]
-pub struct Statement {
-    pub text: String,
+pub(crate) struct Statement {
+    pub(crate) text: String,
     /// Byte offset of `text` in the file.
-    pub offset: usize,
+    pub(crate) offset: usize,
     /// 1-based index among the file's statements.
-    pub index: usize,
+    pub(crate) index: usize,
 }
 
 /// A migration file, read and split.
 #[derive(Debug, Clone)]
-pub struct SqlFile {
-    pub path: PathBuf,
-    pub source: String,
-    pub statements: Vec<Statement>,
+pub(crate) struct SqlFile {
+    pub(crate) path: PathBuf,
+    pub(crate) source: String,
+    pub(crate) statements: Vec<Statement>,
 }
 
 impl SqlFile {
-    pub fn read(path: &Path) -> Result<SqlFile, Error> {
+    pub(crate) fn read(path: &Path) -> Result<SqlFile, Error> {
         let bytes = std::fs::read(path).map_err(|e| Error::Io {
             path: path.to_path_buf(),
             source: e,
@@ -48,7 +48,7 @@ impl SqlFile {
     }
 
     /// The file name, as shown in reports.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -56,13 +56,13 @@ impl SqlFile {
     }
 
     /// 1-based line and column of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         line_col(&self.source, offset)
     }
 
     /// Where a statement fails: PostgreSQL's 1-based *character* position inside the statement
     /// (if it gave one) mapped to `file:line:column`.
-    pub fn locate(&self, stmt: &Statement, pg_position: Option<u32>) -> String {
+    pub(crate) fn locate(&self, stmt: &Statement, pg_position: Option<u32>) -> String {
         let offset = match pg_position {
             Some(p) if p > 0 => {
                 let chars = (p - 1) as usize;
@@ -81,7 +81,7 @@ impl SqlFile {
     }
 }
 
-pub use crate::source::line_column as line_col;
+pub(crate) use crate::source::line_column as line_col;
 
 /// The one answer to `--schema`, for `conform` and `db-bench` alike: the directory of
 /// `reference` (the reference server's migrations beside its `expect.toml`), of a pack
@@ -129,14 +129,14 @@ pub(crate) fn builtin_pack(name: &str) -> Result<Option<PathBuf>, Error> {
 
 /// An up migration and its optional rollback.
 #[derive(Debug, Clone)]
-pub struct Migration {
-    pub number: u64,
+pub(crate) struct Migration {
+    pub(crate) number: u64,
     /// The number as written (`001`).
-    pub digits: String,
+    pub(crate) digits: String,
     /// File stem of the up migration (`001_init`).
-    pub stem: String,
-    pub up: SqlFile,
-    pub down: Option<SqlFile>,
+    pub(crate) stem: String,
+    pub(crate) up: SqlFile,
+    pub(crate) down: Option<SqlFile>,
 }
 
 impl fmt::Display for Migration {
@@ -148,11 +148,11 @@ impl fmt::Display for Migration {
 /// A loaded pack.
 #[derive(Debug, Clone)]
 pub struct Pack {
-    pub name: String,
-    pub dir: PathBuf,
-    pub migrations: Vec<Migration>,
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) migrations: Vec<Migration>,
     /// Where `expect.toml` is (it may not exist).
-    pub expect_path: PathBuf,
+    pub(crate) expect_path: PathBuf,
 }
 
 impl Pack {
@@ -302,7 +302,8 @@ fn pair_migrations(files: &[PathBuf]) -> Result<Vec<Migration>, Error> {
 /// Splits SQL text into statements at top-level `;`, respecting `'…'`, `E'…'`, `"…"`,
 /// `$tag$…$tag$`, `--` and nested `/* */` comments, and `BEGIN ATOMIC … END` bodies.
 /// Statements holding only whitespace and comments are dropped.
-pub fn split_statements(sql: &str) -> Vec<Statement> {
+// Long by nature: one scanner loop, a branch per lexical construct, all sharing the cursor.
+pub(crate) fn split_statements(sql: &str) -> Vec<Statement> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;

@@ -4,7 +4,9 @@
 
 use tokio_postgres::Client;
 
-use crate::conform::catalog::{quote_ident, Catalog, Constraint, QualName, Relation};
+use crate::conform::catalog::{
+    quote_ident, quote_literal, Catalog, Constraint, QualName, Relation,
+};
 use crate::conform::checkexpr::{self, Assign, Val};
 use crate::conform::outcome::{Check, Kind};
 use crate::conform::rowgen::{literal_or_null, render, DbFailure, Recipe, RowBuilder};
@@ -12,7 +14,7 @@ use crate::conform::rowgen::{literal_or_null, render, DbFailure, Recipe, RowBuil
 const K: Kind = Kind::Probes;
 
 /// Runs every probe on every table except those in `exclude`.
-pub async fn run(client: &Client, cat: &Catalog, exclude: &[QualName]) -> Vec<Check> {
+pub(crate) async fn run(client: &Client, cat: &Catalog, exclude: &[QualName]) -> Vec<Check> {
     let mut out = Vec::new();
     let mut seed = 1_000u64;
     for rel in cat.tables() {
@@ -57,13 +59,43 @@ async fn probe_table(client: &Client, cat: &Catalog, rel: &Relation, seed: u64) 
             format!("no valid row could be built: {e}"),
         )];
     }
-    let mut out = Vec::new();
-    let mut seed = seed;
-    let mut next = || {
-        seed += 100;
-        seed
-    };
+    let mut seeds = Seeds(seed);
+    let mut out = unique_probes(client, cat, rel, &mut seeds).await;
+    for fk in rel.constraints.iter().filter(|c| c.kind == 'f') {
+        out.push(orphan_probe(client, cat, rel, fk, seeds.next()).await);
+        out.push(delete_rule_probe(client, cat, rel, fk, seeds.next()).await);
+    }
+    for col in rel
+        .columns
+        .iter()
+        .filter(|c| c.not_null && c.generated.is_empty())
+    {
+        out.push(not_null_probe(client, cat, rel, &col.name, seeds.next()).await);
+    }
+    for con in rel.constraints.iter().filter(|c| c.kind == 'c') {
+        out.extend(check_probe(client, cat, rel, con, seeds.next()).await);
+    }
+    out
+}
 
+/// One row-builder seed per probe of a table, so no two probes build the same values.
+struct Seeds(u64);
+
+impl Seeds {
+    fn next(&mut self) -> u64 {
+        self.0 += 100;
+        self.0
+    }
+}
+
+/// The primary key and unique constraints, then the unique indexes that back no constraint.
+async fn unique_probes(
+    client: &Client,
+    cat: &Catalog,
+    rel: &Relation,
+    seeds: &mut Seeds,
+) -> Vec<Check> {
+    let mut out = Vec::new();
     for con in rel
         .constraints
         .iter()
@@ -85,7 +117,7 @@ async fn probe_table(client: &Client, cat: &Catalog, rel: &Relation, seed: u64) 
                 &con.columns,
                 &con.def,
                 None,
-                next(),
+                seeds.next(),
             )
             .await,
         );
@@ -97,7 +129,7 @@ async fn probe_table(client: &Client, cat: &Catalog, rel: &Relation, seed: u64) 
         if idx.keys.iter().any(|k| k.column.is_none()) {
             out.push(Check::skip(
                 K,
-                format!("probe.unique {t}.{}", idx.name),
+                format!("probe.unique {}.{}", rel.name.short(), idx.name),
                 "expression index: no duplicate derivable",
             ));
             continue;
@@ -113,24 +145,10 @@ async fn probe_table(client: &Client, cat: &Catalog, rel: &Relation, seed: u64) 
                 &idx.columns,
                 &idx.def,
                 idx.predicate.as_deref(),
-                next(),
+                seeds.next(),
             )
             .await,
         );
-    }
-    for fk in rel.constraints.iter().filter(|c| c.kind == 'f') {
-        out.push(orphan_probe(client, cat, rel, fk, next()).await);
-        out.push(delete_rule_probe(client, cat, rel, fk, next()).await);
-    }
-    for col in rel
-        .columns
-        .iter()
-        .filter(|c| c.not_null && c.generated.is_empty())
-    {
-        out.push(not_null_probe(client, cat, rel, &col.name, next()).await);
-    }
-    for con in rel.constraints.iter().filter(|c| c.kind == 'c') {
-        out.extend(check_probe(client, cat, rel, con, next()).await);
     }
     out
 }
@@ -314,73 +332,13 @@ async fn delete_rule_probe(
         b.insert(&child)
             .await
             .map_err(|e| format!("child row refused: {e}"))?;
-        // `column` equals the parent's value, compared as text (NULL stays NULL).
-        let matches = |c: &str, v: &Option<String>| match v {
-            Some(v) => format!(
-                "{}::text = {}",
-                quote_ident(c),
-                crate::conform::catalog::quote_literal(v)
-            ),
-            None => format!("{} IS NULL", quote_ident(c)),
-        };
-        let pcond: Vec<String> = vals.iter().map(|(c, v)| matches(c, v)).collect();
-        let ccond: Vec<String> = fk
-            .columns
-            .iter()
-            .zip(&vals)
-            .map(|(c, (_, v))| matches(c, v))
-            .collect();
-        let nulls: Vec<String> = fk
-            .columns
-            .iter()
-            .map(|c| format!("{} IS NULL", quote_ident(c)))
-            .collect();
-        let t = rel.name.sql();
-        let total_before = count(&mut b, &format!("SELECT count(*) FROM {t}")).await?;
-        let null_before = count(
-            &mut b,
-            &format!("SELECT count(*) FROM {t} WHERE {}", nulls.join(" AND ")),
-        )
-        .await?;
-        let delete = format!("DELETE FROM {} WHERE {}", parent.sql(), pcond.join(" AND "));
-        let deleted = b.exec(&delete).await;
-        let refs_after = count(
-            &mut b,
-            &format!("SELECT count(*) FROM {t} WHERE {}", ccond.join(" AND ")),
-        )
-        .await?;
-        let total_after = count(&mut b, &format!("SELECT count(*) FROM {t}")).await?;
-        let null_after = count(
-            &mut b,
-            &format!("SELECT count(*) FROM {t} WHERE {}", nulls.join(" AND ")),
-        )
-        .await?;
+        let (delete, observed) = delete_parent(&mut b, rel, fk, &parent, &vals).await?;
         let rule = match fk.on_delete {
             'c' => "CASCADE",
             'n' => "SET NULL",
             'd' => "SET DEFAULT",
             'r' => "RESTRICT",
             _ => "NO ACTION",
-        };
-        // With a self-reference the parent row is itself in this table (with a NULL key).
-        let own = i64::from(parent == rel.name);
-        let observed = match &deleted {
-            Err(e) if e.sqlstate == "23503" => "delete refused (23503)".to_string(),
-            Err(e) => format!("delete failed: {e}"),
-            Ok(_) if refs_after == 0 && total_after == total_before - 1 - own => {
-                "child deleted".to_string()
-            }
-            Ok(_)
-                if refs_after == 0
-                    && total_after == total_before - own
-                    && null_after == null_before + 1 - own =>
-            {
-                "child's key set to NULL".to_string()
-            }
-            Ok(_) if refs_after == 0 && total_after == total_before - own => {
-                "child's key set to another value".to_string()
-            }
-            Ok(_) => format!("parent deleted, child still references it ({refs_after} rows)"),
         };
         let ok = match fk.on_delete {
             'c' => observed == "child deleted",
@@ -402,6 +360,70 @@ async fn delete_rule_probe(
     })
     .await;
     flatten(title, r)
+}
+
+/// Deletes the `parent` row (its key columns and values in `vals`) of the child row just
+/// inserted into `rel`, and says what happened to the child, counted before and after.
+/// Returns the DELETE statement and the observation.
+async fn delete_parent(
+    b: &mut RowBuilder<'_>,
+    rel: &Relation,
+    fk: &Constraint,
+    parent: &QualName,
+    vals: &[(String, Option<String>)],
+) -> Result<(String, String), String> {
+    // `column` equals the parent's value, compared as text (NULL stays NULL).
+    let matches = |c: &str, v: &Option<String>| match v {
+        Some(v) => format!("{}::text = {}", quote_ident(c), quote_literal(v)),
+        None => format!("{} IS NULL", quote_ident(c)),
+    };
+    let pcond: Vec<String> = vals.iter().map(|(c, v)| matches(c, v)).collect();
+    let ccond: Vec<String> = fk
+        .columns
+        .iter()
+        .zip(vals)
+        .map(|(c, (_, v))| matches(c, v))
+        .collect();
+    let nulls: Vec<String> = fk
+        .columns
+        .iter()
+        .map(|c| format!("{} IS NULL", quote_ident(c)))
+        .collect();
+    let t = rel.name.sql();
+    let all = format!("SELECT count(*) FROM {t}");
+    let null_keys = format!("SELECT count(*) FROM {t} WHERE {}", nulls.join(" AND "));
+    let total_before = count(b, &all).await?;
+    let null_before = count(b, &null_keys).await?;
+    let delete = format!("DELETE FROM {} WHERE {}", parent.sql(), pcond.join(" AND "));
+    let deleted = b.exec(&delete).await;
+    let refs_after = count(
+        b,
+        &format!("SELECT count(*) FROM {t} WHERE {}", ccond.join(" AND ")),
+    )
+    .await?;
+    let total_after = count(b, &all).await?;
+    let null_after = count(b, &null_keys).await?;
+    // With a self-reference the parent row is itself in this table (with a NULL key).
+    let own = i64::from(*parent == rel.name);
+    let observed = match &deleted {
+        Err(e) if e.sqlstate == "23503" => "delete refused (23503)".to_string(),
+        Err(e) => format!("delete failed: {e}"),
+        Ok(_) if refs_after == 0 && total_after == total_before - 1 - own => {
+            "child deleted".to_string()
+        }
+        Ok(_)
+            if refs_after == 0
+                && total_after == total_before - own
+                && null_after == null_before + 1 - own =>
+        {
+            "child's key set to NULL".to_string()
+        }
+        Ok(_) if refs_after == 0 && total_after == total_before - own => {
+            "child's key set to another value".to_string()
+        }
+        Ok(_) => format!("parent deleted, child still references it ({refs_after} rows)"),
+    };
+    Ok((delete, observed))
 }
 
 async fn not_null_probe(
@@ -484,49 +506,7 @@ async fn check_probe(
     let mut passes = Vec::new();
     for (k, alt) in alternatives.iter().enumerate() {
         let s = seed + k as u64 * 7;
-        let r = isolated(client, || async {
-            let mut b = RowBuilder::new(cat, client, s);
-            let base = b.recipe(&rel.name, &Assign::new()).await?;
-            let n = b.next_n();
-            let assigned = describe_assign(cat, rel, alt, n);
-            let mut bad = base.clone();
-            for (c, v) in &assigned {
-                bad = bad.with(rel, c, v.clone());
-            }
-            let shown = bad.shown();
-            let values = assigned
-                .iter()
-                .map(|(c, v)| format!("{c} = {v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            Ok::<_, String>(match b.exec(&bad.insert_sql()).await {
-                Err(e) if e.sqlstate == "23514" && e.constraint.as_deref() == Some(&con.name) => {
-                    Check::pass(K, &title).with_detail(format!("rejected {values}"))
-                }
-                Err(e)
-                    if e.sqlstate.starts_with("23")
-                        || e.sqlstate == "22001"
-                        || e.sqlstate == "22003" =>
-                {
-                    Check::pass(K, &title).with_detail(format!(
-                        "{values} rejected by another rule: {}",
-                        failure(&e)
-                    ))
-                }
-                Err(e) => Check::skip(K, &title, format!("inconclusive for {values}: {e}")),
-                Ok(_) => Check::finding(
-                    K,
-                    "probe.check",
-                    &object,
-                    format!(
-                        "{} accepted {values}, a value it was evidently written to reject",
-                        con.def
-                    ),
-                    shown,
-                ),
-            })
-        })
-        .await;
+        let r = isolated(client, || violate(client, cat, rel, con, alt, s)).await;
         let c = flatten(title.clone(), r);
         if c.status.is_bad() {
             return vec![c];
@@ -539,6 +519,58 @@ async fn check_probe(
         .position(|c| c.status == crate::conform::outcome::Status::Pass)
         .unwrap_or(0);
     vec![passes.swap_remove(decisive)]
+}
+
+/// Inserts a valid row changed by `alt`, which violates `con`: rejected by `con` (or by
+/// another rule, which still rejects the value) passes; accepted is a finding.
+async fn violate(
+    client: &Client,
+    cat: &Catalog,
+    rel: &Relation,
+    con: &Constraint,
+    alt: &Assign,
+    seed: u64,
+) -> Result<Check, String> {
+    let object = format!("{}.{}", rel.name.short(), con.name);
+    let title = format!("probe.check {object}");
+    let mut b = RowBuilder::new(cat, client, seed);
+    let base = b.recipe(&rel.name, &Assign::new()).await?;
+    let n = b.next_n();
+    let assigned = describe_assign(cat, rel, alt, n);
+    let mut bad = base.clone();
+    for (c, v) in &assigned {
+        bad = bad.with(rel, c, v.clone());
+    }
+    let shown = bad.shown();
+    let values = assigned
+        .iter()
+        .map(|(c, v)| format!("{c} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(match b.exec(&bad.insert_sql()).await {
+        Err(e) if e.sqlstate == "23514" && e.constraint.as_deref() == Some(&con.name) => {
+            Check::pass(K, &title).with_detail(format!("rejected {values}"))
+        }
+        Err(e)
+            if e.sqlstate.starts_with("23") || e.sqlstate == "22001" || e.sqlstate == "22003" =>
+        {
+            Check::pass(K, &title).with_detail(format!(
+                "{values} rejected by another rule: {}",
+                failure(&e)
+            ))
+        }
+        Err(e) => Check::skip(K, &title, format!("inconclusive for {values}: {e}")),
+        Ok(_) => Check::finding(
+            K,
+            "probe.check",
+            &object,
+            format!(
+                "{} accepted {values}, a value it was evidently written to reject",
+                con.def
+            ),
+            shown,
+        ),
+    })
 }
 
 fn failure(e: &DbFailure) -> String {

@@ -98,7 +98,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// JUnit XML: one `<testsuite>` per kind, one `<testcase>` per check; findings are failures.
-pub fn junit(report: &Report) -> String {
+pub(crate) fn junit(report: &Report) -> String {
     let sum = report.summary();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -179,7 +179,7 @@ pub fn junit(report: &Report) -> String {
 }
 
 /// `conform.json`.
-pub fn json(report: &Report) -> serde_json::Value {
+pub(crate) fn json(report: &Report) -> serde_json::Value {
     let outcome = report.outcome();
     serde_json::json!({
         "pack": report.pack,
@@ -193,13 +193,13 @@ pub fn json(report: &Report) -> serde_json::Value {
 }
 
 /// Writes `junit.xml` and `conform.json` into `dir` (created if needed).
-pub fn write(report: &Report, dir: &Path) -> Result<(), Error> {
+pub(crate) fn write(report: &Report, dir: &Path) -> Result<(), Error> {
     write_parts(dir, &junit(report), &json(report))
 }
 
 /// Writes `junit` and the `conform.json` value `json` into `dir` (created if needed); for
 /// reports whose JSON says more than [`json`] does (protocol conformance: the target).
-pub fn write_parts(dir: &Path, junit: &str, json: &serde_json::Value) -> Result<(), Error> {
+pub(crate) fn write_parts(dir: &Path, junit: &str, json: &serde_json::Value) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Io {
         path: dir.to_path_buf(),
         source: e,

@@ -9,29 +9,31 @@ use std::pin::Pin;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::conform::catalog::{quote_ident, quote_literal, Catalog, Column, QualName, Relation};
+use crate::conform::catalog::{
+    quote_ident, quote_literal, Catalog, Column, Constraint, QualName, Relation,
+};
 use crate::conform::checkexpr::{self, Assign, Val};
 
 /// A row as PostgreSQL returned it: column → text (None for NULL).
-pub type Row = BTreeMap<String, Option<String>>;
+pub(crate) type Row = BTreeMap<String, Option<String>>;
 
 /// A parent row: its table and the referenced columns' values.
-pub type Parent = (QualName, Vec<(String, Option<String>)>);
+pub(crate) type Parent = (QualName, Vec<(String, Option<String>)>);
 
 /// How to insert one row: column → SQL expression, plus the inserts of its parents.
 #[derive(Debug, Clone)]
-pub struct Recipe {
-    pub table: QualName,
-    pub values: BTreeMap<String, String>,
-    pub overriding: bool,
+pub(crate) struct Recipe {
+    pub(crate) table: QualName,
+    pub(crate) values: BTreeMap<String, String>,
+    pub(crate) overriding: bool,
     /// Per foreign key (constraint name): the parent's table and its referenced values.
-    pub parents: BTreeMap<String, Parent>,
+    pub(crate) parents: BTreeMap<String, Parent>,
     /// The parents' INSERTs, in the order they ran (for showing a finding's SQL).
-    pub setup_sql: Vec<String>,
+    pub(crate) setup_sql: Vec<String>,
 }
 
 impl Recipe {
-    pub fn insert_sql(&self) -> String {
+    pub(crate) fn insert_sql(&self) -> String {
         if self.values.is_empty() {
             return format!(
                 "INSERT INTO {} DEFAULT VALUES RETURNING *",
@@ -54,7 +56,7 @@ impl Recipe {
     }
 
     /// The same row with `column` set to the SQL expression `expr`.
-    pub fn with(&self, rel: &Relation, column: &str, expr: String) -> Recipe {
+    pub(crate) fn with(&self, rel: &Relation, column: &str, expr: String) -> Recipe {
         let mut r = self.clone();
         if rel.column(column).is_some_and(|c| c.identity == "a") {
             r.overriding = true;
@@ -64,7 +66,7 @@ impl Recipe {
     }
 
     /// Everything needed to reproduce the row: parents' inserts, then this one.
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         let mut lines = self.setup_sql.clone();
         lines.push(self.insert_sql());
         lines.join(";\n") + ";"
@@ -73,11 +75,10 @@ impl Recipe {
 
 /// What PostgreSQL said when it refused a statement.
 #[derive(Debug, Clone)]
-pub struct DbFailure {
-    pub sqlstate: String,
-    pub message: String,
-    pub constraint: Option<String>,
-    pub column: Option<String>,
+pub(crate) struct DbFailure {
+    pub(crate) sqlstate: String,
+    pub(crate) message: String,
+    pub(crate) constraint: Option<String>,
 }
 
 impl std::fmt::Display for DbFailure {
@@ -93,7 +94,6 @@ impl From<tokio_postgres::Error> for DbFailure {
                 sqlstate: db.code().code().to_string(),
                 message: db.message().to_string(),
                 constraint: db.constraint().map(str::to_string),
-                column: db.column().map(str::to_string),
             },
             None => DbFailure {
                 sqlstate: e
@@ -102,16 +102,15 @@ impl From<tokio_postgres::Error> for DbFailure {
                     .unwrap_or_else(|| "-----".into()),
                 message: e.to_string(),
                 constraint: None,
-                column: None,
             },
         }
     }
 }
 
 /// Builds rows inside the caller's open transaction (savepoints keep failures local).
-pub struct RowBuilder<'a> {
-    pub cat: &'a Catalog,
-    pub client: &'a Client,
+pub(crate) struct RowBuilder<'a> {
+    pub(crate) cat: &'a Catalog,
+    pub(crate) client: &'a Client,
     counter: u64,
     savepoints: u64,
 }
@@ -120,7 +119,7 @@ const MAX_DEPTH: usize = 8;
 
 impl<'a> RowBuilder<'a> {
     /// `seed` offsets the generated values, so rows built by different builders differ.
-    pub fn new(cat: &'a Catalog, client: &'a Client, seed: u64) -> RowBuilder<'a> {
+    pub(crate) fn new(cat: &'a Catalog, client: &'a Client, seed: u64) -> RowBuilder<'a> {
         RowBuilder {
             cat,
             client,
@@ -129,13 +128,13 @@ impl<'a> RowBuilder<'a> {
         }
     }
 
-    pub fn next_n(&mut self) -> u64 {
+    pub(crate) fn next_n(&mut self) -> u64 {
         self.counter += 1;
         self.counter
     }
 
     /// Runs `sql` in a savepoint: on success its effects stay, on failure they are undone.
-    pub async fn exec(&mut self, sql: &str) -> Result<Vec<Row>, DbFailure> {
+    pub(crate) async fn exec(&mut self, sql: &str) -> Result<Vec<Row>, DbFailure> {
         self.savepoints += 1;
         let sp = format!("conform_sp_{}", self.savepoints);
         self.client
@@ -160,7 +159,7 @@ impl<'a> RowBuilder<'a> {
     }
 
     /// Runs `sql` and undoes it whatever happens: "would PostgreSQL accept this?"
-    pub async fn trial(&mut self, sql: &str) -> Result<Vec<Row>, DbFailure> {
+    pub(crate) async fn trial(&mut self, sql: &str) -> Result<Vec<Row>, DbFailure> {
         self.savepoints += 1;
         let sp = format!("conform_sp_{}", self.savepoints);
         self.client
@@ -176,7 +175,7 @@ impl<'a> RowBuilder<'a> {
     }
 
     /// Inserts a recipe's row (keeps it) and returns it as stored.
-    pub async fn insert(&mut self, recipe: &Recipe) -> Result<Row, DbFailure> {
+    pub(crate) async fn insert(&mut self, recipe: &Recipe) -> Result<Row, DbFailure> {
         let mut rows = self.exec(&recipe.insert_sql()).await?;
         Ok(rows.pop().unwrap_or_default())
     }
@@ -184,7 +183,7 @@ impl<'a> RowBuilder<'a> {
     /// A recipe for a valid row of `table` (checked by inserting it and undoing that); its
     /// parent rows are inserted and stay. `hints` fix some columns (e.g. `Val::Any` to make
     /// them non-NULL).
-    pub fn recipe<'s>(
+    pub(crate) fn recipe<'s>(
         &'s mut self,
         table: &'s QualName,
         hints: &'s Assign,
@@ -212,17 +211,42 @@ impl<'a> RowBuilder<'a> {
             .relation(table)
             .ok_or_else(|| format!("no table {table}"))?;
         let n = self.next_n();
-        let mut fixed: BTreeMap<String, String> = BTreeMap::new();
-        let mut parents = BTreeMap::new();
-        let mut setup_sql = Vec::new();
+        let parents = self.parents_for(rel, hints, depth).await?;
+        let check_alts = check_alternatives(rel);
+        let widest = check_alts.iter().map(Vec::len).max().unwrap_or(1).min(4);
+        let unique_cols = unique_columns(rel);
 
+        // Each way of satisfying the CHECKs, first as a full row, then as a minimal one.
+        let mut last_err = String::from("no candidate");
+        for attempt in 0..(2 * widest) {
+            let full = attempt % 2 == 0;
+            let merged = merge_checks(hints, &check_alts, attempt / 2);
+            let recipe = candidate(cat, rel, &parents, &merged, &unique_cols, full, n);
+            match self.trial(&recipe.insert_sql()).await {
+                Ok(_) => return Ok(recipe),
+                Err(e) => last_err = format!("{e}; tried: {}", recipe.insert_sql()),
+            }
+        }
+        Err(last_err)
+    }
+
+    /// A parent row (inserted, and kept) for each foreign key of `rel` that `hints` leave
+    /// open, widest keys first; NULL keys where no parent can be built and the key allows it.
+    async fn parents_for(
+        &mut self,
+        rel: &Relation,
+        hints: &Assign,
+        depth: usize,
+    ) -> Result<Parents, String> {
+        let table = &rel.name;
+        let mut out = Parents::default();
         let mut fks: Vec<_> = rel.constraints.iter().filter(|c| c.kind == 'f').collect();
         fks.sort_by_key(|c| std::cmp::Reverse(c.columns.len()));
         for fk in fks {
             if fk
                 .columns
                 .iter()
-                .any(|c| fixed.contains_key(c) || hints.get(c).is_some_and(|v| *v != Val::Any))
+                .any(|c| out.fixed.contains_key(c) || hints.get(c).is_some_and(|v| *v != Val::Any))
             {
                 continue;
             }
@@ -239,22 +263,7 @@ impl<'a> RowBuilder<'a> {
                     fk.name
                 ))
             } else {
-                // A self-reference gets a parent row of its own table whose key is NULL.
-                let parent_hints: Assign = if ref_table == *table {
-                    fk.columns.iter().map(|c| (c.clone(), Val::Null)).collect()
-                } else {
-                    Assign::new()
-                };
-                match self
-                    .recipe_boxed(&ref_table, &parent_hints, depth + 1)
-                    .await
-                {
-                    Ok(p) => match self.insert(&p).await {
-                        Ok(row) => Ok((p, row)),
-                        Err(e) => Err(format!("parent row in {ref_table}: {e}")),
-                    },
-                    Err(e) => Err(format!("parent row in {ref_table}: {e}")),
-                }
+                self.parent_row(fk, &ref_table, table, depth).await
             };
             match parent {
                 Ok((p, row)) => {
@@ -262,79 +271,124 @@ impl<'a> RowBuilder<'a> {
                     for (c, rc) in fk.columns.iter().zip(&fk.ref_columns) {
                         let v = row.get(rc).cloned().flatten();
                         let col = rel.column(c).ok_or_else(|| format!("no column {c}"))?;
-                        fixed.insert(c.clone(), literal_or_null(v.as_deref(), col));
+                        out.fixed
+                            .insert(c.clone(), literal_or_null(v.as_deref(), col));
                         vals.push((rc.clone(), v));
                     }
-                    setup_sql.extend(p.setup_sql.iter().cloned());
-                    setup_sql.push(p.insert_sql());
-                    parents.insert(fk.name.clone(), (ref_table.clone(), vals));
+                    out.setup_sql.extend(p.setup_sql.iter().cloned());
+                    out.setup_sql.push(p.insert_sql());
+                    out.by_fk.insert(fk.name.clone(), (ref_table.clone(), vals));
                 }
                 Err(_) if all_nullable => {
                     for c in &fk.columns {
-                        fixed.insert(c.clone(), "NULL".into());
+                        out.fixed.insert(c.clone(), "NULL".into());
                     }
                 }
                 Err(e) => return Err(e),
             }
         }
+        Ok(out)
+    }
 
-        let check_alts: Vec<Vec<Assign>> = rel
-            .constraints
-            .iter()
-            .filter(|c| c.kind == 'c')
-            .filter_map(|c| c.check_expr.as_deref().and_then(checkexpr::parse))
-            .map(|e| checkexpr::satisfactions(&e))
-            .filter(|a| !a.is_empty())
-            .collect();
-        let widest = check_alts.iter().map(Vec::len).max().unwrap_or(1).min(4);
-        let unique_cols = unique_columns(rel);
+    /// Builds and inserts a row of `ref_table` for `fk` of `table`, returning it as stored. A
+    /// self-reference gets a parent row of its own table whose key is NULL.
+    async fn parent_row(
+        &mut self,
+        fk: &Constraint,
+        ref_table: &QualName,
+        table: &QualName,
+        depth: usize,
+    ) -> Result<(Recipe, Row), String> {
+        let parent_hints: Assign = if ref_table == table {
+            fk.columns.iter().map(|c| (c.clone(), Val::Null)).collect()
+        } else {
+            Assign::new()
+        };
+        match self.recipe_boxed(ref_table, &parent_hints, depth + 1).await {
+            Ok(p) => match self.insert(&p).await {
+                Ok(row) => Ok((p, row)),
+                Err(e) => Err(format!("parent row in {ref_table}: {e}")),
+            },
+            Err(e) => Err(format!("parent row in {ref_table}: {e}")),
+        }
+    }
+}
 
-        let mut last_err = String::from("no candidate");
-        for attempt in 0..(2 * widest) {
-            let full = attempt % 2 == 0;
-            let alt = attempt / 2;
-            let mut merged: Assign = hints.clone();
-            for alts in &check_alts {
-                for k in 0..alts.len() {
-                    let candidate = &alts[(alt + k) % alts.len()];
-                    if let Some(m) = merge_soft(&merged, candidate) {
-                        merged = m;
-                        break;
-                    }
-                }
-            }
-            let mut recipe = Recipe {
-                table: table.clone(),
-                values: BTreeMap::new(),
-                overriding: false,
-                parents: parents.clone(),
-                setup_sql: setup_sql.clone(),
-            };
-            for col in &rel.columns {
-                if !col.generated.is_empty() {
-                    continue;
-                }
-                let expr = if let Some(v) = fixed.get(&col.name) {
-                    v.clone()
-                } else if let Some(v) = merged.get(&col.name) {
-                    render(cat, col, v, n)
-                } else if omit(col, &unique_cols, full) {
-                    continue;
-                } else {
-                    render(cat, col, &Val::Any, n)
-                };
-                if col.identity == "a" {
-                    recipe.overriding = true;
-                }
-                recipe.values.insert(col.name.clone(), expr);
-            }
-            match self.trial(&recipe.insert_sql()).await {
-                Ok(_) => return Ok(recipe),
-                Err(e) => last_err = format!("{e}; tried: {}", recipe.insert_sql()),
+/// What a row's parents decide: column values they fix, and the parents themselves.
+#[derive(Default)]
+struct Parents {
+    /// Column → SQL expression: a parent's referenced value, or NULL.
+    fixed: BTreeMap<String, String>,
+    /// Per foreign key (constraint name), as in [`Recipe::parents`].
+    by_fk: BTreeMap<String, Parent>,
+    /// The parents' INSERTs, in the order they ran.
+    setup_sql: Vec<String>,
+}
+
+/// Per readable CHECK constraint of `rel`, the ways of satisfying it.
+fn check_alternatives(rel: &Relation) -> Vec<Vec<Assign>> {
+    rel.constraints
+        .iter()
+        .filter(|c| c.kind == 'c')
+        .filter_map(|c| c.check_expr.as_deref().and_then(checkexpr::parse))
+        .map(|e| checkexpr::satisfactions(&e))
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// `hints` plus, for each CHECK, its `alt`th way of being satisfied (or the next one that
+/// agrees with what is already chosen).
+fn merge_checks(hints: &Assign, check_alts: &[Vec<Assign>], alt: usize) -> Assign {
+    let mut merged: Assign = hints.clone();
+    for alts in check_alts {
+        for k in 0..alts.len() {
+            let candidate = &alts[(alt + k) % alts.len()];
+            if let Some(m) = merge_soft(&merged, candidate) {
+                merged = m;
+                break;
             }
         }
-        Err(last_err)
     }
+    merged
+}
+
+/// A row of `rel` to try: parents' values, then `merged` choices, then generated values (or
+/// defaults, see [`omit`]), for every column that is not generated.
+fn candidate(
+    cat: &Catalog,
+    rel: &Relation,
+    parents: &Parents,
+    merged: &Assign,
+    unique_cols: &BTreeSet<String>,
+    full: bool,
+    n: u64,
+) -> Recipe {
+    let mut recipe = Recipe {
+        table: rel.name.clone(),
+        values: BTreeMap::new(),
+        overriding: false,
+        parents: parents.by_fk.clone(),
+        setup_sql: parents.setup_sql.clone(),
+    };
+    for col in &rel.columns {
+        if !col.generated.is_empty() {
+            continue;
+        }
+        let expr = if let Some(v) = parents.fixed.get(&col.name) {
+            v.clone()
+        } else if let Some(v) = merged.get(&col.name) {
+            render(cat, col, v, n)
+        } else if omit(col, unique_cols, full) {
+            continue;
+        } else {
+            render(cat, col, &Val::Any, n)
+        };
+        if col.identity == "a" {
+            recipe.overriding = true;
+        }
+        recipe.values.insert(col.name.clone(), expr);
+    }
+    recipe
 }
 
 /// Whether a valid row leaves `col` to its default (or NULL): identity columns and defaults,
@@ -388,7 +442,7 @@ fn rows(msgs: &[SimpleQueryMessage]) -> Vec<Row> {
 }
 
 /// Columns covered by a primary key, UNIQUE constraint or unique index.
-pub fn unique_columns(rel: &Relation) -> BTreeSet<String> {
+pub(crate) fn unique_columns(rel: &Relation) -> BTreeSet<String> {
     let mut s = BTreeSet::new();
     for c in rel
         .constraints
@@ -409,12 +463,12 @@ pub fn unique_columns(rel: &Relation) -> BTreeSet<String> {
 }
 
 /// A default that gives every row the same value (no function call).
-pub fn is_constant(default: &str) -> bool {
+pub(crate) fn is_constant(default: &str) -> bool {
     !default.contains('(')
 }
 
 /// `'text'::type`, or NULL.
-pub fn literal_or_null(v: Option<&str>, col: &Column) -> String {
+pub(crate) fn literal_or_null(v: Option<&str>, col: &Column) -> String {
     match v {
         Some(v) => format!("{}::{}", quote_literal(v), col.type_name),
         None => "NULL".into(),
@@ -518,98 +572,108 @@ fn bytes_of_len(n: u64, len: usize) -> String {
 }
 
 /// The SQL expression for `val` in `col`, unique per `n` where the type allows.
-pub fn render(cat: &Catalog, col: &Column, val: &Val, n: u64) -> String {
+pub(crate) fn render(cat: &Catalog, col: &Column, val: &Val, n: u64) -> String {
     let class = classify(cat, col);
     match val {
         Val::Null => "NULL".into(),
         Val::Literal(s) => cast(s, col),
         Val::Any => any_value(cat, col, &class, n),
-        Val::NotIn(list) => match &class {
-            TypeClass::Int(_) | TypeClass::Numeric => {
-                let max = list
-                    .iter()
-                    .filter_map(|v| v.parse::<f64>().ok())
-                    .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-                match max {
-                    Some(m) if m.fract() == 0.0 => cast(&((m as i128) + 1).to_string(), col),
-                    Some(m) => cast(&(m + 1.0).to_string(), col),
-                    None => any_value(cat, col, &class, n),
-                }
-            }
-            TypeClass::Enum => {
-                let labels = cat
-                    .enum_labels
-                    .get(&col.type_oid)
-                    .cloned()
-                    .unwrap_or_default();
-                match labels.iter().find(|l| !list.contains(l)) {
-                    Some(l) => cast(l, col),
-                    None => cast("zz_not_a_label", col),
-                }
-            }
-            TypeClass::Bool => {
-                let has_true = list.iter().any(|v| matches!(v.as_str(), "true" | "t"));
-                cast(if has_true { "false" } else { "true" }, col)
-            }
-            TypeClass::Text => {
-                let limit = char_limit(&col.type_name).unwrap_or(64);
-                let mut v = format!("zz_probe_{n}");
-                v.truncate(limit.max(1));
-                let mut k = 0;
-                while list.contains(&v) {
-                    k += 1;
-                    v = text_of_len(n + k, limit.clamp(1, 12));
-                }
-                cast(&v, col)
-            }
-            _ => any_value(cat, col, &class, n + 1_000_000),
-        },
-        Val::Range(lo, hi) => {
-            let p = |s: &Option<String>| s.as_ref().and_then(|v| v.parse::<f64>().ok());
-            let v = match (p(lo), p(hi)) {
-                (Some(l), Some(h)) => {
-                    let span = (h - l).floor();
-                    if span >= 1.0 {
-                        l + (n as f64 % (span + 1.0)).floor()
-                    } else {
-                        l
-                    }
-                }
-                (Some(l), None) => l + (n % 1000) as f64,
-                (None, Some(h)) => h - (n % 1000) as f64,
-                (None, None) => (n + 1) as f64,
-            };
-            let text = if v.fract() == 0.0 {
-                format!("{}", v as i128)
-            } else {
-                v.to_string()
-            };
-            cast(&text, col)
-        }
+        Val::NotIn(list) => not_in(cat, col, &class, list, n),
+        Val::Range(lo, hi) => in_range(col, lo.as_deref(), hi.as_deref(), n),
         Val::LengthRange(lo, hi) => {
             let want = if class == TypeClass::Bytea { 32 } else { 8 };
             let len = (want.max(*lo)).min(hi.unwrap_or(u64::MAX));
             render(cat, col, &Val::Length(len, String::new()), n)
         }
-        Val::Length(len, _) => {
-            let len = *len as usize;
-            match &class {
-                TypeClass::Text => cast(&text_of_len(n, len), col),
-                TypeClass::Bytea => cast(&bytes_of_len(n, len), col),
-                TypeClass::Array => {
-                    let elem = if col.type_name.starts_with("integer")
-                        || col.type_name.starts_with("bigint")
-                        || col.type_name.starts_with("smallint")
-                    {
-                        "1"
-                    } else {
-                        "x"
-                    };
-                    cast(&format!("{{{}}}", vec![elem; len].join(",")), col)
-                }
-                _ => any_value(cat, col, &class, n),
+        Val::Length(len, _) => of_length(cat, col, &class, *len as usize, n),
+    }
+}
+
+/// A value of `col` outside `list`.
+fn not_in(cat: &Catalog, col: &Column, class: &TypeClass, list: &[String], n: u64) -> String {
+    match class {
+        TypeClass::Int(_) | TypeClass::Numeric => {
+            let max = list
+                .iter()
+                .filter_map(|v| v.parse::<f64>().ok())
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+            match max {
+                Some(m) if m.fract() == 0.0 => cast(&((m as i128) + 1).to_string(), col),
+                Some(m) => cast(&(m + 1.0).to_string(), col),
+                None => any_value(cat, col, class, n),
             }
         }
+        TypeClass::Enum => {
+            let labels = cat
+                .enum_labels
+                .get(&col.type_oid)
+                .cloned()
+                .unwrap_or_default();
+            match labels.iter().find(|l| !list.contains(l)) {
+                Some(l) => cast(l, col),
+                None => cast("zz_not_a_label", col),
+            }
+        }
+        TypeClass::Bool => {
+            let has_true = list.iter().any(|v| matches!(v.as_str(), "true" | "t"));
+            cast(if has_true { "false" } else { "true" }, col)
+        }
+        TypeClass::Text => {
+            let limit = char_limit(&col.type_name).unwrap_or(64);
+            let mut v = format!("zz_probe_{n}");
+            v.truncate(limit.max(1));
+            let mut k = 0;
+            while list.contains(&v) {
+                k += 1;
+                v = text_of_len(n + k, limit.clamp(1, 12));
+            }
+            cast(&v, col)
+        }
+        _ => any_value(cat, col, class, n + 1_000_000),
+    }
+}
+
+/// A number between the bounds `lo` and `hi` (either may be open), varied by `n`.
+fn in_range(col: &Column, lo: Option<&str>, hi: Option<&str>, n: u64) -> String {
+    let p = |s: Option<&str>| s.and_then(|v| v.parse::<f64>().ok());
+    let v = match (p(lo), p(hi)) {
+        (Some(l), Some(h)) => {
+            let span = (h - l).floor();
+            if span >= 1.0 {
+                l + (n as f64 % (span + 1.0)).floor()
+            } else {
+                l
+            }
+        }
+        (Some(l), None) => l + (n % 1000) as f64,
+        (None, Some(h)) => h - (n % 1000) as f64,
+        (None, None) => (n + 1) as f64,
+    };
+    let text = if v.fract() == 0.0 {
+        format!("{}", v as i128)
+    } else {
+        v.to_string()
+    };
+    cast(&text, col)
+}
+
+/// A text, bytea or array value of `len` characters, bytes or elements.
+fn of_length(cat: &Catalog, col: &Column, class: &TypeClass, len: usize, n: u64) -> String {
+    match class {
+        TypeClass::Text => cast(&text_of_len(n, len), col),
+        TypeClass::Bytea => cast(&bytes_of_len(n, len), col),
+        TypeClass::Array => {
+            let elem = if col.type_name.starts_with("integer")
+                || col.type_name.starts_with("bigint")
+                || col.type_name.starts_with("smallint")
+            {
+                "1"
+            } else {
+                "x"
+            };
+            cast(&format!("{{{}}}", vec![elem; len].join(",")), col)
+        }
+        _ => any_value(cat, col, class, n),
     }
 }
 

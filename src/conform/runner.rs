@@ -7,13 +7,13 @@ use crate::conform::pack::SqlFile;
 
 /// A statement PostgreSQL refused.
 #[derive(Debug, Clone)]
-pub struct SqlFailure {
+pub(crate) struct SqlFailure {
     /// `file:line:column` of the error position (or of the statement's start).
-    pub location: String,
-    pub statement_index: usize,
-    pub statement: String,
-    pub sqlstate: String,
-    pub message: String,
+    pub(crate) location: String,
+    pub(crate) statement_index: usize,
+    pub(crate) statement: String,
+    pub(crate) sqlstate: String,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for SqlFailure {
@@ -35,7 +35,7 @@ impl std::fmt::Display for SqlFailure {
 }
 
 /// Why a SQLSTATE is the harness's doing rather than the pack's mistake, in words.
-pub fn hint(sqlstate: &str) -> Option<&'static str> {
+pub(crate) fn hint(sqlstate: &str) -> Option<&'static str> {
     match sqlstate {
         // insufficient_privilege: the sandbox said no (docs/conformance.md, "Trust model").
         "42501" => Some(
@@ -49,7 +49,7 @@ pub fn hint(sqlstate: &str) -> Option<&'static str> {
 }
 
 /// The first `max` characters of a statement, on one line.
-pub fn excerpt(sql: &str, max: usize) -> String {
+pub(crate) fn excerpt(sql: &str, max: usize) -> String {
     let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() > max {
         format!("{}…", flat.chars().take(max).collect::<String>())
@@ -59,7 +59,7 @@ pub fn excerpt(sql: &str, max: usize) -> String {
 }
 
 /// The SQLSTATE and message of an error (the driver's text when the server sent none).
-pub fn describe(e: &tokio_postgres::Error) -> (String, String) {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> (String, String) {
     match e.as_db_error() {
         Some(db) => {
             let mut msg = db.message().to_string();
@@ -78,7 +78,7 @@ pub fn describe(e: &tokio_postgres::Error) -> (String, String) {
 }
 
 /// Runs each statement of `file` in the current session (no transaction control).
-pub async fn run_statements(client: &Client, file: &SqlFile) -> Result<(), SqlFailure> {
+pub(crate) async fn run_statements(client: &Client, file: &SqlFile) -> Result<(), SqlFailure> {
     for stmt in &file.statements {
         if let Err(e) = client.batch_execute(&stmt.text).await {
             let position = e.as_db_error().and_then(|db| match db.position() {
@@ -98,13 +98,9 @@ pub async fn run_statements(client: &Client, file: &SqlFile) -> Result<(), SqlFa
     Ok(())
 }
 
-/// Applies `file` in one transaction, as migration runners do; on failure nothing is left.
-pub async fn apply(client: &Client, file: &SqlFile) -> Result<(), SqlFailure> {
-    apply_then(client, file, None).await
-}
-
-/// Like [`apply`], then runs `record` (the runner's bookkeeping) in the same transaction.
-pub async fn apply_then(
+/// Applies `file` in one transaction, as migration runners do (on failure nothing is left),
+/// then runs `record` (the runner's bookkeeping) in the same transaction.
+pub(crate) async fn apply_then(
     client: &Client,
     file: &SqlFile,
     record: Option<&str>,

@@ -11,17 +11,17 @@ use crate::conform::outcome::{Kind, Report, Status};
 
 /// One pack's run on one image.
 pub(crate) struct VersionRun {
-    pub image: String,
-    pub report: Report,
+    pub(crate) image: String,
+    pub(crate) report: Report,
 }
 
 /// A check whose verdict is not the same on every image (absent on some = `None`).
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub(crate) struct Difference {
-    pub kind: Kind,
-    pub name: String,
+    pub(crate) kind: Kind,
+    pub(crate) name: String,
     /// image → status there (`null` where that run had no such check).
-    pub statuses: BTreeMap<String, Option<Status>>,
+    pub(crate) statuses: BTreeMap<String, Option<Status>>,
 }
 
 /// Checks whose status differs between runs, in the order of the first run's checks, then any

@@ -212,71 +212,92 @@ pub fn generate(seed: u64, messages: usize) -> Vectors {
     let mut alice = Session::initiator_with_key(&a_out, &spk.public(), alice_ratchet.clone())
         .expect("honest prekey");
     let mut bob = Session::responder(&b_out, &spk);
-    let mut out = Vec::with_capacity(messages);
-    for index in 0..messages {
-        let alice_sends = (index / 2) % 2 == 0;
-        let (sender, name, receiver) = if alice_sends {
-            (&mut alice, "alice", &mut bob)
-        } else {
-            (&mut bob, "bob", &mut alice)
-        };
-        let plaintext = format!("message {index} from {name} (seed {seed})");
-        let sender_ratchet_private = hex::encode(sender.ratchet_key_pair().secret_bytes());
-        let (header, ciphertext, mk) = sender
-            .encrypt_traced(plaintext.as_bytes())
-            .expect("sender has a chain");
-        let decrypted = receiver
-            .decrypt(&header, &ciphertext, &mut rng)
-            .expect("receiver decrypts");
-        assert_eq!(decrypted, plaintext.as_bytes(), "round trip in the vectors");
-        let keys = MessageKeys::derive(mk.as_bytes());
-        let header_bytes = header.to_bytes();
-        let mut ad = a_out.associated_data.clone();
-        ad.extend_from_slice(&header_bytes);
-        out.push(Message {
-            index,
-            sender: name,
-            sender_ratchet_private,
-            header: HeaderVector {
-                dh: hex::encode(header.dh),
-                pn: header.pn,
-                n: header.n,
-                bytes: hex::encode(header_bytes),
-            },
-            associated_data: hex::encode(ad),
-            message_key: hex::encode(mk.as_bytes()),
-            encryption_key: hex::encode(keys.encryption_key()),
-            auth_key: hex::encode(keys.auth_key()),
-            iv: hex::encode(keys.iv()),
-            plaintext: hex::encode(plaintext.as_bytes()),
-            plaintext_utf8: plaintext,
-            ciphertext: hex::encode(ciphertext),
-        });
-    }
+    let out: Vec<Message> = (0..messages)
+        .map(|index| {
+            let alice_sends = (index / 2) % 2 == 0;
+            let (sender, name, receiver) = if alice_sends {
+                (&mut alice, "alice", &mut bob)
+            } else {
+                (&mut bob, "bob", &mut alice)
+            };
+            let plaintext = format!("message {index} from {name} (seed {seed})");
+            let ad = &a_out.associated_data;
+            exchange(index, name, sender, receiver, plaintext, ad, &mut rng)
+        })
+        .collect();
 
     Vectors {
         description: "e2ee-harness X3DH + Double Ratchet test vectors; see src/crypto/vectors.rs and src/crypto/params.rs",
         seed,
         params: params_vector(),
         alice: Alice { identity: identity_vector(&alice_id), ephemeral: key_vector(&ephemeral) },
-        bob: Bob {
-            identity: identity_vector(&bob_id),
-            signed_prekey: SignedPreKeyVector {
-                id: spk.id,
-                private: hex::encode(spk.key_pair.secret_bytes()),
-                public: hex::encode(spk.public()),
-                encoded: hex::encode(encode_public(&spk.public())),
-                signature: hex::encode(spk.signature),
-            },
-            one_time_prekey: OneTimePreKeyVector {
-                id: opk.id,
-                private: hex::encode(opk.key_pair.secret_bytes()),
-                public: hex::encode(opk.public()),
-            },
-        },
+        bob: bob_vector(&bob_id, &spk, &opk),
         x3dh: x3dh_with,
         x3dh_without_one_time_prekey: x3dh_without,
         ratchet: Ratchet { alice_initial_ratchet_key: key_vector(&alice_ratchet), messages: out },
+    }
+}
+
+/// Message `index` from `sender` (called `name`) to `receiver`, decrypted and checked, with
+/// every key that produced it. `associated_data` is the X3DH AD (the header is appended).
+fn exchange(
+    index: usize,
+    name: &'static str,
+    sender: &mut Session,
+    receiver: &mut Session,
+    plaintext: String,
+    associated_data: &[u8],
+    rng: &mut ChaCha20Rng,
+) -> Message {
+    let sender_ratchet_private = hex::encode(sender.ratchet_key_pair().secret_bytes());
+    let (header, ciphertext, mk) = sender
+        .encrypt_traced(plaintext.as_bytes())
+        .expect("sender has a chain");
+    let decrypted = receiver
+        .decrypt(&header, &ciphertext, rng)
+        .expect("receiver decrypts");
+    assert_eq!(decrypted, plaintext.as_bytes(), "round trip in the vectors");
+    let keys = MessageKeys::derive(mk.as_bytes());
+    let header_bytes = header.to_bytes();
+    let mut ad = associated_data.to_vec();
+    ad.extend_from_slice(&header_bytes);
+    Message {
+        index,
+        sender: name,
+        sender_ratchet_private,
+        header: HeaderVector {
+            dh: hex::encode(header.dh),
+            pn: header.pn,
+            n: header.n,
+            bytes: hex::encode(header_bytes),
+        },
+        associated_data: hex::encode(ad),
+        message_key: hex::encode(mk.as_bytes()),
+        encryption_key: hex::encode(keys.encryption_key()),
+        auth_key: hex::encode(keys.auth_key()),
+        iv: hex::encode(keys.iv()),
+        plaintext: hex::encode(plaintext.as_bytes()),
+        plaintext_utf8: plaintext,
+        ciphertext: hex::encode(ciphertext),
+    }
+}
+
+/// Bob's published keys, private halves included.
+fn bob_vector(bob_id: &IdentityKeyPair, spk: &SignedPreKey, opk: &OneTimePreKey) -> Bob {
+    Bob {
+        identity: identity_vector(bob_id),
+        signed_prekey: SignedPreKeyVector {
+            id: spk.id,
+            private: hex::encode(spk.key_pair.secret_bytes()),
+            public: hex::encode(spk.public()),
+            encoded: hex::encode(encode_public(&spk.public())),
+            signature: hex::encode(spk.signature),
+        },
+        one_time_prekey: OneTimePreKeyVector {
+            id: opk.id,
+            private: hex::encode(opk.key_pair.secret_bytes()),
+            public: hex::encode(opk.public()),
+        },
     }
 }
 

@@ -224,6 +224,9 @@ Latency is timed from each operation's intended start.</p>
 {svg}
 <table><tr><th>devices</th><th>operation</th><th>count</th><th>errors</th><th>late starts</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>service p95</th><th>p95 budget</th><th>verdict</th></tr>
 {rows}</table>
+{findings}
+{locks}
+{growth}
 </body></html>
 "#,
         pack = esc(&report.pack),
@@ -241,5 +244,100 @@ Latency is timed from each operation's intended start.</p>
         duration = report.duration_seconds,
         outcome = esc(&report.outcome),
         svg = svg(report),
+        findings = findings_html(report),
+        locks = locks_html(report),
+        growth = growth_html(report),
+    )
+}
+
+fn findings_html(report: &Report) -> String {
+    if report.findings.is_empty() {
+        return "<h2>Findings</h2><p class=\"ok\">No lock wait between operations, no cost growing well above logarithmically.</p>".into();
+    }
+    let items: String = report
+        .findings
+        .iter()
+        .map(|f| format!("<li>{}</li>", esc(f)))
+        .collect();
+    format!("<h2>Findings</h2><ul class=\"breach\">{items}</ul>")
+}
+
+/// Lock waits between operations, per scale (docs/conformance.md 6.3).
+fn locks_html(report: &Report) -> String {
+    let mut rows = String::new();
+    for s in &report.scales {
+        for w in &s.locks.waits {
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{:.1} ms</td><td>{:.1} ms</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
+                s.devices,
+                esc(&w.waiter),
+                esc(&w.blocker),
+                esc(&w.mode),
+                esc(&w.locktype),
+                esc(&w.relation),
+                w.waits,
+                w.max_wait_ms,
+                w.total_wait_ms,
+                esc(&w.blocker_statement),
+                if w.finding { "breach" } else { "" },
+                if w.finding { "finding" } else { "seen" }
+            ));
+        }
+    }
+    let samples: Vec<String> = report
+        .scales
+        .iter()
+        .map(|s| format!("{} at {} devices", s.locks.samples, s.devices))
+        .collect();
+    format!(
+        "<h2>Lock waits between operations</h2><p>pg_locks sampled every {} ms during each run ({}).</p>{}",
+        super::locks::SAMPLE_EVERY.as_millis(),
+        samples.join(", "),
+        if rows.is_empty() {
+            "<p class=\"ok\">No operation was seen waiting for a lock.</p>".to_string()
+        } else {
+            format!("<table><tr><th>devices</th><th>waiting operation</th><th>blocked by</th><th>lock</th><th>relation</th><th>waits seen</th><th>longest</th><th>in all</th><th>blocker's statement</th><th>verdict</th></tr>\n{rows}</table>")
+        }
+    )
+}
+
+/// Counted cost per operation against scale (docs/conformance.md 6.3).
+fn growth_html(report: &Report) -> String {
+    if report.growth.is_empty() {
+        return "<h2>Cost growth</h2><p>Needs two or more scales.</p>".into();
+    }
+    let list = |v: &[u64]| {
+        v.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" → ")
+    };
+    let mut rows = String::new();
+    for g in &report.growth {
+        let verdict = match (&g.not_judged, g.flagged) {
+            (Some(why), _) => esc(why),
+            (None, true) => "finding".into(),
+            (None, false) => "ok".into(),
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{} (^{:.2})</td><td>{} (^{:.2})</td><td>{} (^{:.2})</td><td class=\"{}\">{}</td><td style=\"text-align:left\">{}</td></tr>\n",
+            esc(&g.operation),
+            list(&g.rows_touched),
+            g.rows_exponent,
+            list(&g.plan_blocks),
+            g.blocks_exponent,
+            g.service_p50_us.iter().map(|u| ms(*u)).collect::<Vec<_>>().join(" → "),
+            g.service_exponent,
+            if g.flagged { "breach" } else { "ok" },
+            verdict,
+            g.responsible.iter().map(|r| esc(r)).collect::<Vec<_>>().join("<br>")
+        ));
+    }
+    format!(
+        "<h2>Cost growth</h2><p>Each operation executed alone under EXPLAIN ANALYZE at each scale (devices {}); exponent of devices fitted by least squares; flagged at ^{} or more in rows touched or plan blocks with a gain of {} or more.</p>
+<table><tr><th>operation</th><th>rows touched</th><th>plan blocks</th><th>service p50</th><th>verdict</th><th>responsible</th></tr>\n{rows}</table>",
+        report.growth[0].devices.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+        super::growth::FLAG_EXPONENT,
+        super::growth::MIN_GROWTH,
     )
 }

@@ -7,6 +7,9 @@
 
 pub mod chart;
 pub mod claims;
+pub mod explain;
+pub mod growth;
+pub mod locks;
 pub mod pack;
 pub mod params;
 pub mod report;
@@ -95,12 +98,19 @@ pub async fn run(
                     pack.name, loaded.seconds, options.duration, workload.load.warmup, workload.load.rate
                 );
             }
-            let mut clients = Vec::new();
-            for _ in 0..workload.load.connections {
-                clients.push(disposable_pg::connect(&url).await?);
+            if options.verbose {
+                eprintln!("db-bench {}: {devices} devices: explaining each operation alone", pack.name);
             }
-            let stats = runner::run(workload, clients, counts.clone(), options.duration).await?;
-            Ok::<_, Error>(report::ScaleReport::new(workload, devices, counts, loaded, &stats))
+            let costs = explain::measure(&admin, workload, &counts, workload.load.rng_seed).await?;
+            let clients = workload_clients(&url, workload.load.connections).await?;
+            let sampler = locks::start(&url, operation_sql(workload, &counts)).await?;
+            let stats = runner::run(workload, clients, counts.clone(), options.duration).await;
+            // The sampler stops whatever the run did; the run's error comes first.
+            let locks = sampler.stop().await;
+            let (stats, locks) = (stats?, locks?);
+            let mut scale = report::ScaleReport::new(workload, devices, counts, loaded, &stats);
+            (scale.costs, scale.locks) = (costs, locks);
+            Ok::<_, Error>(scale)
         }
         .await;
         // The database goes whatever happened; its error does not hide the run's.
@@ -118,13 +128,16 @@ pub async fn run(
         connections: workload.load.connections,
         warmup_seconds: workload.load.warmup.as_secs_f64(),
         duration_seconds: options.duration.as_secs_f64(),
+        growth: growth::analyse(&scales),
         scales,
+        findings: Vec::new(),
         failures: Vec::new(),
         outcome: String::new(),
         interrupted: measuring.was_requested(),
     };
     drop(measuring);
     report.failures = report::failures(&report, workload.load.max_error_rate);
+    report.findings = report::findings(&report);
     if report.interrupted {
         report.failures.push(format!(
             "interrupted by a signal: partial results ({} of {} scales measured)",
@@ -132,12 +145,42 @@ pub async fn run(
             options.scales.len()
         ));
     }
-    report.outcome = if report.failures.is_empty() {
+    report.outcome = if report.failures.is_empty() && report.findings.is_empty() {
         "pass".into()
     } else {
         "failed".into()
     };
     Ok(report)
+}
+
+/// One connection per worker, each named `<locks::APP_PREFIX><n>` so the lock sampler knows
+/// the workload's backends from any other.
+async fn workload_clients(url: &str, n: usize) -> Result<Vec<tokio_postgres::Client>, Error> {
+    let mut clients = Vec::new();
+    for i in 1..=n {
+        let client = disposable_pg::connect(url).await?;
+        client
+            .batch_execute(&format!(
+                "SET application_name = '{}{i}'",
+                locks::APP_PREFIX
+            ))
+            .await
+            .map_err(|e| Error::Unavailable(format!("setting application_name: {e}")))?;
+        clients.push(client);
+    }
+    Ok(clients)
+}
+
+/// (name, SQL as the workers send it) of every operation at this scale.
+fn operation_sql(
+    workload: &Workload,
+    counts: &std::collections::BTreeMap<String, u64>,
+) -> Vec<(String, String)> {
+    workload
+        .operations
+        .iter()
+        .map(|o| (o.name.clone(), workload::substitute(&o.sql, counts)))
+        .collect()
 }
 
 /// The default report directory: `reports/db-bench-<pack>-<UTC time>/`.

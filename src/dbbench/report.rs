@@ -23,8 +23,13 @@ pub struct Report {
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
     pub scales: Vec<ScaleReport>,
+    /// How each operation's counted cost grows across the scales (docs/conformance.md 6.3).
+    pub growth: Vec<super::growth::Growth>,
     /// One line per budget breach, error-rate breach or unsampled operation.
     pub failures: Vec<String>,
+    /// One line per lock wait that serializes the workload's operations and per operation
+    /// whose cost grows well above logarithmically; each fails the run like a failure.
+    pub findings: Vec<String>,
     pub outcome: String,
     /// Stopped by SIGINT/SIGTERM: the scales measured until then (the last one possibly
     /// short); never a pass, and the CLI exits 130.
@@ -40,6 +45,10 @@ pub struct ScaleReport {
     /// Seconds of the measured window that ran (less than the duration when interrupted).
     pub measured_seconds: f64,
     pub operations: Vec<OpReport>,
+    /// Each operation executed alone under EXPLAIN ANALYZE before the run, counted.
+    pub costs: Vec<super::explain::OpCost>,
+    /// Lock waits between the workload's operations, sampled during the run.
+    pub locks: super::locks::LockReport,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +162,8 @@ impl ScaleReport {
             scheduled: run.scheduled,
             measured_seconds: run.measured_seconds,
             operations,
+            costs: Vec::new(),
+            locks: Default::default(),
         }
     }
 }
@@ -202,6 +213,25 @@ pub fn failures(report: &Report, max_error_rate: f64) -> Vec<String> {
     out
 }
 
+/// The findings of the lock sampler and the growth rule (docs/conformance.md 6.3).
+pub fn findings(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &report.scales {
+        for w in s.locks.waits.iter().filter(|w| w.finding) {
+            out.push(format!(
+                "{}: at {} devices, {}",
+                super::locks::RULE,
+                s.devices,
+                w.describe()
+            ));
+        }
+    }
+    for g in report.growth.iter().filter(|g| g.flagged) {
+        out.push(format!("{}: {}", super::growth::RULE, g.describe()));
+    }
+    out
+}
+
 /// Milliseconds with two decimals, for people.
 pub fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
@@ -238,6 +268,8 @@ pub fn summary(report: &Report) -> String {
             ));
         }
     }
+    out.push_str(&super::locks::summary(&report.scales));
+    out.push_str(&super::growth::summary(&report.growth));
     out
 }
 

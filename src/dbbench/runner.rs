@@ -2,7 +2,7 @@
 //! `t0 + i / rate`) whatever the database does; a fixed set of connections serves them from one
 //! queue. Latency is measured from each operation's *intended* start, so time spent queued
 //! behind a slow operation counts (no coordinated omission); an operation that begins more
-//! than [`LATE_AFTER`] after it was due is also counted as a late start.
+//! than [`LATE_START_THRESHOLD`] after it was due is also counted as a late start.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,13 +19,10 @@ use super::params::{Generator, Value};
 use super::workload::Workload;
 use crate::Error;
 
-/// An operation that starts more than this after its intended start is a late start.
-pub const LATE_AFTER: Duration = Duration::from_millis(1);
+pub use crate::load::pacer::LATE_START_THRESHOLD;
 /// After the schedule ends, queued operations still run for this long; the rest are counted
 /// as not started (an error kind of their own), never silently dropped.
 pub const DRAIN: Duration = Duration::from_secs(10);
-/// Histograms cover 1 µs to 10 min at 3 significant digits.
-const HIGHEST_US: u64 = 600_000_000;
 
 /// What one operation did during the measured window.
 #[derive(Debug, Clone)]
@@ -48,13 +45,12 @@ pub struct OpStats {
 impl OpStats {
     fn new() -> OpStats {
         OpStats {
-            latency: Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("valid histogram bounds"),
-            service: Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("valid histogram bounds"),
+            latency: crate::report::model::new_histogram(),
+            service: crate::report::model::new_histogram(),
             errors: BTreeMap::new(),
             late: 0,
             max_start_lag_us: 0,
-            start_lag: Histogram::new_with_bounds(1, HIGHEST_US, 3)
-                .expect("valid histogram bounds"),
+            start_lag: crate::report::model::new_histogram(),
             claims: Default::default(),
         }
     }
@@ -208,6 +204,8 @@ pub async fn run(
                 let job = { rx.lock().await.recv().await };
                 let Some(job) = job else { break };
                 let s = &mut stats[job.op];
+                // Handed over early so this worker is awake: start exactly on time.
+                crate::load::pacer::spin_until(job.due.into_std());
                 let started = Instant::now();
                 if started > drain_until {
                     if job.measured {
@@ -223,7 +221,7 @@ pub async fn run(
                     continue;
                 }
                 let lag = started.saturating_duration_since(job.due);
-                if lag > LATE_AFTER {
+                if lag > LATE_START_THRESHOLD {
                     s.late += 1;
                 }
                 s.max_start_lag_us = s.max_start_lag_us.max(lag.as_micros() as u64);

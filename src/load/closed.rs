@@ -104,8 +104,22 @@ pub async fn run(
             .set_wait_time(plan.think_time, plan.think_time)
             .map_err(|e| Error::BadInput(format!("closed.think_time: {e}")))?;
     }
-    let goose_err = |e: GooseError| Error::Unavailable(format!("goose: {e}"));
-    let attack = GooseAttack::initialize_with_config(goose::config::GooseConfiguration::default())
+    let attack = goose_attack(&world, plan, scenario, scenario_g, &report_path)?;
+    let _stdout = StdoutToStderr::redirect();
+    attack.execute().await.map_err(goose_err)?;
+    Ok(GOOSE_REPORT.to_string())
+}
+
+/// goose's attack for `plan`: one scenario, the target host, the test plan, the report file,
+/// and goose's own output silenced.
+fn goose_attack(
+    world: &World,
+    plan: &ClosedPlan,
+    scenario: &Scenario,
+    scenario_g: goose::prelude::Scenario,
+    report_path: &Path,
+) -> Result<Box<GooseAttack>, Error> {
+    GooseAttack::initialize_with_config(goose::config::GooseConfiguration::default())
         .map_err(goose_err)?
         .register_scenario(scenario_g)
         .set_default(GooseDefault::Host, world.api.base())
@@ -125,10 +139,11 @@ pub async fn run(
         .set_default(GooseDefault::NoTelnet, true)
         .map_err(goose_err)?
         .set_default(GooseDefault::Quiet, 1)
-        .map_err(goose_err)?;
-    let _stdout = StdoutToStderr::redirect();
-    attack.execute().await.map_err(goose_err)?;
-    Ok(GOOSE_REPORT.to_string())
+        .map_err(goose_err)
+}
+
+fn goose_err(e: GooseError) -> Error {
+    Error::Unavailable(format!("goose: {e}"))
 }
 
 /// goose prints its own progress ("4 users launched.") on stdout even when quiet; stdout is

@@ -32,8 +32,7 @@ use crate::report::model::{
 use crate::scenario::{FlowKind, Load, Scenario};
 use crate::Error;
 
-/// A flow that starts more than this after its intended start counts as a late start.
-pub const LATE_START_THRESHOLD: Duration = Duration::from_millis(5);
+pub use pacer::LATE_START_THRESHOLD;
 /// Time the drain always gets after the flows ended (to reconnect devices and take their
 /// queued messages), even when the flows used up the whole drain period.
 pub const END_GRACE: Duration = Duration::from_secs(2);
@@ -114,12 +113,17 @@ async fn precompute_keys(
     .ok_or(Error::Interrupted)
 }
 
-/// Runs `scenario` and returns its report (not yet written).
+/// Runs `scenario` and returns what it measured: a report without a verdict (not yet judged
+/// by [`crate::verdict::judge`], not yet written).
 pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report, Error> {
     execute_with_faults(scenario, ctx, None).await
 }
 
 /// [`execute`], injecting the scenario's faults into `targets` during the measured window.
+///
+/// Four phases: [`prepare`] (keys and population, before the clock), [`drive`] (the
+/// schedule and the faults), [`drain`] (what is still on its way) and [`measure`] (the report,
+/// without a verdict: [`crate::verdict`] judges it).
 pub async fn execute_with_faults(
     scenario: &Scenario,
     ctx: RunContext<'_>,
@@ -127,13 +131,39 @@ pub async fn execute_with_faults(
 ) -> Result<Report, Error> {
     let started_at = Utc::now();
     let mut machine = MachineProbe::begin();
+    let prepared = prepare(scenario, &ctx).await?;
+    machine.clock_started();
+    let mut driven = drive(scenario, &ctx, &prepared, targets).await?;
+    let drained = drain(scenario, &prepared, &mut driven).await;
+    Ok(measure(Measured {
+        scenario,
+        ctx,
+        prepared,
+        driven,
+        drained,
+        targets: targets.is_some(),
+        started_at,
+        machine,
+    }))
+}
+
+/// What exists before the clock starts.
+struct Prepared {
+    world: Arc<World>,
+    recorder: Arc<Recorder>,
+    ledger: Arc<Ledger>,
+    counters: Arc<GeneratorCounters>,
+    probe: Option<memory_probe::ProbeResult>,
+}
+
+/// Key material ahead of the clock (the population, the expected registrations and the
+/// memory probe; spare one-time prekeys for the expected replenishments), then the memory
+/// probe and the population, registered and connected.
+async fn prepare(scenario: &Scenario, ctx: &RunContext<'_>) -> Result<Prepared, Error> {
     let pop = &scenario.population;
     let recorder = Arc::new(Recorder::unstarted());
     let ledger = Arc::new(Ledger::new());
     let counters = Arc::new(GeneratorCounters::default());
-
-    // Key material ahead of the clock: the population, the expected registrations and the
-    // memory probe; spare one-time prekeys for the expected replenishments.
     let expected_flows = expected_flows(scenario);
     let share =
         |k: FlowKind| scenario.weight(k) as f64 / scenario.weights.iter().sum::<u32>() as f64;
@@ -145,7 +175,34 @@ pub async fn execute_with_faults(
         + scenario.memory_probe_devices as usize;
     let keys = precompute_keys(scenario, device_sets, replenish_keys, ctx.progress).await?;
 
-    let cfg = FlowConfig {
+    let world = World::new(
+        ctx.api.clone(),
+        recorder.clone(),
+        ledger.clone(),
+        counters.clone(),
+        keys,
+        flow_config(scenario),
+        scenario.seed,
+    );
+    let probe = memory_probe::run(&world, scenario.memory_probe_devices)
+        .await
+        .map_err(|e| Error::Unavailable(format!("memory probe: {e}")))?;
+    world
+        .populate(pop.users, pop.devices_per_user, SETUP_PARALLELISM)
+        .await
+        .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", pop.users)))?;
+    Ok(Prepared {
+        world,
+        recorder,
+        ledger,
+        counters,
+        probe,
+    })
+}
+
+fn flow_config(scenario: &Scenario) -> FlowConfig {
+    let pop = &scenario.population;
+    FlowConfig {
         converse_messages: scenario.converse_messages,
         fanout_group_size: scenario.fanout_group_size,
         offline_messages: scenario.offline_messages,
@@ -155,35 +212,45 @@ pub async fn execute_with_faults(
         replenish_threshold: pop.replenish_threshold,
         devices_per_user: pop.devices_per_user,
         reply_timeout: REPLY_TIMEOUT,
-    };
-    let world = World::new(
-        ctx.api.clone(),
-        recorder.clone(),
-        ledger.clone(),
-        counters.clone(),
-        keys,
-        cfg,
-        scenario.seed,
-    );
+    }
+}
 
-    let probe = memory_probe::run(&world, scenario.memory_probe_devices)
-        .await
-        .map_err(|e| Error::Unavailable(format!("memory probe: {e}")))?;
-    world
-        .populate(pop.users, pop.devices_per_user, SETUP_PARALLELISM)
-        .await
-        .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", pop.users)))?;
+/// The clock and what ran on it.
+struct Driven {
+    epoch: Instant,
+    window_start: Instant,
+    window_start_utc: chrono::DateTime<Utc>,
+    /// Flows and the drain share this deadline: the run ends within duration + drain + grace.
+    flow_deadline: Instant,
+    load_ended: Instant,
+    watch: Arc<FaultWatch>,
+    measuring: interrupt::Measuring,
+    progress: Option<Progress>,
+    interrupted: bool,
+    goose_report: Option<String>,
+    closed_cut_short: bool,
+    cpu0: Duration,
+    server_cpu0: Duration,
+}
 
-    // The clock starts. From here a Ctrl-C stops the schedule and still reports.
+/// Starts the clock and runs the schedule (open or closed model) with the faults beside it,
+/// until it ends or a Ctrl-C drops it (its in-flight flows are cancelled and counted, and
+/// everything measured so far is kept).
+async fn drive(
+    scenario: &Scenario,
+    ctx: &RunContext<'_>,
+    prepared: &Prepared,
+    targets: Option<&fault::Targets<'_>>,
+) -> Result<Driven, Error> {
     let measuring = interrupt::Measuring::start();
-    machine.clock_started();
     let cpu0 = process::process_cpu().unwrap_or_default();
     let server_cpu0 = process::threads_cpu(process::SERVER_THREAD_PREFIX).unwrap_or_default();
     let epoch = Instant::now();
     let window_start = epoch + scenario.warmup;
     let window_start_utc =
         Utc::now() + chrono::Duration::from_std(scenario.warmup).unwrap_or_default();
-    let end = epoch + scenario.duration;
+    let flow_deadline = epoch + scenario.duration + scenario.drain;
+    let recorder = &prepared.recorder;
     recorder.set_window_start(window_start);
     let watch = Arc::new(FaultWatch::new(scenario.faults.len()));
     if targets.is_some() && !scenario.faults.is_empty() {
@@ -193,23 +260,22 @@ pub async fn execute_with_faults(
         ctx.progress,
         progress::Sources {
             recorder: recorder.clone(),
-            ledger: ledger.clone(),
-            counters: counters.clone(),
+            ledger: prepared.ledger.clone(),
+            counters: prepared.counters.clone(),
             start: epoch,
             total: scenario.duration,
             warmup: scenario.warmup,
         },
     );
-    let mix = mix::Mix::new(scenario.weights);
-    // Flows and the drain share one deadline: the run ends within duration + drain + grace.
-    let flow_deadline = end + scenario.drain;
     let mut goose_report = None;
     let mut closed_cut_short = false;
     let load = async {
+        let world = prepared.world.clone();
         match &scenario.load {
             Load::Open(plan) => {
+                let mix = mix::Mix::new(scenario.weights);
                 open::run(
-                    world.clone(),
+                    world,
                     plan,
                     &mix,
                     scenario.seed,
@@ -220,14 +286,8 @@ pub async fn execute_with_faults(
                 .await
             }
             Load::Closed(plan) => {
-                let users = closed::run(
-                    world.clone(),
-                    plan,
-                    &mix,
-                    scenario,
-                    window_start,
-                    ctx.report_dir,
-                );
+                let mix = mix::Mix::new(scenario.weights);
+                let users = closed::run(world, plan, &mix, scenario, window_start, ctx.report_dir);
                 // Goose waits for its users' last flows: bounded by the same deadline (dropping
                 // the attack cancels them, and each cancelled flow records itself).
                 match tokio::time::timeout_at(flow_deadline.into(), users).await {
@@ -243,8 +303,6 @@ pub async fn execute_with_faults(
             fault::run_schedule(&scenario.faults, t, window_start, &watch).await;
         }
     };
-    // Ctrl-C drops the schedule (its in-flight flows are cancelled and counted) and keeps
-    // everything measured so far.
     let interrupted = tokio::select! {
         (loaded, ()) = async { tokio::join!(load, faults) } => {
             loaded?;
@@ -252,28 +310,110 @@ pub async fn execute_with_faults(
         }
         () = measuring.requested() => true,
     };
-    let load_ended = Instant::now();
-    // Drain: every device online again, then wait for what is still on its way (briefly
-    // after a Ctrl-C: the user asked to stop).
-    let drain_deadline = if interrupted {
+    Ok(Driven {
+        epoch,
+        window_start,
+        window_start_utc,
+        flow_deadline,
+        load_ended: Instant::now(),
+        watch,
+        measuring,
+        progress: Some(progress),
+        interrupted,
+        goose_report,
+        closed_cut_short,
+        cpu0,
+        server_cpu0,
+    })
+}
+
+/// CPU and wall time of the run, taken once the drain is over.
+struct Drained {
+    wall: Duration,
+    cpu: Duration,
+    server_cpu: Duration,
+}
+
+/// Every device online again, then wait for what is still on its way (briefly after a
+/// Ctrl-C: the user asked to stop); then every connection closed.
+async fn drain(scenario: &Scenario, prepared: &Prepared, driven: &mut Driven) -> Drained {
+    let drain_deadline = if driven.interrupted {
         Instant::now() + scenario.drain.min(INTERRUPT_DRAIN)
     } else {
-        flow_deadline.max(Instant::now() + END_GRACE)
+        driven.flow_deadline.max(Instant::now() + END_GRACE)
     };
-    world.reconnect_all(drain_deadline).await;
-    while ledger.outstanding() > 0 && Instant::now() < drain_deadline {
+    prepared.world.reconnect_all(drain_deadline).await;
+    while prepared.ledger.outstanding() > 0 && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    progress.finish().await;
-    let wall = epoch.elapsed();
+    if let Some(progress) = driven.progress.take() {
+        progress.finish().await;
+    }
+    let wall = driven.epoch.elapsed();
     let cpu = process::process_cpu()
         .unwrap_or_default()
-        .saturating_sub(cpu0);
+        .saturating_sub(driven.cpu0);
     let server_cpu = process::threads_cpu(process::SERVER_THREAD_PREFIX)
         .unwrap_or_default()
-        .saturating_sub(server_cpu0);
-    world.disconnect_all().await;
+        .saturating_sub(driven.server_cpu0);
+    prepared.world.disconnect_all().await;
+    Drained {
+        wall,
+        cpu,
+        server_cpu,
+    }
+}
 
+/// Everything [`measure`] turns into a report.
+struct Measured<'a> {
+    scenario: &'a Scenario,
+    ctx: RunContext<'a>,
+    prepared: Prepared,
+    driven: Driven,
+    drained: Drained,
+    /// Faults were injected (their records belong in the report).
+    targets: bool,
+    started_at: chrono::DateTime<Utc>,
+    machine: MachineProbe,
+}
+
+/// The report of what was measured: operations, integrity, generator health, faults. No
+/// verdict: [`crate::verdict::judge`] gives it. (Over 80 lines only because it takes its
+/// inputs apart field by field.)
+fn measure(m: Measured<'_>) -> Report {
+    let Measured {
+        scenario,
+        ctx,
+        prepared,
+        driven,
+        drained,
+        targets,
+        started_at,
+        machine,
+    } = m;
+    let Prepared {
+        world: _,
+        recorder,
+        ledger,
+        counters,
+        probe,
+    } = prepared;
+    let Driven {
+        window_start,
+        window_start_utc,
+        load_ended,
+        watch,
+        measuring,
+        interrupted,
+        goose_report,
+        closed_cut_short,
+        ..
+    } = driven;
+    let Drained {
+        wall,
+        cpu,
+        server_cpu,
+    } = drained;
     // An interrupted run measured only until the interruption.
     let window = if interrupted {
         load_ended
@@ -288,18 +428,57 @@ pub async fn execute_with_faults(
     let operations = recorder.finish(window);
     let integrity = ledger.finish();
     let integrity_problems = ledger.problems();
-    let resilience = Resilience {
-        retries: GeneratorCounters::by_op(&counters.retries),
-        retry_budget_exhausted: GeneratorCounters::by_op(&counters.retry_exhausted),
-        ws_reconnects: GeneratorCounters::get(&counters.ws_reconnects),
-        ws_reconnect_attempts: GeneratorCounters::get(&counters.ws_reconnect_attempts),
-        faults: match targets {
-            Some(_) => watch.finish(&scenario.faults, window_start),
-            None => Vec::new(),
-        },
+    let faults = if targets {
+        watch.finish(&scenario.faults, window_start)
+    } else {
+        Vec::new()
     };
-    // The budgets as configured; the verdict module judges them.
-    let budgets: Vec<BudgetVerdict> = scenario
+    let resilience = resilience(&counters, faults);
+
+    let cpus = process::cpus();
+    let generator = generator_health(GeneratorInputs {
+        scenario,
+        counters: &counters,
+        window,
+        wall,
+        cpu,
+        server_cpu,
+        cpus,
+        probe,
+        bundled_server: ctx.environment.bundled_server,
+        closed_cut_short,
+        goose_report,
+    });
+    Report {
+        schema_version: SCHEMA_VERSION,
+        scenario: scenario_info(scenario, ctx.api.dialect().name()),
+        environment: Environment {
+            cpus,
+            machine: Some(machine.finish()),
+            ..ctx.environment
+        },
+        started_at,
+        finished_at: Utc::now(),
+        window: Window {
+            start: window_start_utc,
+            duration_s: window.as_secs_f64(),
+            interval_ms: 1000,
+        },
+        operations,
+        budgets: configured_budgets(scenario),
+        integrity,
+        integrity_problems,
+        generator,
+        resilience,
+        passed: false,
+        failures: Vec::new(),
+        interrupted,
+    }
+}
+
+/// The budgets as configured, not yet judged ([`crate::verdict`] judges them).
+fn configured_budgets(scenario: &Scenario) -> Vec<BudgetVerdict> {
+    scenario
         .budgets
         .iter()
         .map(|b| BudgetVerdict {
@@ -310,13 +489,57 @@ pub async fn execute_with_faults(
             passed: false,
             source: b.source.label().to_string(),
         })
-        .collect();
+        .collect()
+}
 
+/// The clients' retries and reconnects, and the faults injected.
+fn resilience(
+    counters: &GeneratorCounters,
+    faults: Vec<crate::report::model::FaultReport>,
+) -> Resilience {
+    Resilience {
+        retries: GeneratorCounters::by_op(&counters.retries),
+        retry_budget_exhausted: GeneratorCounters::by_op(&counters.retry_exhausted),
+        ws_reconnects: GeneratorCounters::get(&counters.ws_reconnects),
+        ws_reconnect_attempts: GeneratorCounters::get(&counters.ws_reconnect_attempts),
+        faults,
+    }
+}
+
+/// What the generator's health is computed from.
+struct GeneratorInputs<'a> {
+    scenario: &'a Scenario,
+    counters: &'a GeneratorCounters,
+    window: Duration,
+    wall: Duration,
+    cpu: Duration,
+    server_cpu: Duration,
+    cpus: usize,
+    probe: Option<memory_probe::ProbeResult>,
+    bundled_server: bool,
+    closed_cut_short: bool,
+    goose_report: Option<String>,
+}
+
+/// How the generator held up: schedule, cancellations, CPU, memory, connections.
+fn generator_health(i: GeneratorInputs<'_>) -> Generator {
+    let GeneratorInputs {
+        scenario,
+        counters,
+        window,
+        wall,
+        cpu,
+        server_cpu,
+        cpus,
+        probe,
+        bundled_server,
+        closed_cut_short,
+        goose_report,
+    } = i;
     let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let cpus = process::cpus();
     let generator_cpu = cpu.saturating_sub(server_cpu);
     let flows_started = g(&counters.flows_started);
-    let generator = Generator {
+    Generator {
         model: match scenario.load {
             Load::Open(_) => "open".into(),
             Load::Closed(_) => "closed".into(),
@@ -330,6 +553,8 @@ pub async fn execute_with_faults(
         late_starts: g(&counters.late_starts),
         late_start_threshold_us: LATE_START_THRESHOLD.as_micros() as u64,
         max_start_lag_us: g(&counters.max_start_lag_us),
+        start_lag_p50_us: counters.start_lags.p50_p99().0,
+        start_lag_p99_us: counters.start_lags.p50_p99().1,
         flows_started,
         flows_intended: g(&counters.flows_intended),
         achieved_rate_per_s: round4(flows_started as f64 / window.as_secs_f64()),
@@ -358,36 +583,9 @@ pub async fn execute_with_faults(
         peak_open_websockets: g(&counters.peak_open_websockets),
         memory_per_ws_device_bytes: probe.map_or(0, |p| p.bytes_per_device),
         ws_probe_devices: probe.map_or(0, |p| p.devices),
-        memory_probe_includes_server: probe.is_some() && ctx.environment.bundled_server,
+        memory_probe_includes_server: probe.is_some() && bundled_server,
         goose_report,
-    };
-    let mut report = Report {
-        schema_version: SCHEMA_VERSION,
-        scenario: scenario_info(scenario, ctx.api.dialect().name()),
-        environment: Environment {
-            cpus,
-            machine: Some(machine.finish()),
-            ..ctx.environment
-        },
-        started_at,
-        finished_at: Utc::now(),
-        window: Window {
-            start: window_start_utc,
-            duration_s: window.as_secs_f64(),
-            interval_ms: 1000,
-        },
-        operations,
-        budgets,
-        integrity,
-        integrity_problems,
-        generator,
-        resilience,
-        passed: false,
-        failures: Vec::new(),
-        interrupted,
-    };
-    crate::verdict::judge(&mut report);
-    Ok(report)
+    }
 }
 
 /// Flows the scenario will start (open model: exactly; closed model: a generous estimate).

@@ -22,8 +22,8 @@ use crate::scenario::OpenPlan;
 /// rest are cancelled and counted).
 ///
 /// The schedule runs on the [`pacer`] thread (tokio's timer would start every flow up to
-/// 1 ms late); it spawns each flow onto this runtime at its intended start. A flow's start
-/// lag is measured when its task first runs: that is when it really starts.
+/// 1 ms late); it spawns each flow onto this runtime just before its intended start, and the
+/// task waits for that instant. A flow's start lag is measured when it really starts.
 pub async fn run(
     world: Arc<World>,
     plan: &OpenPlan,
@@ -92,9 +92,12 @@ impl Starter {
         while flows.try_join_next().is_some() {}
         flows.spawn_on(
             async move {
+                // Handed over early so this worker is awake: start exactly on time.
+                pacer::spin_until(intended);
                 let lag = Instant::now().saturating_duration_since(intended);
                 if measured {
                     counters.flows_started.fetch_add(1, Ordering::Relaxed);
+                    counters.start_lags.record(lag);
                     counters
                         .max_start_lag_us
                         .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);

@@ -2,6 +2,10 @@
 //! start, how many did, how late, how many were cut short, and how many WebSockets are open.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
 
 use crate::metrics::Op;
 use crate::scenario::FlowKind;
@@ -15,6 +19,8 @@ pub struct GeneratorCounters {
     /// by more than the threshold.
     pub late_starts: AtomicU64,
     pub max_start_lag_us: AtomicU64,
+    /// Start lag of every flow started in the measured window.
+    pub start_lags: StartLags,
     pub flows_in_flight: AtomicU64,
     /// Every flow launched, warm-up included: what live progress counts (the measured
     /// counters start at the window, so a rate from them reads 0 while ramping).
@@ -39,6 +45,37 @@ pub struct GeneratorCounters {
     /// Dropped WebSockets that reconnected by themselves, and the attempts it took.
     pub ws_reconnects: AtomicU64,
     pub ws_reconnect_attempts: AtomicU64,
+}
+
+/// Start lags (intended start → real start), in microseconds, for the report's percentiles.
+pub struct StartLags(Mutex<Histogram<u64>>);
+
+impl Default for StartLags {
+    fn default() -> Self {
+        StartLags(Mutex::new(crate::report::model::new_histogram()))
+    }
+}
+
+impl std::fmt::Debug for StartLags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StartLags")
+    }
+}
+
+impl StartLags {
+    pub fn record(&self, lag: Duration) {
+        let mut h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        h.saturating_record(crate::report::model::clamp_us(lag.as_micros()));
+    }
+
+    /// `(p50, p99)` in microseconds (hdrhistogram's `value_at_quantile`); zeros when empty.
+    pub fn p50_p99(&self) -> (u64, u64) {
+        let h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if h.is_empty() {
+            return (0, 0);
+        }
+        (h.value_at_quantile(0.5), h.value_at_quantile(0.99))
+    }
 }
 
 impl GeneratorCounters {

@@ -598,9 +598,11 @@ fn environment(out: &mut String, report: &Report) {
         (
             "late starts",
             format!(
-                "{} (later than {}; max lag {})",
+                "{} (later than {}; start lag p50 {}, p99 {}, max {})",
                 g.late_starts,
                 format_us(g.late_start_threshold_us),
+                format_us(g.start_lag_p50_us),
+                format_us(g.start_lag_p99_us),
                 format_us(g.max_start_lag_us)
             ),
         ),

@@ -160,6 +160,8 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
             .late_start_threshold_us
             .max(g.late_start_threshold_us);
         generator.max_start_lag_us = generator.max_start_lag_us.max(g.max_start_lag_us);
+        generator.start_lag_p50_us = generator.start_lag_p50_us.max(g.start_lag_p50_us);
+        generator.start_lag_p99_us = generator.start_lag_p99_us.max(g.start_lag_p99_us);
         generator.flows_started += g.flows_started;
         generator.flows_intended += g.flows_intended;
         generator.achieved_rate_per_s += g.achieved_rate_per_s;

@@ -373,6 +373,12 @@ pub struct Generator {
     pub late_start_threshold_us: u64,
     /// Open model: largest delay between a flow's intended and actual start, microseconds.
     pub max_start_lag_us: u64,
+    /// Start lag percentiles of the flows started in the measured window (open model): how
+    /// far the generator itself was from its schedule. A merge keeps the workers' highest.
+    #[serde(default)]
+    pub start_lag_p50_us: u64,
+    #[serde(default)]
+    pub start_lag_p99_us: u64,
     /// Flows started within the measured window, and how many were intended.
     pub flows_started: u64,
     pub flows_intended: u64,

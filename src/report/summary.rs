@@ -164,13 +164,15 @@ fn health_line(g: &crate::report::model::Generator) -> String {
         .map(|(name, n)| format!("{name} {n}"))
         .collect();
     let mut line = format!(
-        "health: flows started {} of {} intended | cancelled {}{} | late starts {} (> {}us, max lag {})",
+        "health: flows started {} of {} intended | cancelled {}{} | late starts {} (> {}us) | start lag p50 {} p99 {} max {}",
         g.flows_started,
         g.flows_intended,
         g.flows_cancelled,
         if by_flow.is_empty() { String::new() } else { format!(" ({})", by_flow.join(", ")) },
         g.late_starts,
         g.late_start_threshold_us,
+        format_us(g.start_lag_p50_us),
+        format_us(g.start_lag_p99_us),
         format_us(g.max_start_lag_us)
     );
     if g.drain_reconnect_failures > 0 || g.ws_close_timeouts > 0 {

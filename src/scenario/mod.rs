@@ -66,6 +66,22 @@ pub struct Scenario {
     pub skipped_flows: Vec<crate::load::capability::SkippedFlow>,
 }
 
+/// The flows' own settings, as validated.
+struct FlowParams {
+    converse_messages: u32,
+    fanout_group_size: u32,
+    offline_messages: u32,
+    offline_away: Duration,
+    message_size: u32,
+}
+
+/// What a run may get wrong and still pass, and the memory probe's size.
+struct RunLimits {
+    max_error_rate: f64,
+    max_late_start_share: f64,
+    memory_probe_devices: u32,
+}
+
 /// The population set up before the clock starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Population {
@@ -267,6 +283,7 @@ impl Validator<'_> {
         Ok(*v.get_ref())
     }
 
+    /// Checks the file section by section (one function each) into a [`Scenario`].
     fn validate(&self, raw: file::RawScenario) -> Result<Scenario, ScenarioError> {
         let name = raw.name.clone().unwrap_or_else(|| {
             self.path
@@ -274,9 +291,52 @@ impl Validator<'_> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "scenario".into())
         });
-        let whole = 0..self.source.len();
         let population = self.population(&raw.population)?;
+        let (load, duration) = self.load(&raw)?;
+        let (warmup, drain) = self.timing(&raw, duration)?;
+        let weights = self.weights(&raw.mix)?;
+        if weights.iter().all(|w| *w == 0) {
+            return Err(self.err(
+                raw.mix.span(),
+                "[mix] needs at least one flow with a weight above 0",
+            ));
+        }
+        let params = self.flow_params(&raw, &population)?;
+        let limits = self.limits(&raw)?;
+        let budgets = self.budgets(&raw)?;
+        let faults = self.faults(&raw.faults, duration - warmup)?;
+        let api = raw.api.as_ref().map(|a| self.dialect(a)).transpose()?;
 
+        Ok(Scenario {
+            name,
+            description: raw.description,
+            path: self.path.to_path_buf(),
+            source: self.source.to_string(),
+            seed: raw.seed,
+            api,
+            load,
+            duration,
+            warmup,
+            drain,
+            population,
+            weights,
+            converse_messages: params.converse_messages,
+            fanout_group_size: params.fanout_group_size,
+            offline_messages: params.offline_messages,
+            offline_away: params.offline_away,
+            message_size: params.message_size,
+            max_error_rate: limits.max_error_rate,
+            max_late_start_share: limits.max_late_start_share,
+            memory_probe_devices: limits.memory_probe_devices,
+            budgets,
+            faults,
+            skipped_flows: Vec::new(),
+        })
+    }
+
+    /// `model` with its `[open]` or `[closed]` table, and the total duration.
+    fn load(&self, raw: &file::RawScenario) -> Result<(Load, Duration), ScenarioError> {
+        let whole = 0..self.source.len();
         let duration = raw
             .duration
             .as_ref()
@@ -323,6 +383,16 @@ impl Validator<'_> {
             }
         };
 
+        Ok((load, duration))
+    }
+
+    /// `warmup` (shorter than the duration) and `drain`.
+    fn timing(
+        &self,
+        raw: &file::RawScenario,
+        duration: Duration,
+    ) -> Result<(Duration, Duration), ScenarioError> {
+        let whole = 0..self.source.len();
         let warmup =
             self.opt_duration(&raw.warmup, "warmup", Duration::ZERO, limits::MAX_DURATION)?;
         if warmup >= duration {
@@ -343,14 +413,16 @@ impl Validator<'_> {
             limits::MAX_WAIT,
         )?;
 
-        let weights = self.weights(&raw.mix)?;
-        if weights.iter().all(|w| *w == 0) {
-            return Err(self.err(
-                raw.mix.span(),
-                "[mix] needs at least one flow with a weight above 0",
-            ));
-        }
+        Ok((warmup, drain))
+    }
 
+    /// The flows' own settings: `[converse]`, `[fanout]`, `[offline]`, `message_size`.
+    fn flow_params(
+        &self,
+        raw: &file::RawScenario,
+        population: &Population,
+    ) -> Result<FlowParams, ScenarioError> {
+        let whole = 0..self.source.len();
         let positive =
             |v: &Option<Spanned<u32>>, default: u32, what: &str| -> Result<u32, ScenarioError> {
                 match v {
@@ -401,6 +473,17 @@ impl Validator<'_> {
             return Err(self.err(span, "message_size must be between 32 and 61440 bytes"));
         }
 
+        Ok(FlowParams {
+            converse_messages,
+            fanout_group_size,
+            offline_messages,
+            offline_away,
+            message_size,
+        })
+    }
+
+    /// `max_error_rate`, `max_late_starts` and `memory_probe_devices`.
+    fn limits(&self, raw: &file::RawScenario) -> Result<RunLimits, ScenarioError> {
         let max_error_rate = match &raw.max_error_rate {
             None => 0.01,
             Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
@@ -432,6 +515,15 @@ impl Validator<'_> {
             None => 200,
         };
 
+        Ok(RunLimits {
+            max_error_rate,
+            max_late_start_share,
+            memory_probe_devices,
+        })
+    }
+
+    /// `[budgets]`: `operation = { p95 = "10ms", ... }`.
+    fn budgets(&self, raw: &file::RawScenario) -> Result<Vec<Budget>, ScenarioError> {
         let mut budgets = Vec::new();
         for (op, percentiles) in &raw.budgets {
             let op_parsed = budget::parse_op(op.get_ref()).map_err(|m| self.err(op.span(), m))?;
@@ -456,34 +548,7 @@ impl Validator<'_> {
             }
         }
 
-        let faults = self.faults(&raw.faults, duration - warmup)?;
-        let api = raw.api.as_ref().map(|a| self.dialect(a)).transpose()?;
-
-        Ok(Scenario {
-            name,
-            description: raw.description,
-            path: self.path.to_path_buf(),
-            source: self.source.to_string(),
-            seed: raw.seed,
-            api,
-            load,
-            duration,
-            warmup,
-            drain,
-            population,
-            weights,
-            converse_messages,
-            fanout_group_size,
-            offline_messages,
-            offline_away,
-            message_size,
-            max_error_rate,
-            max_late_start_share,
-            memory_probe_devices,
-            budgets,
-            faults,
-            skipped_flows: Vec::new(),
-        })
+        Ok(budgets)
     }
 
     /// `[mix]`: a weight per flow named in the flow table; flows not named weigh 0.
@@ -643,65 +708,73 @@ impl Validator<'_> {
                 self.within_flow_bound(&plan, rate.span())?;
                 Ok((Load::Open(plan), d))
             }
-            (None, Some(raw_stages)) => {
-                if raw_stages.is_empty() {
-                    return Err(self.err(open.span(), "open.stages is empty"));
-                }
-                let start_rate = o
-                    .start_rate
-                    .as_ref()
-                    .map(|s| self.rate(s, "open.start_rate", true))
-                    .transpose()?
-                    .unwrap_or(0.0);
-                let mut stages = Vec::new();
-                for s in raw_stages {
-                    let st = s.get_ref();
-                    let d = self.duration(&st.duration, "stage duration", limits::MAX_DURATION)?;
-                    if d.is_zero() {
-                        return Err(
-                            self.err(st.duration.span(), "a stage must last longer than 0s")
-                        );
-                    }
-                    stages.push(Stage {
-                        duration: d,
-                        rate: self.rate(&st.rate, "stage rate", true)?,
-                    });
-                }
-                let total: Duration = stages.iter().map(|s| s.duration).sum();
-                if total > limits::MAX_DURATION {
-                    return Err(self.err(
-                        open.span(),
-                        format!(
-                            "open.stages last {} in all, above the bound of {}",
-                            limits::show(total),
-                            limits::show(limits::MAX_DURATION)
-                        ),
-                    ));
-                }
-                if let Some((d, span)) = duration {
-                    let d = d?;
-                    if d != total {
-                        return Err(self.err(
-                            span,
-                            format!("duration ({d:?}) differs from the sum of open.stages ({total:?}); omit it or make them agree"),
-                        ));
-                    }
-                }
-                let plan = OpenPlan {
-                    start_rate,
-                    stages,
-                    max_in_flight,
-                };
-                if plan.mean_rate() == 0.0 {
-                    return Err(self.err(
-                        open.span(),
-                        "open.stages never start a flow (every rate is 0)",
-                    ));
-                }
-                self.within_flow_bound(&plan, open.span())?;
-                Ok((Load::Open(plan), total))
+            (None, Some(raw_stages)) => self.open_stages(open, raw_stages, duration, max_in_flight),
+        }
+    }
+
+    /// `[open]` with `stages`: each lasts longer than 0 s, the sum is the duration.
+    fn open_stages(
+        &self,
+        open: &Spanned<file::RawOpen>,
+        raw_stages: &[Spanned<file::RawOpenStage>],
+        duration: Option<(Result<Duration, ScenarioError>, Range<usize>)>,
+        max_in_flight: u32,
+    ) -> Result<(Load, Duration), ScenarioError> {
+        let o = open.get_ref();
+        if raw_stages.is_empty() {
+            return Err(self.err(open.span(), "open.stages is empty"));
+        }
+        let start_rate = o
+            .start_rate
+            .as_ref()
+            .map(|s| self.rate(s, "open.start_rate", true))
+            .transpose()?
+            .unwrap_or(0.0);
+        let mut stages = Vec::new();
+        for s in raw_stages {
+            let st = s.get_ref();
+            let d = self.duration(&st.duration, "stage duration", limits::MAX_DURATION)?;
+            if d.is_zero() {
+                return Err(self.err(st.duration.span(), "a stage must last longer than 0s"));
+            }
+            stages.push(Stage {
+                duration: d,
+                rate: self.rate(&st.rate, "stage rate", true)?,
+            });
+        }
+        let total: Duration = stages.iter().map(|s| s.duration).sum();
+        if total > limits::MAX_DURATION {
+            return Err(self.err(
+                open.span(),
+                format!(
+                    "open.stages last {} in all, above the bound of {}",
+                    limits::show(total),
+                    limits::show(limits::MAX_DURATION)
+                ),
+            ));
+        }
+        if let Some((d, span)) = duration {
+            let d = d?;
+            if d != total {
+                return Err(self.err(
+                    span,
+                    format!("duration ({d:?}) differs from the sum of open.stages ({total:?}); omit it or make them agree"),
+                ));
             }
         }
+        let plan = OpenPlan {
+            start_rate,
+            stages,
+            max_in_flight,
+        };
+        if plan.mean_rate() == 0.0 {
+            return Err(self.err(
+                open.span(),
+                "open.stages never start a flow (every rate is 0)",
+            ));
+        }
+        self.within_flow_bound(&plan, open.span())?;
+        Ok((Load::Open(plan), total))
     }
 
     /// The schedule (and the keys made for it) stays bounded: mean rate × duration.

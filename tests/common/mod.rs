@@ -248,6 +248,8 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
             late_starts: 0,
             late_start_threshold_us: 1000,
             max_start_lag_us: 120,
+            start_lag_p50_us: 20,
+            start_lag_p99_us: 90,
             flows_started: flows,
             flows_intended: flows,
             achieved_rate_per_s: flows as f64 / duration_s,

@@ -1,13 +1,17 @@
 //! Live delivery over a WebSocket per device: the backlog first, then `queue_empty`, then each
 //! new envelope as the LISTEN connection hears of it. Acks over the socket delete envelopes
-//! exactly like `DELETE /v1/messages/{id}`.
+//! exactly like `DELETE /v1/messages/{id}`. Reading the queue writes nothing: a push is marked
+//! delivered only if it stays unacknowledged ([`MARK_DELIVERED_AFTER`], or session end).
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
 
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
@@ -24,6 +28,12 @@ use crate::error::{ApiError, ErrorBody};
 /// reconnects before the server noticed its old socket died. Each session gets every envelope,
 /// so without a cap one token could multiply the server's delivery work at will.
 pub const MAX_SESSIONS_PER_DEVICE: usize = 4;
+
+/// A pushed envelope still unacknowledged this long after its push is marked delivered in the
+/// database (`delivered_at`, the push time); one acknowledged sooner is deleted unmarked, which
+/// saves a write and a commit flush per envelope. Unacknowledged pushes are also marked when
+/// the session ends.
+pub const MARK_DELIVERED_AFTER: Duration = Duration::from_secs(1);
 
 /// Largest frame a client may send (acks are tiny).
 const MAX_CLIENT_FRAME: usize = 4 * 1024;
@@ -115,12 +125,25 @@ async fn session(
     subscription: Subscription,
     socket: WebSocket,
 ) -> Result<(), SessionEnd> {
+    let mut pushed = InFlight::default();
+    let ended = serve(&app, &device, &subscription, socket, &mut pushed).await;
+    // Whatever was pushed and never acknowledged here was delivered all the same.
+    mark_delivered(&app, &device, pushed.take_due(None)).await;
+    ended
+}
+
+async fn serve(
+    app: &AppState,
+    device: &Device,
+    subscription: &Subscription,
+    socket: WebSocket,
+    pushed: &mut InFlight,
+) -> Result<(), SessionEnd> {
     let mut shutdown = app.shutdown.clone();
     let (mut tx, mut rx) = socket.split();
-    if let Err(e) = app.store.touch(&device).await {
+    if let Err(e) = app.store.touch(device).await {
         tracing::warn!(error = %e, "could not record last_seen_at"); // best effort
     }
-    let mut pushed = InFlight::default();
     let mut backlog_sent = false;
     // Read the queue on the first pass, on a wake-up, and after a failed read (with backoff);
     // not after an ack, which cannot make anything new deliverable.
@@ -129,7 +152,7 @@ async fn session(
     let mut retry_at: Option<Duration> = None;
     loop {
         if read {
-            match push_queued(&app, &device, &mut pushed, &mut tx).await {
+            match push_queued(app, device, pushed, &mut tx).await {
                 Ok(()) => {
                     retry.reset();
                     retry_at = None;
@@ -148,9 +171,13 @@ async fn session(
             tx.flush().await?;
         }
         read = false;
+        let mark_at = pushed.mark_due();
         tokio::select! {
             _ = subscription.wake.notified() => read = true,
             _ = sleep_or_never(retry_at) => read = true,
+            _ = sleep_until_or_never(mark_at) => {
+                mark_delivered(app, device, pushed.take_due(Some(Instant::now()))).await;
+            }
             frame = rx.next() => match frame {
                 None => return Ok(()),
                 Some(Ok(Message::Close(_))) => {
@@ -162,12 +189,12 @@ async fn session(
                 }
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(Message::Text(t))) => {
-                    if let Some(reply) = client_frame(&app, &device, &mut pushed, t.as_bytes()).await {
+                    if let Some(reply) = client_frame(app, device, pushed, t.as_bytes()).await {
                         tx.send(text(&reply)).await?;
                     }
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    if let Some(reply) = client_frame(&app, &device, &mut pushed, &b).await {
+                    if let Some(reply) = client_frame(app, device, pushed, &b).await {
                         tx.send(text(&reply)).await?;
                     }
                 }
@@ -178,6 +205,21 @@ async fn session(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Best effort: `delivered_at` is a record for operators, not part of delivery (an envelope
+/// is redelivered until it is acknowledged, whether or not it is marked).
+async fn mark_delivered(app: &AppState, device: &Device, due: Vec<(i64, DateTime<Utc>)>) {
+    if let Err(e) = app.store.mark_delivered(device, &due).await {
+        tracing::warn!(error = %e, count = due.len(), "could not record delivered_at");
+    }
+}
+
+async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -196,7 +238,10 @@ async fn push_queued(
     tx: &mut Sink,
 ) -> Result<(), SessionEnd> {
     loop {
-        let (batch, more) = app.store.queue(device, &pushed.ids(), POLL_BATCH).await?;
+        let (batch, more) = app
+            .store
+            .peek_queue(device, &pushed.ids(), POLL_BATCH)
+            .await?;
         for e in batch {
             pushed.insert(e.id);
             tx.feed(text(&ServerFrame::Envelope {
@@ -210,24 +255,57 @@ async fn push_queued(
     }
 }
 
-/// Envelopes pushed on this socket and not yet acknowledged on it. Re-reads exclude them
-/// instead of reading after a cursor, so an id that commits late is still found (see
-/// `store::messages::QUEUE`). An envelope acknowledged elsewhere (HTTP) stays listed until the
-/// session ends; excluding a deleted id is harmless.
+/// Envelopes pushed on this socket and not yet acknowledged on it, with their push times.
+/// Re-reads exclude them instead of reading after a cursor, so an id that commits late is
+/// still found (see `store::messages::QUEUE`). An envelope acknowledged elsewhere (HTTP) stays
+/// listed until the session ends; excluding (or marking) a deleted id is harmless.
 #[derive(Default)]
-struct InFlight(HashSet<i64>);
+struct InFlight {
+    pushed: HashMap<i64, DateTime<Utc>>,
+    /// Pushes not yet marked delivered, oldest first; acknowledged ones are skipped lazily.
+    unmarked: VecDeque<(Instant, i64)>,
+}
 
 impl InFlight {
     fn insert(&mut self, id: i64) {
-        self.0.insert(id);
+        self.pushed.insert(id, Utc::now());
+        self.unmarked.push_back((Instant::now(), id));
     }
 
     fn remove(&mut self, id: i64) {
-        self.0.remove(&id);
+        self.pushed.remove(&id);
     }
 
     fn ids(&self) -> Vec<i64> {
-        self.0.iter().copied().collect()
+        self.pushed.keys().copied().collect()
+    }
+
+    /// When the oldest unacknowledged, unmarked push is due for its mark.
+    fn mark_due(&mut self) -> Option<Instant> {
+        while let Some((_, id)) = self.unmarked.front() {
+            if self.pushed.contains_key(id) {
+                break;
+            }
+            self.unmarked.pop_front();
+        }
+        self.unmarked
+            .front()
+            .map(|(at, _)| *at + MARK_DELIVERED_AFTER)
+    }
+
+    /// Takes the unacknowledged pushes due for marking by `now` (all of them with `None`).
+    fn take_due(&mut self, now: Option<Instant>) -> Vec<(i64, DateTime<Utc>)> {
+        let mut due = Vec::new();
+        while let Some(&(at, id)) = self.unmarked.front() {
+            if now.is_some_and(|now| at + MARK_DELIVERED_AFTER > now) {
+                break;
+            }
+            self.unmarked.pop_front();
+            if let Some(pushed_at) = self.pushed.get(&id) {
+                due.push((id, *pushed_at));
+            }
+        }
+        due
     }
 }
 

@@ -52,16 +52,23 @@ impl Store {
     }
 
     /// Removes a device of `user_id` with its keys and queued envelopes (ON DELETE CASCADE).
+    /// Its token stops working on this instance before this returns (other instances hear the
+    /// `devices_removed` notification).
     pub async fn remove_device(&self, user_id: Uuid, device_id: i32) -> Result<bool, ApiError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "WITH gone AS (DELETE FROM devices WHERE user_id = $1 AND device_id = $2 RETURNING user_id, device_id)
-                 INSERT INTO key_events (user_id, device_id, kind)
-                 SELECT user_id, device_id, 'device_removed' FROM gone",
+                "WITH gone AS (DELETE FROM devices WHERE user_id = $1 AND device_id = $2 RETURNING id, user_id, device_id),
+                 ev AS (INSERT INTO key_events (user_id, device_id, kind)
+                        SELECT user_id, device_id, 'device_removed' FROM gone)
+                 SELECT id FROM gone",
             )
             .await?;
-        Ok(client.execute(&stmt, &[&user_id, &device_id]).await? == 1)
+        let gone = client.query_opt(&stmt, &[&user_id, &device_id]).await?;
+        if let Some(row) = &gone {
+            self.tokens.evict(row.get(0));
+        }
+        Ok(gone.is_some())
     }
 }
 

@@ -72,6 +72,17 @@ WITH recipient AS (
 SELECT (SELECT known FROM recipient), (SELECT dup FROM seen), (SELECT ok FROM fit),
        (SELECT count(*) FROM env), ARRAY(SELECT device_id FROM cur ORDER BY device_id)";
 
+/// Wakes every device the send addressed, on every server instance, once the send has
+/// committed: one notification per device on the `envelopes` channel, payload its row id.
+/// Not a trigger inside the send (migration 0002 says why: a NOTIFY inside a durable commit
+/// holds PostgreSQL's global notification lock through the commit's WAL flush, so sends could
+/// not share flushes). Sent right behind the send on the same connection (pipelined), so it
+/// runs after the send's commit and costs no extra round trip; it writes nothing, so its own
+/// commit waits for no flush. Sent also for a duplicate (a resend after a lost answer wakes
+/// the devices again, in case the first attempt never got to notify).
+const NOTIFY: &str = "
+SELECT count(pg_notify('envelopes', id::text)) FROM devices WHERE user_id = $1 AND id <> $2";
+
 /// A device's queued envelopes except those in `$2` (already pushed to this session, not yet
 /// acknowledged), oldest first, marking first delivery. `$3` rows are returned; the last
 /// column says whether more were waiting.
@@ -94,6 +105,37 @@ WITH pick AS (
 )
 SELECT taken.*, (SELECT count(*) FROM pick) > $3 FROM taken ORDER BY id";
 
+/// [`QUEUE`] without marking delivery, for WebSocket sessions: a read writes nothing, so it
+/// costs no WAL and no commit flush. The session marks what it pushed with
+/// [`MARK_DELIVERED`] only if the device has not acknowledged it soon after (the usual case
+/// is an ack within milliseconds, which deletes the envelope and makes the mark moot).
+const PEEK: &str = "
+SELECT e.id, m.message_id, m.sender_user, m.sender_device, e.kind, e.header, e.ciphertext, e.created_at
+FROM envelopes e JOIN messages m ON m.id = e.message
+WHERE e.recipient_device = $1 AND e.id <> ALL($2::bigint[])
+ORDER BY e.id LIMIT $3::bigint + 1";
+
+/// Records first delivery of pushed envelopes at the time they were pushed (never before
+/// they were created, whatever the clocks of server and database say).
+const MARK_DELIVERED: &str = "
+UPDATE envelopes e SET delivered_at = greatest(e.created_at, m.at)
+FROM unnest($2::bigint[], $3::timestamptz[]) AS m(id, at)
+WHERE e.id = m.id AND e.recipient_device = $1 AND e.delivered_at IS NULL";
+
+/// A row of [`QUEUE`] or [`PEEK`] (same leading columns).
+fn stored(r: tokio_postgres::Row) -> StoredEnvelope {
+    StoredEnvelope {
+        id: r.get(0),
+        message_id: r.get(1),
+        sender_user: r.get(2),
+        sender_device: r.get(3),
+        kind: r.get(4),
+        header: r.get(5),
+        ciphertext: r.get(6),
+        created_at: r.get(7),
+    }
+}
+
 impl Store {
     pub async fn send(
         &self,
@@ -104,26 +146,33 @@ impl Store {
     ) -> Result<SendOutcome, ApiError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(SEND).await?;
+        let notify = client.prepare_cached(NOTIFY).await?;
         let devices: Vec<i32> = envelopes.iter().map(|e| e.device_id).collect();
         let kinds: Vec<&str> = envelopes.iter().map(|e| e.kind).collect();
         let headers: Vec<&[u8]> = envelopes.iter().map(|e| e.header.as_slice()).collect();
         let bodies: Vec<&[u8]> = envelopes.iter().map(|e| e.ciphertext.as_slice()).collect();
-        let row = client
-            .query_one(
-                &stmt,
-                &[
-                    &recipient_user,
-                    &sender.row,
-                    &sender.user_id,
-                    &sender.device_id,
-                    &message_id,
-                    &devices,
-                    &kinds,
-                    &headers,
-                    &bodies,
-                ],
-            )
-            .await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &recipient_user,
+            &sender.row,
+            &sender.user_id,
+            &sender.device_id,
+            &message_id,
+            &devices,
+            &kinds,
+            &headers,
+            &bodies,
+        ];
+        let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+            [&recipient_user, &sender.row];
+        // Both requests go out at once, in this order; PostgreSQL runs them one after the other.
+        let (row, notified) = tokio::join!(
+            client.query_one(&stmt, &params),
+            client.query_one(&notify, &notify_params)
+        );
+        let row = row?;
+        // A send stored but not announced is answered with the error, so the client resends
+        // (same message id: a duplicate, which notifies again).
+        notified?;
         let (known, dup, fits, stored): (bool, bool, bool, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
         if !known {
@@ -167,20 +216,40 @@ impl Store {
             .query(&stmt, &[&device.row, &exclude, &limit])
             .await?;
         let more = rows.first().map(|r| r.get::<_, bool>(8)).unwrap_or(false);
-        let envelopes = rows
-            .into_iter()
-            .map(|r| StoredEnvelope {
-                id: r.get(0),
-                message_id: r.get(1),
-                sender_user: r.get(2),
-                sender_device: r.get(3),
-                kind: r.get(4),
-                header: r.get(5),
-                ciphertext: r.get(6),
-                created_at: r.get(7),
-            })
-            .collect();
-        Ok((envelopes, more))
+        Ok((rows.into_iter().map(stored).collect(), more))
+    }
+
+    /// Like [`Store::queue`], but marks nothing (see [`PEEK`]).
+    pub async fn peek_queue(
+        &self,
+        device: &Device,
+        exclude: &[i64],
+        limit: i64,
+    ) -> Result<(Vec<StoredEnvelope>, bool), ApiError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(PEEK).await?;
+        let mut rows = client
+            .query(&stmt, &[&device.row, &exclude, &limit])
+            .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        Ok((rows.into_iter().map(stored).collect(), more))
+    }
+
+    /// Marks pushed envelopes delivered at the given times (those still queued and unmarked).
+    pub async fn mark_delivered(
+        &self,
+        device: &Device,
+        pushed: &[(i64, DateTime<Utc>)],
+    ) -> Result<(), ApiError> {
+        if pushed.is_empty() {
+            return Ok(());
+        }
+        let (ids, times): (Vec<i64>, Vec<DateTime<Utc>>) = pushed.iter().copied().unzip();
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(MARK_DELIVERED).await?;
+        client.execute(&stmt, &[&device.row, &ids, &times]).await?;
+        Ok(())
     }
 
     /// Deletes one of the device's envelopes; false if it has no such envelope.

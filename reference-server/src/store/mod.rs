@@ -7,6 +7,7 @@ mod devices;
 mod keys;
 mod messages;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -14,6 +15,7 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::token_cache::TokenCache;
 use crate::Error;
 
 pub use devices::NewDevice;
@@ -25,6 +27,7 @@ pub use messages::{OutgoingEnvelope, SendOutcome, StoredEnvelope};
 pub struct Store {
     pool: Pool,
     signed_prekey_grace: Duration,
+    tokens: Arc<TokenCache>,
 }
 
 impl Store {
@@ -57,6 +60,7 @@ impl Store {
         Ok(Store {
             pool,
             signed_prekey_grace,
+            tokens: Arc::default(),
         })
     }
 
@@ -96,11 +100,16 @@ impl Store {
         Ok(row.get(0))
     }
 
-    /// The device a token hash belongs to, if any.
+    /// The device a token hash belongs to, if any: from the [`TokenCache`] when it knows the
+    /// token, else one indexed SELECT whose answer the cache keeps.
     pub async fn authenticate(
         &self,
         token_hash: &[u8; 32],
     ) -> Result<Option<crate::auth::Device>, ApiError> {
+        if let Some(device) = self.tokens.get(token_hash) {
+            return Ok(Some(device));
+        }
+        let generation = self.tokens.generation();
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -108,12 +117,21 @@ impl Store {
             )
             .await?;
         let row = client.query_opt(&stmt, &[&token_hash.as_slice()]).await?;
-        Ok(row.map(|r| crate::auth::Device {
+        let device = row.map(|r| crate::auth::Device {
             row: r.get(0),
             user_id: r.get::<_, Uuid>(1),
             device_id: r.get(2),
             identity_key: r.get::<_, Vec<u8>>(3).try_into().unwrap_or([0; 32]),
-        }))
+        });
+        if let Some(d) = &device {
+            self.tokens.insert(*token_hash, d.clone(), generation);
+        }
+        Ok(device)
+    }
+
+    /// The cache [`Store::authenticate`] answers from; the delivery listener evicts from it.
+    pub fn tokens(&self) -> Arc<TokenCache> {
+        self.tokens.clone()
     }
 
     pub fn pool_status(&self) -> deadpool_postgres::Status {

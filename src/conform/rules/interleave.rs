@@ -15,8 +15,8 @@ use crate::Error;
 
 /// One backend: a client and its server process id.
 pub(crate) struct Session {
-    pub client: Arc<Client>,
-    pub pid: i32,
+    pub(crate) client: Arc<Client>,
+    pub(crate) pid: i32,
 }
 
 impl Session {
@@ -51,10 +51,10 @@ pub(crate) struct Running(Option<JoinHandle<Result<Vec<Row>, tokio_postgres::Err
 /// What a session waits for, as the server reports it.
 #[derive(Debug, Clone)]
 pub(crate) struct Wait {
-    pub locktype: String,
-    pub mode: String,
-    pub relation: String,
-    pub blockers: Vec<(i32, String)>,
+    pub(crate) locktype: String,
+    pub(crate) mode: String,
+    pub(crate) relation: String,
+    pub(crate) blockers: Vec<(i32, String)>,
 }
 
 impl Wait {

@@ -25,14 +25,15 @@ use crate::conform::Scratch;
 use crate::Error;
 
 /// One documented rule.
-pub struct Rule {
-    pub id: &'static str,
-    pub kind: Kind,
+pub(crate) struct Rule {
+    pub(crate) id: &'static str,
+    pub(crate) kind: Kind,
     /// What it proves, in one line (the full text is in docs/conformance.md).
-    pub doc: &'static str,
+    #[cfg_attr(not(test), allow(dead_code))] // the rule list's own documentation
+    pub(crate) doc: &'static str,
 }
 
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     Rule {
         id: otpk::RULE,
         kind: Kind::Detection,
@@ -94,15 +95,15 @@ pub const RULES: &[Rule] = &[
 /// assertions), and a template database with the migrations only, to clone for probes that
 /// must start clean or break things.
 pub(crate) struct Context<'a> {
-    pub pg: &'a Postgres,
-    pub pack: &'a Pack,
-    pub expect: &'a Expect,
-    pub cat: &'a Catalog,
-    pub client: &'a Client,
+    pub(crate) pg: &'a Postgres,
+    pub(crate) pack: &'a Pack,
+    pub(crate) expect: &'a Expect,
+    pub(crate) cat: &'a Catalog,
+    pub(crate) client: &'a Client,
     /// Behaviour checks of database C, in file order.
-    pub behaviour: &'a [Check],
+    pub(crate) behaviour: &'a [Check],
     /// Every statement of the pack is cut after this (see `conform::DEFAULT_STATEMENT_TIMEOUT`).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Runs every rule; a rule with no finding prints one PASS line.
@@ -202,11 +203,30 @@ mod tests {
                 "{} is not in docs/conformance.md",
                 r.id
             );
+            assert!(
+                !r.doc.is_empty() && !r.doc.contains('\n'),
+                "{}: its doc is one line",
+                r.id
+            );
         }
         let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), RULES.len(), "duplicate rule ids");
         assert!(RULES.iter().filter(|r| r.id.starts_with("policy.")).count() >= 6);
+        // And the reverse: every rule the docs' tables list is one of RULES.
+        for row in doc.lines() {
+            let Some(id) = row
+                .strip_prefix("| `")
+                .and_then(|r| r.split('`').next())
+                .filter(|id| id.starts_with("detect.") || id.starts_with("policy."))
+            else {
+                continue;
+            };
+            assert!(
+                RULES.iter().any(|r| r.id == id),
+                "{id} is documented but not in RULES"
+            );
+        }
     }
 }

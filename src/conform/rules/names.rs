@@ -6,9 +6,9 @@
 /// An identifier split into lower-case words.
 #[derive(Debug, Clone)]
 pub(crate) struct Name {
-    pub words: Vec<String>,
+    pub(crate) words: Vec<String>,
     /// The words joined without separators: `one_time_prekey_id` → `onetimeprekeyid`.
-    pub joined: String,
+    pub(crate) joined: String,
 }
 
 impl Name {

@@ -9,7 +9,7 @@ use crate::conform::catalog::{Catalog, RelKind, Relation};
 use crate::conform::checkexpr::Assign;
 use crate::conform::outcome::{Check, Kind};
 use crate::conform::rowgen::{Recipe, RowBuilder};
-use crate::conform::rules::interleave::{finish, watch, Session, Watched};
+use crate::conform::rules::interleave::{finish, watch, Session, Wait, Watched};
 use crate::conform::rules::{Context, Template};
 use crate::Error;
 
@@ -123,36 +123,42 @@ async fn probe(cat: &Catalog, rel: &Relation, url: &str, seed: u64) -> Result<Ch
         Watched::Finished(Ok(_)) => Check::pass(K, name)
             .with_detail("a second insert proceeded while the first was uncommitted"),
         Watched::Finished(Err(e)) => Check::skip(K, name, format!("the second insert failed: {e}")),
-        Watched::Waiting(w) => {
-            let names = |pid: i32| {
-                if pid == a.pid {
-                    "the first insert's transaction".to_string()
-                } else {
-                    format!("backend {pid}")
-                }
-            };
-            let triggers: Vec<String> = rel
-                .triggers
-                .iter()
-                .filter(|tr| tr.events.contains("insert"))
-                .map(|tr| format!("{} ({})", tr.name, tr.function.short()))
-                .collect();
-            Check::finding(
-                K,
-                RULE,
-                t.clone(),
-                format!(
-                    "a second insert into {t} {} — writers are serialized; insert triggers: {}",
-                    w.describe(&names),
-                    triggers.join(", ")
-                ),
-                format!(
-                    "{}\n-- session 1: BEGIN;\n{};\n-- session 2 (waits until session 1 ends):\nBEGIN;\n{};",
-                    r1.setup_sql.iter().chain(&r2.setup_sql).map(|s| format!("{s};")).collect::<Vec<_>>().join("\n"),
-                    sql_a,
-                    sql_b
-                ),
-            )
-        }
+        Watched::Waiting(w) => serialized(rel, &w, a.pid, (&r1, &r2)),
     })
+}
+
+/// The finding when the second insert (`rows.1`) waits for the first (`rows.0`, in the
+/// transaction of backend `first_pid`): who blocks it on what, and the table's insert triggers.
+fn serialized(rel: &Relation, w: &Wait, first_pid: i32, rows: (&Recipe, &Recipe)) -> Check {
+    let t = rel.name.short();
+    let (r1, r2) = rows;
+    let names = |pid: i32| {
+        if pid == first_pid {
+            "the first insert's transaction".to_string()
+        } else {
+            format!("backend {pid}")
+        }
+    };
+    let triggers: Vec<String> = rel
+        .triggers
+        .iter()
+        .filter(|tr| tr.events.contains("insert"))
+        .map(|tr| format!("{} ({})", tr.name, tr.function.short()))
+        .collect();
+    Check::finding(
+        K,
+        RULE,
+        t.clone(),
+        format!(
+            "a second insert into {t} {} — writers are serialized; insert triggers: {}",
+            w.describe(&names),
+            triggers.join(", ")
+        ),
+        format!(
+            "{}\n-- session 1: BEGIN;\n{};\n-- session 2 (waits until session 1 ends):\nBEGIN;\n{};",
+            r1.setup_sql.iter().chain(&r2.setup_sql).map(|s| format!("{s};")).collect::<Vec<_>>().join("\n"),
+            r1.insert_sql(),
+            r2.insert_sql()
+        ),
+    )
 }
