@@ -95,6 +95,15 @@ pub enum RunFailure {
     },
     /// Closed model: users still busy at the end of the drain.
     ClosedUsersUnfinished,
+    /// A sharded test merged without all its shards: only part of the scenario ran.
+    ShardsMissing {
+        /// Reports merged.
+        merged: u32,
+        /// Shards of the test.
+        shards: u32,
+        /// Indexes (from 1) of the shards not merged.
+        missing: Vec<u32>,
+    },
     /// A failure line of a report written before failures were typed (schema 1).
     Recorded {
         line: String,
@@ -224,6 +233,18 @@ impl fmt::Display for RunFailure {
             RunFailure::ClosedUsersUnfinished => f.write_str(
                 "cut short: the closed-model users had not finished at the end of the drain",
             ),
+            RunFailure::ShardsMissing {
+                merged,
+                shards,
+                missing,
+            } => {
+                let list: Vec<String> = missing.iter().map(|i| format!("{i}/{shards}")).collect();
+                write!(
+                    f,
+                    "incomplete: {merged} of {shards} shards merged, shard {} missing: the scenario ran only in part",
+                    list.join(", ")
+                )
+            }
             RunFailure::Recorded { line } => f.write_str(line),
         }
     }

@@ -43,6 +43,8 @@ async fn run(file: &str) -> (e2ee_harness::report::Report, tempfile::TempDir) {
             environment: environment(&server.base_url()),
             progress: Mode::Quiet,
             report_dir: dir.path(),
+            shard: None,
+            start_at: None,
         },
     )
     .await

@@ -64,6 +64,7 @@ const RUN_EXAMPLES: &str = examples!(
     "e2ee-harness run smoke --pg-fast                  # a built-in scenario by name (see `scenarios`)",
     "e2ee-harness run my.toml --budget bundle_fetch.p95=5ms --report-dir reports/ci",
     "e2ee-harness run --target http://127.0.0.1:8080   # a server you started (reference API)",
+    "e2ee-harness run smoke --target http://server:8080 --shard 2/3 --start-at @/shared/start_at",
 );
 const CONFORM_EXAMPLES: &str = examples!(
     "e2ee-harness conform --schema reference           # the reference server's schema",
@@ -159,6 +160,18 @@ pub struct RunArgs {
     /// Replace the report an existing --report-dir already holds.
     #[arg(long)]
     pub force: bool,
+    /// Run shard I of N (I from 1): this worker's slice of one test that N workers run
+    /// together against one --target; `report merge` makes their reports one. Exit 0 means
+    /// the shard ran: the test's verdict is the merged report's.
+    #[arg(long, env = "E2EE_HARNESS_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Run shard JOB_COMPLETION_INDEX+1 of N (a Kubernetes Indexed Job's pods, counted from 0).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Start the measured clock at this instant (RFC 3339, e.g. 2026-11-29T20:15:00Z), or at
+    /// the one written in FILE, after the setup; so that the workers' windows line up.
+    #[arg(long, env = "E2EE_HARNESS_START_AT", value_name = "TIME|@FILE")]
+    pub start_at: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
 }

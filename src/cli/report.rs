@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{ReportArgs, ReportCommand};
-use crate::report::{compare, json, merge, write_report_dir, Report};
+use crate::report::{compare, json, merge, merge_check, write_report_dir, Report};
 use crate::{Error, Outcome};
 
 pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
@@ -44,6 +44,7 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
                     out.display()
                 )));
             }
+            merge_check::check_paths(&dirs).map_err(|e| Error::BadInput(e.to_string()))?;
             let reports = dirs
                 .iter()
                 .map(|d| read(d))
@@ -52,11 +53,7 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
             let merged = merge::merge(&reports, &labels)?;
             let files = write_report_dir(&out, &merged)?;
             print!("{}", crate::report::summary::render(&merged));
-            eprintln!(
-                "merged {} reports into {}",
-                reports.len(),
-                files.dir.display()
-            );
+            eprintln!("{}", merged_line(&merged, &files.dir));
             Ok(if merged.passed {
                 Outcome::Pass
             } else {
@@ -64,6 +61,32 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
             })
         }
     }
+}
+
+/// What was merged: workers, shard layout, merged window, and every warning.
+fn merged_line(merged: &Report, dir: &Path) -> String {
+    let Some(info) = &merged.merged else {
+        return format!("merged into {}", dir.display());
+    };
+    let layout = match info.shards {
+        Some(n) if info.missing_shards.is_empty() => format!(" (shards 1..{n} of {n})"),
+        Some(n) => format!(
+            " ({} of {n} shards; missing {:?})",
+            info.workers, info.missing_shards
+        ),
+        None => String::new(),
+    };
+    let mut out = format!(
+        "merged {} workers{layout} into {}: window {} + {:.1} s",
+        info.workers,
+        dir.display(),
+        merged.window.start.to_rfc3339(),
+        merged.window.duration_s
+    );
+    for w in &info.warnings {
+        out.push_str(&format!("\nwarning: {w}"));
+    }
+    out
 }
 
 /// Reads a report, treating a missing path as bad input (exit 2), not as an I/O outage.

@@ -8,7 +8,8 @@ use crate::cli::RunArgs;
 use crate::client::api::ApiError;
 use crate::client::Dialect;
 use crate::fault;
-use crate::load::{self, RunContext};
+use crate::load::shard::{self, Shard};
+use crate::load::{self, start_at, RunContext};
 use crate::metrics::{process, progress};
 use crate::report::model::Environment;
 use crate::report::{outdir, summary};
@@ -32,6 +33,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         check_target_url(target)?;
     }
     check_open_files(&scenario, args.target.is_none())?;
+    let (shard, start_at) = sharding(&args, &scenario)?;
     let report_dir = args
         .report_dir
         .clone()
@@ -77,6 +79,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
                     environment,
                     progress: mode,
                     report_dir: &report_dir,
+                    shard,
+                    start_at,
                 },
                 (!scenario.faults.is_empty()).then_some(&targets),
             )
@@ -119,11 +123,60 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         // Written and shown; the exit code still says it was interrupted.
         return Err(Error::Interrupted);
     }
+    if let Some(s) = &report.shard {
+        // One worker's verdict is not the test's: exit 0 says the shard ran.
+        println!(
+            "shard {}/{} ran: the test's budgets and verdict are judged on the merged report \
+             (e2ee-harness report merge DIR... --out DIR)",
+            s.index, s.count
+        );
+        return Ok(Outcome::Pass);
+    }
     Ok(if report.passed {
         Outcome::Pass
     } else {
         Outcome::Failed
     })
+}
+
+/// This worker's shard (`--shard`, `--shards` with JOB_COMPLETION_INDEX) and agreed start
+/// (`--start-at`), checked before anything starts.
+fn sharding(
+    args: &RunArgs,
+    scenario: &Scenario,
+) -> Result<(Option<Shard>, Option<chrono::DateTime<chrono::Utc>>), Error> {
+    let bad = |e: &dyn std::fmt::Display| Error::BadInput(e.to_string());
+    let job_index = std::env::var(shard::JOB_INDEX_ENV).ok();
+    // clap reads the variable into the flag; the message names whichever it was.
+    let from_env = args.shard.is_some() && std::env::var(shard::SHARD_ENV).ok() == args.shard;
+    let shard_from = if from_env {
+        shard::SHARD_ENV
+    } else {
+        "--shard"
+    };
+    let shard = Shard::resolve(
+        args.shard.as_deref(),
+        shard_from,
+        args.shards,
+        job_index.as_deref(),
+    )
+    .map_err(|e| bad(&e))?;
+    if let Some(s) = shard {
+        if args.target.is_none() {
+            return Err(bad(&shard::ShardError::NoTarget));
+        }
+        s.check(scenario).map_err(|e| bad(&e))?;
+    }
+    if args.start_at.is_some() && args.target.is_none() {
+        return Err(bad(&start_at::StartAtError::NoTarget));
+    }
+    let start_at = args
+        .start_at
+        .as_deref()
+        .map(start_at::parse)
+        .transpose()
+        .map_err(|e| bad(&e))?;
+    Ok((shard, start_at))
 }
 
 /// The bundled server on `pg`: in this process, or, when the scenario injects faults, as a
@@ -184,6 +237,8 @@ async fn run_bundled(
             environment,
             progress: mode,
             report_dir,
+            shard: None,
+            start_at: None,
         },
         (!scenario.faults.is_empty()).then_some(&targets),
     )

@@ -137,7 +137,7 @@ impl FlowCtx {
     }
 
     fn uuid(&mut self) -> Uuid {
-        uuid::Builder::from_random_bytes(self.rng.gen()).into_uuid()
+        self.world.message_id(self.rng.gen())
     }
 
     /// Times an API call as `op`, from its first attempt: transient failures are retried

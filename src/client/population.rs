@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -16,6 +16,7 @@ use crate::client::keys::KeyFactory;
 use crate::client::receive;
 use crate::client::retry::{self, Backoff};
 use crate::client::wire;
+use crate::load::shard::Shard;
 use crate::metrics::integrity::ConnId;
 use crate::metrics::{Arrival, DeviceAddr, GeneratorCounters, Ledger, Op, Recorder};
 
@@ -74,6 +75,8 @@ pub struct World {
     stopping: AtomicBool,
     ws_dropped: AtomicU64,
     next_conn: AtomicU64,
+    /// This worker's shard of a sharded test: stamps its message ids.
+    shard: OnceLock<Shard>,
 }
 
 impl World {
@@ -99,7 +102,26 @@ impl World {
             stopping: AtomicBool::new(false),
             ws_dropped: AtomicU64::new(0),
             next_conn: AtomicU64::new(1),
+            shard: OnceLock::new(),
         })
+    }
+
+    /// Makes this world one shard of a sharded test (before any flow runs).
+    pub fn set_shard(&self, shard: Option<Shard>) {
+        if let Some(s) = shard {
+            let _ = self.shard.set(s);
+        }
+    }
+
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard.get().copied()
+    }
+
+    /// A message id from `random` bytes: stamped with the shard in a sharded run, so the
+    /// workers of one test never send the same id.
+    pub fn message_id(&self, random: [u8; 16]) -> Uuid {
+        let id = uuid::Builder::from_random_bytes(random).into_uuid();
+        self.shard().map_or(id, |s| s.stamp(id))
     }
 
     /// From now on a closing WebSocket is expected, not a failure.

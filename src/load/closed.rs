@@ -17,6 +17,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::client::{flows, World};
 use crate::load::mix::Mix;
+use crate::load::shard;
 use crate::metrics::Op;
 use crate::scenario::{ClosedPlan, Scenario};
 use crate::Error;
@@ -67,7 +68,8 @@ pub async fn run(
     let transaction = Transaction::new(Arc::new(move |user: &mut GooseUser| {
         let (world, mix, iteration) = (w.clone(), m.clone(), iteration.clone());
         Box::pin(async move {
-            let n = iteration.fetch_add(1, Ordering::Relaxed);
+            let n =
+                shard::iteration_number(world.shard(), iteration.fetch_add(1, Ordering::Relaxed));
             let mut rng =
                 ChaCha20Rng::seed_from_u64(seed ^ (n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let kind = mix.pick(&mut rng);

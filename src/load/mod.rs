@@ -10,6 +10,8 @@ pub mod mix;
 pub mod open;
 pub mod pacer;
 pub mod schedule;
+pub mod shard;
+pub mod start_at;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +52,10 @@ pub struct RunContext<'a> {
     pub progress: progress::Mode,
     /// Where goose writes its own report (closed model).
     pub report_dir: &'a Path,
+    /// This worker's slice of a sharded test (`None`: the whole scenario).
+    pub shard: Option<shard::Shard>,
+    /// When to start the clock (`None`: as soon as the setup is done).
+    pub start_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// Most key sets and spare one-time prekeys made before the clock; beyond them keys are made
@@ -72,13 +78,14 @@ impl Drop for StopOnDrop {
 /// stderr for large populations; dropping the returned future stops the work.
 async fn precompute_keys(
     scenario: &Scenario,
+    seed: u64,
     device_sets: usize,
     spare_one_time: usize,
     mode: progress::Mode,
 ) -> Result<KeyFactory, Error> {
     let device_sets = device_sets.min(MAX_PRECOMPUTED_SETS);
     let spare_one_time = spare_one_time.min(MAX_SPARE_ONE_TIME);
-    let (seed, otpk) = (scenario.seed, scenario.population.one_time_prekeys as usize);
+    let otpk = scenario.population.one_time_prekeys as usize;
     let stop = Arc::new(AtomicBool::new(false));
     let _guard = StopOnDrop(stop.clone());
     let show = !matches!(mode, progress::Mode::Quiet);
@@ -154,6 +161,8 @@ struct Prepared {
     ledger: Arc<Ledger>,
     counters: Arc<GeneratorCounters>,
     probe: Option<memory_probe::ProbeResult>,
+    /// How the start at `--start-at` went (`None`: no synchronized start).
+    start_at: Option<crate::report::model::StartAtInfo>,
 }
 
 /// Key material ahead of the clock (the population, the expected registrations and the
@@ -164,16 +173,24 @@ async fn prepare(scenario: &Scenario, ctx: &RunContext<'_>) -> Result<Prepared, 
     let recorder = Arc::new(Recorder::unstarted());
     let ledger = Arc::new(Ledger::new());
     let counters = Arc::new(GeneratorCounters::default());
-    let expected_flows = expected_flows(scenario);
+    let sharded = shard::Slice::new(scenario, ctx.shard);
+    let expected_flows = expected_flows(scenario) / sharded.parts();
     let share =
         |k: FlowKind| scenario.weight(k) as f64 / scenario.weights.iter().sum::<u32>() as f64;
     let registers = (expected_flows * share(FlowKind::Register) * 1.2).ceil() as usize + 4;
     let replenish_keys = ((expected_flows * share(FlowKind::Replenish) * 1.2).ceil() as usize + 4)
         * pop.one_time_prekeys as usize;
-    let device_sets = (pop.users * pop.devices_per_user) as usize
+    let device_sets = (sharded.users * pop.devices_per_user) as usize
         + registers
         + scenario.memory_probe_devices as usize;
-    let keys = precompute_keys(scenario, device_sets, replenish_keys, ctx.progress).await?;
+    let keys = precompute_keys(
+        scenario,
+        sharded.seed,
+        device_sets,
+        replenish_keys,
+        ctx.progress,
+    )
+    .await?;
 
     let world = World::new(
         ctx.api.clone(),
@@ -182,21 +199,27 @@ async fn prepare(scenario: &Scenario, ctx: &RunContext<'_>) -> Result<Prepared, 
         counters.clone(),
         keys,
         flow_config(scenario),
-        scenario.seed,
+        sharded.seed,
     );
+    world.set_shard(ctx.shard);
     let probe = memory_probe::run(&world, scenario.memory_probe_devices)
         .await
         .map_err(|e| Error::Unavailable(format!("memory probe: {e}")))?;
     world
-        .populate(pop.users, pop.devices_per_user, SETUP_PARALLELISM)
+        .populate(sharded.users, pop.devices_per_user, SETUP_PARALLELISM)
         .await
-        .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", pop.users)))?;
+        .map_err(|e| Error::Unavailable(format!("setting up {} users: {e}", sharded.users)))?;
+    let start_at = match ctx.start_at {
+        Some(at) => Some(start_at::wait(at, matches!(ctx.progress, progress::Mode::Quiet)).await),
+        None => None,
+    };
     Ok(Prepared {
         world,
         recorder,
         ledger,
         counters,
         probe,
+        start_at,
     })
 }
 
@@ -287,7 +310,9 @@ async fn drive(
             }
             Load::Closed(plan) => {
                 let mix = mix::Mix::new(scenario.weights);
-                let users = closed::run(world, plan, &mix, scenario, window_start, ctx.report_dir);
+                // A shard runs its share of the virtual users.
+                let plan = shard::Slice::new(scenario, ctx.shard).closed_plan(plan);
+                let users = closed::run(world, &plan, &mix, scenario, window_start, ctx.report_dir);
                 // Goose waits for its users' last flows: bounded by the same deadline (dropping
                 // the attack cancels them, and each cancelled flow records itself).
                 match tokio::time::timeout_at(flow_deadline.into(), users).await {
@@ -397,6 +422,7 @@ fn measure(m: Measured<'_>) -> Report {
         ledger,
         counters,
         probe,
+        start_at,
     } = prepared;
     let Driven {
         window_start,
@@ -448,6 +474,7 @@ fn measure(m: Measured<'_>) -> Report {
         bundled_server: ctx.environment.bundled_server,
         closed_cut_short,
         goose_report,
+        shard: ctx.shard,
     });
     Report {
         schema_version: SCHEMA_VERSION,
@@ -473,6 +500,9 @@ fn measure(m: Measured<'_>) -> Report {
         passed: false,
         failures: Vec::new(),
         interrupted,
+        shard: shard::Slice::new(scenario, ctx.shard).info(scenario),
+        start_at,
+        merged: None,
     }
 }
 
@@ -519,6 +549,8 @@ struct GeneratorInputs<'a> {
     bundled_server: bool,
     closed_cut_short: bool,
     goose_report: Option<String>,
+    /// This worker's shard: a closed-model worker runs its share of the users.
+    shard: Option<shard::Shard>,
 }
 
 /// How the generator held up: schedule, cancellations, CPU, memory, connections.
@@ -535,6 +567,7 @@ fn generator_health(i: GeneratorInputs<'_>) -> Generator {
         bundled_server,
         closed_cut_short,
         goose_report,
+        shard,
     } = i;
     let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let generator_cpu = cpu.saturating_sub(server_cpu);
@@ -564,7 +597,9 @@ fn generator_health(i: GeneratorInputs<'_>) -> Generator {
         },
         configured_users: match &scenario.load {
             Load::Open(_) => 0,
-            Load::Closed(plan) => u64::from(plan.users),
+            Load::Closed(plan) => {
+                u64::from(shard::Slice::new(scenario, shard).closed_plan(plan).users)
+            }
         },
         peak_users_busy: match &scenario.load {
             Load::Open(_) => 0,

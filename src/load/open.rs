@@ -6,8 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha20Rng;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -15,6 +13,7 @@ use crate::client::{flows, World};
 use crate::load::mix::Mix;
 use crate::load::pacer;
 use crate::load::schedule::ArrivalSchedule;
+use crate::load::shard::ArrivalDraws;
 use crate::load::LATE_START_THRESHOLD;
 use crate::scenario::OpenPlan;
 
@@ -34,16 +33,18 @@ pub async fn run(
     deadline: Instant,
 ) {
     let schedule = ArrivalSchedule::new(plan);
+    // A shard starts only its own arrivals, at their times in the whole schedule.
+    let shard = world.shard();
     let times = (0..)
-        .map_while(move |k| schedule.time_of(k))
-        .map(move |offset| epoch + offset);
+        .map_while(move |k| schedule.time_of(k).map(|t| (k, t)))
+        .filter(move |(k, _)| shard.is_none_or(|s| s.owns_arrival(*k)))
+        .map(move |(_, offset)| epoch + offset);
     let flows = Arc::new(Mutex::new(JoinSet::new()));
     let mut start = Starter {
         world: world.clone(),
         runtime: tokio::runtime::Handle::current(),
         slots: Arc::new(Semaphore::new(plan.max_in_flight as usize)),
-        rng: ChaCha20Rng::seed_from_u64(seed),
-        mix: mix.clone(),
+        draws: ArrivalDraws::new(seed, mix.clone(), shard),
         window_start,
         flows: flows.clone(),
     };
@@ -62,8 +63,7 @@ struct Starter {
     world: Arc<World>,
     runtime: tokio::runtime::Handle,
     slots: Arc<Semaphore>,
-    rng: ChaCha20Rng,
-    mix: Mix,
+    draws: ArrivalDraws,
     window_start: Instant,
     flows: Arc<Mutex<JoinSet<()>>>,
 }
@@ -83,8 +83,7 @@ impl Starter {
                 .block_on(self.slots.clone().acquire_owned())
                 .expect("the semaphore is never closed"),
         };
-        let kind = self.mix.pick(&mut self.rng);
-        let flow_seed: u64 = self.rng.gen();
+        let (kind, flow_seed) = self.draws.next_flow();
         let world = self.world.clone();
         counters.flow_launched();
         let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());

@@ -14,34 +14,20 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use crate::report::merge_check;
 use crate::report::model::{
-    decode_histogram, new_histogram, BudgetVerdict, IntervalStats, OperationStats, Report, Window,
+    decode_histogram, new_histogram, BudgetVerdict, IntervalStats, MergeInfo, OperationStats,
+    Report, Window,
 };
+use crate::verdict::{Failure, RunFailure};
 use crate::Error;
 
 /// Merges worker reports. `labels` name the inputs in error messages and carried-over failure
 /// lines (usually their paths); it must be as long as `reports`.
 pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
     assert_eq!(reports.len(), labels.len(), "one label per report");
-    let Some(first) = reports.first() else {
-        return Err(Error::BadInput(
-            "report merge needs at least one report".into(),
-        ));
-    };
-    for (r, label) in reports.iter().zip(labels).skip(1) {
-        if r.scenario.name != first.scenario.name {
-            return Err(Error::BadInput(format!(
-                "{label}: scenario {:?} differs from {:?} in {}; merge only workers of one test",
-                r.scenario.name, first.scenario.name, labels[0]
-            )));
-        }
-        if r.window.interval_ms != first.window.interval_ms {
-            return Err(Error::BadInput(format!(
-                "{label}: interval_ms {} differs from {} in {}",
-                r.window.interval_ms, first.window.interval_ms, labels[0]
-            )));
-        }
-    }
+    let layout = merge_check::check(reports, labels).map_err(|e| Error::BadInput(e.to_string()))?;
+    let first = &reports[0];
     let interval_ms = first.window.interval_ms.max(1);
 
     // The merged window spans every worker's window.
@@ -201,6 +187,7 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         environment.hostname = Some(hosts.join(","));
     }
 
+    let missing = missing_shards(&layout, reports.len());
     let mut merged = Report {
         schema_version: first.schema_version,
         scenario: first.scenario.clone(),
@@ -226,12 +213,41 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
         failures: Vec::new(),
         // One interrupted worker makes the merged test partial.
         interrupted: reports.iter().any(|r| r.interrupted),
+        shard: None,
+        start_at: None,
+        merged: Some(MergeInfo {
+            workers: reports.len() as u32,
+            shards: layout.shards,
+            missing_shards: layout.missing.clone(),
+            inputs: merge_check::inputs(reports, labels),
+            warnings: layout.warnings,
+        }),
     };
     // Budgets, integrity and error rates judged again on the sums; each worker's run-level
     // failures (cut short, …) still fail the merged run.
     let workers: Vec<(String, &Report)> = labels.iter().cloned().zip(reports).collect();
     crate::verdict::judge_merged(&mut merged, &workers);
+    if let Some(missing) = missing {
+        merged.failures.push(Failure::Run {
+            worker: None,
+            reason: missing,
+        });
+        merged.passed = false;
+    }
     Ok(merged)
+}
+
+/// A sharded test merged without all its shards ran only part of the scenario: it fails.
+fn missing_shards(layout: &merge_check::Layout, merged: usize) -> Option<RunFailure> {
+    let shards = layout.shards?;
+    if layout.missing.is_empty() {
+        return None;
+    }
+    Some(RunFailure::ShardsMissing {
+        merged: merged as u32,
+        shards,
+        missing: layout.missing.clone(),
+    })
 }
 
 fn add(into: &mut Histogram<u64>, h: &Histogram<u64>, label: &str, op: &str) -> Result<(), Error> {

@@ -10,6 +10,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+pub mod merge_check;
 pub mod model;
 pub mod outdir;
 pub mod summary;

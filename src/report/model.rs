@@ -62,6 +62,72 @@ pub struct Report {
     /// The run was stopped by SIGINT/SIGTERM: what it measured until then, never a pass.
     #[serde(default)]
     pub interrupted: bool,
+    /// Present when this run was one shard of a sharded test (`run --shard I/N`): its figures
+    /// are its slice only, and the test's verdict is the merged report's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// Present when the clock waited for an agreed start (`run --start-at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<StartAtInfo>,
+    /// Present in a report made by `report merge`: what it was made of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
+}
+
+/// One worker's slice of a sharded test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// Shard `index` (from 1) of `count`.
+    pub index: u32,
+    pub count: u32,
+    /// This shard's part of `population.users` (users of different shards never message
+    /// each other).
+    pub users: u32,
+    /// Closed model: this shard's part of the virtual users (0 in the open model, where the
+    /// shard runs the arrivals `k` of the schedule with `k mod count = index - 1`).
+    pub closed_users: u32,
+}
+
+/// The agreed start of the measured clock, and how late this run started it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartAtInfo {
+    pub at: DateTime<Utc>,
+    /// Milliseconds after `at` that the clock started: a few on a busy machine; more when
+    /// the setup took longer than the time left before `at` (from 100 ms on it is called
+    /// late).
+    pub late_ms: u64,
+}
+
+/// What a merged report was made of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeInfo {
+    /// Reports merged.
+    pub workers: u32,
+    /// The shard layout `N` when the inputs were shards of one test, else `None`.
+    pub shards: Option<u32>,
+    /// Shards of the layout that were not among the inputs (the test ran only in part).
+    #[serde(default)]
+    pub missing_shards: Vec<u32>,
+    pub inputs: Vec<MergedInput>,
+    /// Things that do not stop a merge but make it less meaningful (windows that do not
+    /// overlap, late starts).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// One input of a merge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedInput {
+    /// As given on the command line.
+    pub label: String,
+    /// `I/N` when the input was a shard.
+    pub shard: Option<String>,
+    pub hostname: Option<String>,
+    pub window_start: DateTime<Utc>,
+    pub window_duration_s: f64,
+    pub flows_started: u64,
+    /// How late the input started its clock after `--start-at`, if it had one.
+    pub start_late_ms: Option<u64>,
 }
 
 /// What was run.

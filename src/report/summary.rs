@@ -140,6 +140,9 @@ pub fn render(report: &Report) -> String {
             m.cpu_steal_end * 100.0
         );
     }
+    for line in shard_lines(report) {
+        let _ = writeln!(out, "{line}");
+    }
     if report.passed {
         let _ = writeln!(out, "result: PASS");
     } else {
@@ -152,6 +155,48 @@ pub fn render(report: &Report) -> String {
         for f in &report.failures {
             let _ = writeln!(out, "  - {f}");
         }
+    }
+    out
+}
+
+/// A shard says it is one part of a test; a merge says what it was made of.
+pub fn shard_lines(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = &report.shard {
+        out.push(format!(
+            "shard {}/{}: {} users{} of the scenario; the test's verdict is the merged report's",
+            s.index,
+            s.count,
+            s.users,
+            if s.closed_users > 0 {
+                format!(", {} virtual users", s.closed_users)
+            } else {
+                format!(", arrivals k with k mod {} = {}", s.count, s.index - 1)
+            }
+        ));
+    }
+    if let Some(st) = &report.start_at {
+        out.push(format!(
+            "start: --start-at {}, clock started {}",
+            st.at.to_rfc3339(),
+            if st.late_ms < crate::load::start_at::ON_TIME.as_millis() as u64 {
+                format!("on time ({} ms)", st.late_ms)
+            } else {
+                format!("{:.3} s late", st.late_ms as f64 / 1000.0)
+            }
+        ));
+    }
+    if let Some(m) = &report.merged {
+        out.push(format!(
+            "merged: {} workers{}, window {} + {:.1} s",
+            m.workers,
+            m.shards
+                .map(|n| format!(" ({} of {n} shards)", n as usize - m.missing_shards.len()))
+                .unwrap_or_default(),
+            report.window.start.to_rfc3339(),
+            report.window.duration_s
+        ));
+        out.extend(m.warnings.iter().map(|w| format!("  warning: {w}")));
     }
     out
 }

@@ -274,6 +274,9 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
         passed: false,
         failures: Vec::new(),
         interrupted: false,
+        shard: None,
+        start_at: None,
+        merged: None,
     };
     verdict::judge(&mut report);
     report
