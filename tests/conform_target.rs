@@ -53,6 +53,7 @@ const CHECKS: &[&str] = &[
     "delivery.omitted_device",
     "delivery.removed_device",
     "delivery.resend_once",
+    "delivery.close_confirmed",
     "delivery.offline_backlog",
     "input.register_user",
     "input.add_device",

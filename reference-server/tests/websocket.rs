@@ -552,3 +552,22 @@ async fn sessions_per_device_are_capped() {
     assert_eq!(next(&mut other).await["type"], "queue_empty");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_close_is_answered_with_a_close() {
+    let s = server().await;
+    let a = s.register(0).await;
+    let mut ws = connect(&s, &a.token).await;
+    assert_eq!(next(&mut ws).await, json!({"type": "queue_empty"}));
+    ws.close(None).await.unwrap();
+    // RFC 6455 §5.5.1: the server echoes the close, so the client knows every frame it sent
+    // before (every ack) was processed.
+    let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("an answer within 10 s");
+    assert!(
+        matches!(reply, Some(Ok(Message::Close(_)))),
+        "expected a close frame, got {reply:?}"
+    );
+    s.shutdown().await;
+}

@@ -179,7 +179,14 @@ async fn serve(
                 mark_delivered(app, device, pushed.take_due(Some(Instant::now()))).await;
             }
             frame = rx.next() => match frame {
-                None | Some(Ok(Message::Close(_))) => return Ok(()),
+                None => return Ok(()),
+                Some(Ok(Message::Close(_))) => {
+                    // The library queues the close reply (RFC 6455 §5.5.1) and sends it on the
+                    // next write; flushing sends it now, so the client learns that every frame
+                    // before its close (every ack) was processed. Sending it may end the socket.
+                    let _ = tx.flush().await;
+                    return Ok(());
+                }
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(Message::Text(t))) => {
                     if let Some(reply) = client_frame(app, device, pushed, t.as_bytes()).await {

@@ -241,6 +241,8 @@ pub(crate) struct Received {
     pub(crate) decrypted: BTreeSet<Uuid>,
     /// Envelopes that did not decrypt, with why.
     pub(crate) undecryptable: Vec<String>,
+    /// Whether the server answered the device's close (so every ack before it was processed).
+    pub(crate) close_confirmed: bool,
 }
 
 impl Received {
@@ -262,11 +264,29 @@ impl Target {
         who: &Actor,
         ack: bool,
     ) -> Result<Received, Setup> {
+        self.receive_for(p, who, ack, AFTER_BACKLOG).await
+    }
+
+    /// How many envelopes are queued for `who` (the backlog only, not acknowledged).
+    pub(crate) async fn queued(&self, p: &mut Probe, who: &Actor) -> Result<usize, Setup> {
+        let got = self.receive_for(p, who, false, Duration::ZERO).await?;
+        Ok(got.envelopes.len())
+    }
+
+    /// [`Target::receive`], listening `linger` after the backlog.
+    async fn receive_for(
+        &self,
+        p: &mut Probe,
+        who: &Actor,
+        ack: bool,
+        linger: Duration,
+    ) -> Result<Received, Setup> {
         let mut push = self.api.open_push(who.cred()).await.during("open_push")?;
         let mut got = Received {
             envelopes: Vec::new(),
             decrypted: BTreeSet::new(),
             undecryptable: Vec::new(),
+            close_confirmed: false,
         };
         let ack = ack && self.api.has(Capability::Acknowledge);
         let mut deadline = tokio::time::Instant::now() + BACKLOG_TIMEOUT;
@@ -294,22 +314,27 @@ impl Target {
                 }
                 Incoming::BacklogDone => {
                     backlog_done = true;
-                    deadline = tokio::time::Instant::now() + AFTER_BACKLOG;
+                    deadline = tokio::time::Instant::now() + linger;
                 }
                 Incoming::Closed => break,
             }
         }
-        push.close().await;
+        got.close_confirmed = push.close().await;
         let ids: Vec<String> = got.ids().iter().map(|u| short(*u)).collect();
+        let acking = if ack {
+            "acknowledging"
+        } else {
+            "not acknowledging"
+        };
+        let close = if got.close_confirmed {
+            "answered"
+        } else {
+            "not answered"
+        };
         p.note(format!(
-            "push channel of {} ({}) → {} envelopes {ids:?}",
+            "push channel of {} ({acking}) → {} envelopes {ids:?}; close {close}",
             who.label(),
-            if ack {
-                "acknowledging"
-            } else {
-                "not acknowledging"
-            },
-            got.envelopes.len()
+            got.envelopes.len(),
         ));
         Ok(got)
     }

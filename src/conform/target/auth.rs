@@ -82,7 +82,10 @@ fn no_raw(t: &Target) -> Verdict {
 async fn examples(t: &Target, p: &mut Probe) -> Result<(Actor, Vec<RawRequest>), Setup> {
     let me = t.user(p, 2).await?;
     let peer = t.user(p, 2).await?;
-    let raw = t.api.raw().expect("checked by the caller");
+    let raw = t
+        .api
+        .raw()
+        .ok_or_else(|| Setup::Other("the dialect describes no raw requests".into()))?;
     let subject = Subject::full(t, p, &me, me.id(), &peer, None).await?;
     Ok((me, raw.examples(&subject.borrow())))
 }

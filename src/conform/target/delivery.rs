@@ -46,6 +46,13 @@ pub(super) async fn run(t: &Target) -> Vec<Check> {
         resend_once
     );
     check!(
+        "delivery.close_confirmed",
+        "the push channel answers a device's close, so the device knows that every \
+         acknowledgement it sent before was processed (and the acknowledged message is not \
+         delivered again)",
+        close_confirmed
+    );
+    check!(
         "delivery.offline_backlog",
         "a device that was offline receives its backlog on connecting, each message once, in \
          the order sent",
@@ -240,6 +247,39 @@ async fn offline_backlog(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
             "did not decrypt: {undecrypted:?} ({:?})",
             got.undecryptable
         ));
+    }
+    Ok(Verdict::from_problems(problems))
+}
+
+async fn close_confirmed(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
+    let sender = t.user(p, 1).await?;
+    let recipient = t.user(p, 2).await?;
+    let id = Uuid::new_v4();
+    t.send_all(p, &sender, recipient.user(), id).await?;
+    let got = t.receive(p, &recipient, true).await?;
+    let mut problems = Vec::new();
+    if got.count(id) != 1 {
+        problems.push(format!(
+            "message {} arrived {} times",
+            short(id),
+            got.count(id)
+        ));
+    }
+    if !got.close_confirmed {
+        problems.push(
+            "the server did not answer the close (no close frame back): the device cannot \
+             know whether its acknowledgements were processed"
+                .to_string(),
+        );
+    }
+    if t.api.has(Capability::Acknowledge) {
+        let again = t.receive(p, &recipient, true).await?;
+        if again.count(id) > 0 {
+            problems.push(format!(
+                "message {} was delivered again after it was acknowledged and the channel closed",
+                short(id)
+            ));
+        }
     }
     Ok(Verdict::from_problems(problems))
 }

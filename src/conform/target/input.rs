@@ -195,12 +195,12 @@ impl Target {
             me_devices,
             peer_count: count(&w.peer).await?,
             me_queued: if acks {
-                Some(self.receive(p, &w.me, false).await?.envelopes.len())
+                Some(self.queued(p, &w.me).await?)
             } else {
                 None
             },
             peer_queued: if acks {
-                Some(self.receive(p, &w.peer, false).await?.envelopes.len())
+                Some(self.queued(p, &w.peer).await?)
             } else {
                 None
             },

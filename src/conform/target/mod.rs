@@ -160,8 +160,12 @@ pub(crate) struct Target {
 
 /// Runs every check against the server behind `api` (which has passed [`preflight`]).
 pub async fn run(api: Arc<dyn ServerApi>) -> Result<Report, crate::Error> {
+    // No pooled connections for raw requests: a server may refuse a huge body and close the
+    // connection without reading it, and a pooled connection reused right after would fail
+    // the next, unrelated request.
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(0)
         .build()
         .map_err(|e| crate::Error::Unavailable(format!("cannot build an HTTP client: {e}")))?;
     let t = Target { api, http };
