@@ -145,7 +145,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     /// The API the server speaks (default: the scenario's `api`, else `reference`).
-    #[arg(long, value_name = "NAME", value_parser = parse_dialect)]
+    #[arg(long, value_name = "NAME", value_parser = crate::client::Dialect::parse)]
     pub api: Option<crate::client::Dialect>,
     /// Leave out of the mix the flows the API cannot run (the report lists them) instead of
     /// refusing the scenario.
@@ -176,17 +176,6 @@ pub struct RunArgs {
     pub db: DbArgs,
 }
 
-/// `--api NAME`: a known dialect, or an error that lists them.
-pub fn parse_dialect(name: &str) -> Result<crate::client::Dialect, String> {
-    crate::client::Dialect::parse(name).ok_or_else(|| {
-        let known: Vec<&str> = crate::client::Dialect::ALL
-            .iter()
-            .map(|d| d.name())
-            .collect();
-        format!("unknown API `{name}` (known: {})", known.join(", "))
-    })
-}
-
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["schema", "target"])))]
 pub struct ConformArgs {
@@ -199,7 +188,7 @@ pub struct ConformArgs {
     #[arg(long, value_name = "URL", conflicts_with = "schema")]
     pub target: Option<String>,
     /// The API the --target server speaks (default: reference).
-    #[arg(long, value_name = "NAME", value_parser = parse_dialect, requires = "target")]
+    #[arg(long, value_name = "NAME", value_parser = crate::client::Dialect::parse, requires = "target")]
     pub api: Option<crate::client::Dialect>,
     /// Where to write junit.xml and conform.json (default: reports/conform-<pack>-<UTC time>/,
     /// or reports/conform-target-<api>-<UTC time>/).

@@ -163,6 +163,8 @@ struct Prepared {
     probe: Option<memory_probe::ProbeResult>,
     /// How the start at `--start-at` went (`None`: no synchronized start).
     start_at: Option<crate::report::model::StartAtInfo>,
+    /// What this worker runs of the scenario (all of it unless sharded).
+    slice: shard::Slice,
 }
 
 /// Key material ahead of the clock (the population, the expected registrations and the
@@ -220,6 +222,7 @@ async fn prepare(scenario: &Scenario, ctx: &RunContext<'_>) -> Result<Prepared, 
         counters,
         probe,
         start_at,
+        slice: sharded,
     })
 }
 
@@ -311,7 +314,7 @@ async fn drive(
             Load::Closed(plan) => {
                 let mix = mix::Mix::new(scenario.weights);
                 // A shard runs its share of the virtual users.
-                let plan = shard::Slice::new(scenario, ctx.shard).closed_plan(plan);
+                let plan = prepared.slice.closed_plan(plan);
                 let users = closed::run(world, &plan, &mix, scenario, window_start, ctx.report_dir);
                 // Goose waits for its users' last flows: bounded by the same deadline (dropping
                 // the attack cancels them, and each cancelled flow records itself).
@@ -423,6 +426,7 @@ fn measure(m: Measured<'_>) -> Report {
         counters,
         probe,
         start_at,
+        slice,
     } = prepared;
     let Driven {
         window_start,
@@ -474,7 +478,7 @@ fn measure(m: Measured<'_>) -> Report {
         bundled_server: ctx.environment.bundled_server,
         closed_cut_short,
         goose_report,
-        shard: ctx.shard,
+        slice: &slice,
     });
     Report {
         schema_version: SCHEMA_VERSION,
@@ -500,7 +504,7 @@ fn measure(m: Measured<'_>) -> Report {
         passed: false,
         failures: Vec::new(),
         interrupted,
-        shard: shard::Slice::new(scenario, ctx.shard).info(scenario),
+        shard: slice.info(scenario),
         start_at,
         merged: None,
     }
@@ -549,8 +553,8 @@ struct GeneratorInputs<'a> {
     bundled_server: bool,
     closed_cut_short: bool,
     goose_report: Option<String>,
-    /// This worker's shard: a closed-model worker runs its share of the users.
-    shard: Option<shard::Shard>,
+    /// This worker's slice: a closed-model worker runs its share of the users.
+    slice: &'a shard::Slice,
 }
 
 /// How the generator held up: schedule, cancellations, CPU, memory, connections.
@@ -567,9 +571,10 @@ fn generator_health(i: GeneratorInputs<'_>) -> Generator {
         bundled_server,
         closed_cut_short,
         goose_report,
-        shard,
+        slice,
     } = i;
     let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (start_lag_p50_us, start_lag_p99_us) = counters.start_lags.p50_p99();
     let generator_cpu = cpu.saturating_sub(server_cpu);
     let flows_started = g(&counters.flows_started);
     Generator {
@@ -586,8 +591,8 @@ fn generator_health(i: GeneratorInputs<'_>) -> Generator {
         late_starts: g(&counters.late_starts),
         late_start_threshold_us: LATE_START_THRESHOLD.as_micros() as u64,
         max_start_lag_us: g(&counters.max_start_lag_us),
-        start_lag_p50_us: counters.start_lags.p50_p99().0,
-        start_lag_p99_us: counters.start_lags.p50_p99().1,
+        start_lag_p50_us,
+        start_lag_p99_us,
         flows_started,
         flows_intended: g(&counters.flows_intended),
         achieved_rate_per_s: round4(flows_started as f64 / window.as_secs_f64()),
@@ -597,9 +602,7 @@ fn generator_health(i: GeneratorInputs<'_>) -> Generator {
         },
         configured_users: match &scenario.load {
             Load::Open(_) => 0,
-            Load::Closed(plan) => {
-                u64::from(shard::Slice::new(scenario, shard).closed_plan(plan).users)
-            }
+            Load::Closed(plan) => u64::from(slice.closed_plan(plan).users),
         },
         peak_users_busy: match &scenario.load {
             Load::Open(_) => 0,

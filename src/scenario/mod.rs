@@ -575,20 +575,7 @@ impl Validator<'_> {
     }
 
     fn dialect(&self, name: &Spanned<String>) -> Result<crate::client::Dialect, ScenarioError> {
-        crate::client::Dialect::parse(name.get_ref()).ok_or_else(|| {
-            let known: Vec<&str> = crate::client::Dialect::ALL
-                .iter()
-                .map(|d| d.name())
-                .collect();
-            self.err(
-                name.span(),
-                format!(
-                    "unknown api `{}` (known: {})",
-                    name.get_ref(),
-                    known.join(", ")
-                ),
-            )
-        })
+        crate::client::Dialect::parse(name.get_ref()).map_err(|m| self.err(name.span(), m))
     }
 
     fn faults(

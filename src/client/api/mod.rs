@@ -48,9 +48,16 @@ impl Dialect {
         }
     }
 
-    /// The dialect called `name`, or `None`.
-    pub fn parse(name: &str) -> Option<Dialect> {
-        Dialect::ALL.into_iter().find(|d| d.name() == name)
+    /// The dialect called `name`, or an error naming the known ones (for `--api` and a
+    /// scenario's `api`).
+    pub fn parse(name: &str) -> Result<Dialect, String> {
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
+                format!("unknown API `{name}` (known: {})", known.join(", "))
+            })
     }
 
     /// A client of this dialect for the server at `base` (e.g. `http://127.0.0.1:8080`),
