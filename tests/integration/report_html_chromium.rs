@@ -4,7 +4,7 @@
 //! Needs Debian's `chromium` (`apt-get install -y chromium`; `.ci/run` installs it). Without
 //! Chromium it fails, saying so; it never passes or skips silently.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

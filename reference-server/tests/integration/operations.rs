@@ -1,7 +1,7 @@
 //! /healthz, /metrics, /openapi.json, and the router's own 404/405 answers. The OpenAPI
 //! document, the router's route table and docs/api.md must list the same routes.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

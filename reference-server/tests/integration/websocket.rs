@@ -1,7 +1,7 @@
 //! Live delivery over real WebSockets, on one instance and across two instances that share a
 //! database (LISTEN/NOTIFY).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use e2ee_harness::dbbench::{self, report, Options};
 
-#[path = "common/child.rs"]
-mod child;
+use crate::common::child;
 
 const SCALES: [u64; 2] = [100, 200];
 

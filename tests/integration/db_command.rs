@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "common/child.rs"]
-mod child;
+use crate::common::child;
 
 const BIN: &str = env!("CARGO_BIN_EXE_e2ee-harness");
 

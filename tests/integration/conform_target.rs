@@ -3,8 +3,7 @@
 //! protocol check; bad input (an unknown `--api`, a target that speaks another API, one that
 //! does not answer) is refused before any check runs, with the documented exit code.
 
-#[path = "common/run.rs"]
-mod common;
+use crate::common::run as common;
 
 use std::path::Path;
 use std::process::Output;

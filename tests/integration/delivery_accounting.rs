@@ -3,8 +3,7 @@
 //! again because its acknowledgement failed is `redelivered`, not `duplicated` (the device
 //! reconnects by itself after the broken connection).
 
-#[path = "common/run.rs"]
-mod common;
+use crate::common::run as common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

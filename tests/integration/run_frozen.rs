@@ -2,8 +2,7 @@
 //! run must still end within its bound — duration + drain + a bounded grace — and fail,
 //! naming the flows it had to cancel instead of letting them disappear.
 
-#[path = "common/run.rs"]
-mod common;
+use crate::common::run as common;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};

@@ -2,10 +2,8 @@
 //! unreachable target and an impossible budget, and `--target` against a server started
 //! separately.
 
-#[path = "common/child.rs"]
-mod child;
-#[path = "common/run.rs"]
-mod common;
+use crate::common::child;
+use crate::common::run as common;
 
 use std::process::{Command, Output};
 

@@ -305,3 +305,7 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+pub mod child;
+pub mod hlog;
+pub mod run;

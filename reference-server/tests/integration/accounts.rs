@@ -1,7 +1,7 @@
 //! Registration, devices, and bad input on registration: over real HTTP against a real
 //! PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! Sending, polling and acknowledging envelopes over real HTTP.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::Method;

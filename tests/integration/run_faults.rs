@@ -6,7 +6,7 @@
 //!
 //! Assertions are about integrity and counts, never about timings.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

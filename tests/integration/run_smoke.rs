@@ -2,10 +2,8 @@
 //! against the real reference server on a real PostgreSQL, asserting counts and integrity,
 //! never timings.
 
-#[path = "common/run.rs"]
-mod common;
-#[path = "common/hlog.rs"]
-mod hlog;
+use crate::common::run as common;
+use crate::common::hlog;
 
 use e2ee_harness::client::Dialect;
 use e2ee_harness::load::{self, RunContext};

@@ -2,7 +2,7 @@
 //! and is named per operation and percentile, on the terminal and in Markdown; operations on
 //! one side only are reported; bad input exits 2.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -4,9 +4,8 @@
 //! report.html carry every operation (the HTML with a chart per operation that has data, and
 //! no reference to anything outside the file).
 
-mod common;
-#[path = "common/hlog.rs"]
-mod hlog;
+use crate::common;
+use crate::common::hlog;
 
 use std::collections::BTreeMap;
 

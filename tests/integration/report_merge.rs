@@ -2,7 +2,7 @@
 //! whole (histograms added, never percentiles averaged), budgets are re-judged on the merged
 //! data, and reports of different tests are refused.
 
-mod common;
+use crate::common;
 
 use common::{build_report, path_str, record_run, run_harness, stderr, RunSpec, Sample};
 use e2ee_harness::report::model::{decode_histogram, Integrity, OperationStats, Report};

@@ -1,6 +1,6 @@
 //! Key routes and bundle fetches, including the concurrent one-time prekey claim.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! Migrations on a real PostgreSQL: concurrent starts, idempotence, edited-file detection, and
 //! the constraints that make bad data impossible even for a client that bypasses the API.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -4,7 +4,7 @@
 //! fails; windows that do not overlap are merged with a warning; the merged report and stderr
 //! state the window and the number of workers.
 
-mod common;
+use crate::common;
 
 use common::{build_report, path_str, record_run, run_harness, stderr, RunSpec, Sample};
 use e2ee_harness::report::merge::merge;

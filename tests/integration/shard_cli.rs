@@ -2,7 +2,7 @@
 //! naming the flag (or variable) and the fix, before anything starts: no report directory is
 //! created and the target is never contacted (port 9 answers nothing).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 
