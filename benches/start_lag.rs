@@ -35,7 +35,7 @@ fn schedule(n: u64) -> impl Iterator<Item = Instant> + Send {
 
 /// db-bench's path: pacer → channel → worker tasks. Returns the sum of lags.
 fn dbbench_lags(rt: &tokio::runtime::Runtime, n: u64, all: &Mutex<Histogram<u64>>) -> Duration {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<pacer::Start>();
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let workers: Vec<_> = (0..2)
         .map(|_| {
@@ -43,18 +43,20 @@ fn dbbench_lags(rt: &tokio::runtime::Runtime, n: u64, all: &Mutex<Histogram<u64>
             rt.spawn(async move {
                 let mut lags = Vec::new();
                 loop {
-                    let due = { rx.lock().await.recv().await };
-                    let Some(due) = due else { break };
-                    pacer::spin_until(due);
-                    lags.push(Instant::now().saturating_duration_since(due));
+                    let start = { rx.lock().await.recv().await };
+                    let Some(start) = start else { break };
+                    start.begin();
+                    lags.push(Instant::now().saturating_duration_since(start.due));
                 }
                 lags
             })
         })
         .collect();
-    pacer::spawn("bench-pacer", schedule(n), move |due| tx.send(due).is_ok())
-        .join()
-        .unwrap();
+    pacer::spawn("bench-pacer", schedule(n), move |start| {
+        tx.send(start).is_ok()
+    })
+    .join()
+    .unwrap();
     let lags: Vec<Duration> = rt.block_on(async {
         let mut out = Vec::new();
         for w in workers {
@@ -70,11 +72,11 @@ fn run_lags(rt: &tokio::runtime::Runtime, n: u64, all: &Mutex<Histogram<u64>>) -
     let handle = rt.handle().clone();
     let lags = Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
     let sink = lags.clone();
-    pacer::spawn("bench-pacer", schedule(n), move |due| {
+    pacer::spawn("bench-pacer", schedule(n), move |start| {
         let sink = sink.clone();
         handle.spawn(async move {
-            pacer::spin_until(due);
-            let lag = Instant::now().saturating_duration_since(due);
+            start.begin();
+            let lag = Instant::now().saturating_duration_since(start.due);
             sink.lock().unwrap().push(lag);
         });
         true

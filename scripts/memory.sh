@@ -26,15 +26,16 @@ warmup = "1s"
 drain = "2s"
 memory_probe_devices = $DEVICES
 max_late_starts = 0.5
+duration = "3s"
 
 [population]
 users = 10
 devices_per_user = 2
 one_time_prekeys = 10
+replenish_threshold = 2
 
 [open]
 rate = 2.0
-duration = "3s"
 
 [mix]
 initiate = 1

@@ -54,15 +54,16 @@ warmup = "2s"
 drain = "2s"
 memory_probe_devices = 0
 max_late_starts = 1.0
+duration = "$1s"
 
 [population]
 users = $USERS
 devices_per_user = 1
 one_time_prekeys = 100
+replenish_threshold = 10
 
 [open]
 rate = $RATE.0
-duration = "$1s"
 
 [mix]
 fetch = 1
@@ -78,6 +79,7 @@ harness_run() {
     "$HARNESS" run "$WORK/fetch-$secs.toml" --target "$SERVER_URL" --report-dir "$dir" \
         --force --quiet >/dev/null 2>"$dir.err" || true
     wait "$sampler" 2>/dev/null || true
+    [[ -f $dir/report.json ]] || { cat "$dir.err" >&2; die "the harness run wrote no report"; }
     python3 - "$dir/report.json" "$(cat "$dir.conns" 2>/dev/null || echo 0)" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -118,8 +120,10 @@ PY
 
 log "harness: $RATE requests/s, ${SHORT} s"
 read -r h_short_n h_short_cpu _ <<<"$(harness_run "$SHORT")"
+[[ -n ${h_short_n:-} ]] || exit 1
 log "harness: $RATE requests/s, ${LONG} s"
 read -r h_long_n h_long_cpu conns <<<"$(harness_run "$LONG")"
+[[ -n ${h_long_n:-} ]] || exit 1
 ((conns >= 1)) || conns=1
 log "oha: $RATE requests/s, $conns connection(s), ${SHORT} s and ${LONG} s"
 read -r o_short_n o_short_cpu _ <<<"$(oha_run "$SHORT" "$conns")"

@@ -94,6 +94,8 @@ struct Job {
     op: usize,
     values: Vec<Value>,
     due: Instant,
+    /// The pacer's hand-off, begun by the worker that takes the job.
+    start: crate::load::pacer::Start,
     measured: bool,
 }
 
@@ -109,7 +111,8 @@ struct Dispatcher {
 
 impl Dispatcher {
     /// Sends the operation due now; false once every worker has stopped.
-    fn dispatch(&mut self, due: std::time::Instant) -> bool {
+    fn dispatch(&mut self, start: crate::load::pacer::Start) -> bool {
+        let due = start.due;
         let total_weight: u32 = self.operations.iter().map(|o| o.weight).sum();
         let mut pick = self.rng.gen_range(0..total_weight);
         let op = self
@@ -134,6 +137,7 @@ impl Dispatcher {
                 op,
                 values,
                 due: due.into(),
+                start,
                 measured,
             })
             .is_ok()
@@ -205,7 +209,7 @@ pub async fn run(
                 let Some(job) = job else { break };
                 let s = &mut stats[job.op];
                 // Handed over early so this worker is awake: start exactly on time.
-                crate::load::pacer::spin_until(job.due.into_std());
+                job.start.begin();
                 let started = Instant::now();
                 if started > drain_until {
                     if job.measured {

@@ -69,7 +69,8 @@ struct Starter {
 }
 
 impl Starter {
-    fn flow(&mut self, intended: Instant) {
+    fn flow(&mut self, start: pacer::Start) {
+        let intended = start.due;
         let counters = self.world.counters.clone();
         let measured = intended >= self.window_start;
         if measured {
@@ -92,7 +93,7 @@ impl Starter {
         flows.spawn_on(
             async move {
                 // Handed over early so this worker is awake: start exactly on time.
-                pacer::spin_until(intended);
+                start.begin();
                 let lag = Instant::now().saturating_duration_since(intended);
                 if measured {
                     counters.flows_started.fetch_add(1, Ordering::Relaxed);
