@@ -4,6 +4,7 @@
 
 use crate::cli::DbBenchArgs;
 use crate::dbbench::{self, report};
+use crate::verdict::bench::BenchOutcome;
 use crate::{Error, Outcome};
 
 pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
@@ -49,7 +50,7 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
     if report.interrupted {
         return Err(Error::Interrupted);
     }
-    Ok(if report.outcome == "pass" {
+    Ok(if report.outcome == BenchOutcome::Pass {
         Outcome::Pass
     } else {
         Outcome::Failed

@@ -1,7 +1,7 @@
 //! A self-contained HTML page (inline SVG, no scripts, no network) showing p95 latency against
 //! scale for every operation, its budget as a dashed line, and the full table beneath.
 
-use super::report::{ms, Report};
+use super::report::{ms, BenchReport};
 
 const W: f64 = 760.0;
 const H: f64 = 420.0;
@@ -29,7 +29,7 @@ fn log_pos(v: f64, lo: f64, hi: f64, a: f64, b: f64) -> f64 {
 }
 
 /// The SVG chart: x = devices (log), y = p95 in ms (log).
-pub fn svg(report: &Report) -> String {
+pub fn svg(report: &BenchReport) -> String {
     let scales: Vec<f64> = report
         .scales
         .iter()
@@ -163,7 +163,7 @@ fn fmt_ms(v: f64) -> String {
     }
 }
 
-pub fn html(report: &Report) -> String {
+pub fn html(report: &BenchReport) -> String {
     let mut rows = String::new();
     for s in &report.scales {
         for o in &s.operations {
@@ -201,7 +201,7 @@ pub fn html(report: &Report) -> String {
             report
                 .failures
                 .iter()
-                .map(|f| format!("<li>{}</li>", esc(f)))
+                .map(|f| format!("<li>{}</li>", esc(&f.to_string())))
                 .collect::<String>()
         )
     };
@@ -242,7 +242,7 @@ Latency is timed from each operation's intended start.</p>
         conns = report.connections,
         warmup = report.warmup_seconds,
         duration = report.duration_seconds,
-        outcome = esc(&report.outcome),
+        outcome = report.outcome,
         svg = svg(report),
         findings = findings_html(report),
         locks = locks_html(report),
@@ -250,20 +250,20 @@ Latency is timed from each operation's intended start.</p>
     )
 }
 
-fn findings_html(report: &Report) -> String {
+fn findings_html(report: &BenchReport) -> String {
     if report.findings.is_empty() {
         return "<h2>Findings</h2><p class=\"ok\">No lock wait between operations, no cost growing well above logarithmically.</p>".into();
     }
     let items: String = report
         .findings
         .iter()
-        .map(|f| format!("<li>{}</li>", esc(f)))
+        .map(|f| format!("<li>{}</li>", esc(&f.to_string())))
         .collect();
     format!("<h2>Findings</h2><ul class=\"breach\">{items}</ul>")
 }
 
 /// Lock waits between operations, per scale (docs/conformance.md 6.3).
-fn locks_html(report: &Report) -> String {
+fn locks_html(report: &BenchReport) -> String {
     let mut rows = String::new();
     for s in &report.scales {
         for w in &s.locks.waits {
@@ -302,7 +302,7 @@ fn locks_html(report: &Report) -> String {
 }
 
 /// Counted cost per operation against scale (docs/conformance.md 6.3).
-fn growth_html(report: &Report) -> String {
+fn growth_html(report: &BenchReport) -> String {
     if report.growth.is_empty() {
         return "<h2>Cost growth</h2><p>Needs two or more scales.</p>".into();
     }

@@ -23,7 +23,7 @@ pub const FLAG_EXPONENT: f64 = 0.5;
 pub const MIN_GROWTH: u64 = 64;
 
 /// One operation's growth across the scales of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Growth {
     pub operation: String,
     pub devices: Vec<u64>,

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::Error;
 pub use pack::Pack;
-pub use report::Report;
+pub use report::BenchReport;
 pub use workload::Workload;
 
 /// How to run a db-bench.
@@ -56,7 +56,7 @@ pub async fn run(
     pack: &Pack,
     workload: &Workload,
     options: &Options,
-) -> Result<Report, Error> {
+) -> Result<BenchReport, Error> {
     if options.scales.is_empty() || options.scales.contains(&0) {
         return Err(Error::BadInput(
             "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
@@ -118,7 +118,7 @@ pub async fn run(
         let scale = result?;
         scales.push(scale);
     }
-    let mut report = Report {
+    let mut report = BenchReport {
         pack: pack.name.clone(),
         source: pack.dir.display().to_string(),
         workload: workload.path.display().to_string(),
@@ -132,24 +132,15 @@ pub async fn run(
         scales,
         findings: Vec::new(),
         failures: Vec::new(),
-        outcome: String::new(),
+        outcome: Default::default(),
         interrupted: measuring.was_requested(),
     };
     drop(measuring);
-    report.failures = report::failures(&report, workload.load.max_error_rate);
-    report.findings = report::findings(&report);
-    if report.interrupted {
-        report.failures.push(format!(
-            "interrupted by a signal: partial results ({} of {} scales measured)",
-            report.scales.len(),
-            options.scales.len()
-        ));
-    }
-    report.outcome = if report.failures.is_empty() && report.findings.is_empty() {
-        "pass".into()
-    } else {
-        "failed".into()
-    };
+    crate::verdict::bench::judge(
+        &mut report,
+        workload.load.max_error_rate,
+        options.scales.len(),
+    );
     Ok(report)
 }
 

@@ -9,10 +9,11 @@ use serde::Serialize;
 use super::runner::{OpStats, RunStats};
 use super::seed::Loaded;
 use super::workload::Workload;
+use crate::verdict::bench::{BenchFailure, BenchFinding, BenchOutcome};
 use crate::Error;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct BenchReport {
     pub pack: String,
     pub source: String,
     pub workload: String,
@@ -25,12 +26,13 @@ pub struct Report {
     pub scales: Vec<ScaleReport>,
     /// How each operation's counted cost grows across the scales (docs/conformance.md 6.3).
     pub growth: Vec<super::growth::Growth>,
-    /// One line per budget breach, error-rate breach or unsampled operation.
-    pub failures: Vec<String>,
-    /// One line per lock wait that serializes the workload's operations and per operation
-    /// whose cost grows well above logarithmically; each fails the run like a failure.
-    pub findings: Vec<String>,
-    pub outcome: String,
+    /// Budget breaches, error-rate breaches, unsampled operations, an interruption
+    /// (judged by [`crate::verdict::bench`]).
+    pub failures: Vec<BenchFailure>,
+    /// Lock waits that serialize the workload's operations and operations whose cost grows
+    /// well above logarithmically; each fails the run like a failure.
+    pub findings: Vec<BenchFinding>,
+    pub outcome: BenchOutcome,
     /// Stopped by SIGINT/SIGTERM: the scales measured until then (the last one possibly
     /// short); never a pass, and the CLI exits 130.
     pub interrupted: bool,
@@ -168,77 +170,13 @@ impl ScaleReport {
     }
 }
 
-/// Every reason the run fails: budget breaches, error rates above the workload's limit, and
-/// operations that were never sampled at some scale (an incomplete report proves nothing).
-pub fn failures(report: &Report, max_error_rate: f64) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in &report.scales {
-        for o in &s.operations {
-            if o.count == 0 {
-                out.push(format!(
-                    "{} at {} devices: no successful sample",
-                    o.name, s.devices
-                ));
-            }
-            if let (Some(b), Some(false)) = (o.budget_p95_us, o.within_budget) {
-                if o.count > 0 {
-                    out.push(format!(
-                        "{} at {} devices: p95 {} > budget {}",
-                        o.name,
-                        s.devices,
-                        ms(o.p95_us),
-                        ms(b)
-                    ));
-                }
-            }
-            if let Some(n) = o.keys_claimed_twice.filter(|n| *n > 0) {
-                out.push(format!(
-                    "{} at {} devices: integrity: {n} one-time prekeys were handed out to more than one fetcher",
-                    o.name, s.devices
-                ));
-            }
-            if o.error_rate > max_error_rate {
-                let kinds: Vec<String> = o.errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-                out.push(format!(
-                    "{} at {} devices: {:.2}% of operations failed ({}), limit {:.2}%",
-                    o.name,
-                    s.devices,
-                    o.error_rate * 100.0,
-                    kinds.join(", "),
-                    max_error_rate * 100.0
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// The findings of the lock sampler and the growth rule (docs/conformance.md 6.3).
-pub fn findings(report: &Report) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in &report.scales {
-        for w in s.locks.waits.iter().filter(|w| w.finding) {
-            out.push(format!(
-                "{}: at {} devices, {}",
-                super::locks::RULE,
-                s.devices,
-                w.describe()
-            ));
-        }
-    }
-    for g in report.growth.iter().filter(|g| g.flagged) {
-        out.push(format!("{}: {}", super::growth::RULE, g.describe()));
-    }
-    out
-}
-
 /// Milliseconds with two decimals, for people.
 pub fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
 /// The stdout summary: one table per scale.
-pub fn summary(report: &Report) -> String {
+pub fn summary(report: &BenchReport) -> String {
     let mut out = String::new();
     for s in &report.scales {
         out.push_str(&format!(
@@ -273,7 +211,7 @@ pub fn summary(report: &Report) -> String {
     out
 }
 
-pub fn write(report: &Report, dir: &Path) -> Result<(), Error> {
+pub fn write(report: &BenchReport, dir: &Path) -> Result<(), Error> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }

@@ -4,7 +4,9 @@
 //! `load` measures and never judges; `report merge` judges the merged data again with the
 //! same function, so a verdict can always be recomputed from the report alone. Every output
 //! (terminal, JSON, Markdown, JUnit, HTML) renders the same typed failures; none is encoded as
-//! a string and parsed back.
+//! a string and parsed back. A db-bench is judged the same way in [`bench`].
+
+pub mod bench;
 
 use std::collections::BTreeMap;
 use std::fmt;
