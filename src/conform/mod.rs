@@ -1,7 +1,7 @@
 //! Schema conformance: apply a pack's migrations to a disposable PostgreSQL and prove what
 //! the schema promises (docs/conformance.md).
 //!
-//! Flow: [`pack`] + [`expect`] (input) → [`migrations`] (database A: apply, apply again,
+//! Flow: [`crate::schema_pack`] + [`expect`] (input) → [`migrations`] (database A: apply, apply again,
 //! rollback; database B: preservation) → on database C with every migration applied:
 //! [`catalog`] snapshot → [`assertions`], [`hazards`], [`probes`] (using [`rowgen`] and
 //! [`checkexpr`]), then [`behaviour`] → [`outcome`] → [`report`].
@@ -15,12 +15,10 @@ pub(crate) mod hazards;
 pub(crate) mod index_key;
 pub(crate) mod migrations;
 pub mod outcome;
-pub mod pack;
 pub(crate) mod probes;
 pub mod report;
 pub(crate) mod rowgen;
 pub(crate) mod rules;
-pub(crate) mod runner;
 pub mod target;
 pub(crate) mod versions;
 
@@ -31,12 +29,12 @@ use disposable_pg::Postgres;
 use crate::conform::catalog::Catalog;
 use crate::conform::expect::Expect;
 use crate::conform::outcome::{Check, Kind, Report, Status};
-use crate::conform::pack::Pack;
+use crate::schema_pack::SchemaPack;
 use crate::Error;
 
 /// Loads a pack and its expectations; every problem is a bad pack (exit 2), found before any
 /// database is touched.
-pub fn load(pack: Pack) -> Result<(Pack, Expect), Error> {
+pub fn load(pack: SchemaPack) -> Result<(SchemaPack, Expect), Error> {
     let expect = Expect::load(&pack.expect_path)?;
     for s in &expect.seed {
         let before = s.get_ref().before;
@@ -90,7 +88,7 @@ impl Scratch {
 }
 
 /// Runs every check of a loaded pack on `pg` with the default statement timeout.
-pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, Error> {
+pub async fn run(pg: &Postgres, pack: &SchemaPack, expect: &Expect) -> Result<Report, Error> {
     run_with_timeout(pg, pack, expect, DEFAULT_STATEMENT_TIMEOUT).await
 }
 
@@ -99,7 +97,7 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
 /// the pack is cut after `timeout`.
 pub(crate) async fn run_with_timeout(
     pg: &Postgres,
-    pack: &Pack,
+    pack: &SchemaPack,
     expect: &Expect,
     timeout: Duration,
 ) -> Result<Report, Error> {
@@ -173,16 +171,14 @@ pub(crate) async fn run_with_timeout(
 /// in order. A migration that does not apply on a fresh database makes the pack bad.
 pub(crate) async fn apply_all(
     client: &tokio_postgres::Client,
-    pack: &Pack,
+    pack: &SchemaPack,
     expect: &Expect,
 ) -> Result<(), Error> {
     migrations::setup(client, expect).await?;
     for m in &pack.migrations {
         migrations::apply_migration(client, m, expect)
             .await
-            .map_err(|f| {
-                Error::BadPack(format!("migration {} does not apply:\n{f}", m.up.name()))
-            })?;
+            .map_err(|f| crate::schema_pack::apply::not_applied(m, f))?;
     }
     Ok(())
 }

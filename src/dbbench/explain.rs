@@ -169,7 +169,7 @@ async fn execute(
     types: &[tokio_postgres::types::Type],
     values: &[super::params::Value],
 ) -> Result<OpCost, String> {
-    let db = |e: tokio_postgres::Error| super::pack::describe_db_error(&e, sql, 0);
+    let db = |e: tokio_postgres::Error| crate::schema_pack::apply::describe_with_line(&e, sql);
     client.batch_execute("BEGIN").await.map_err(db)?;
     let result = async {
         // The transaction's statistics include earlier, not yet flushed transactions: the

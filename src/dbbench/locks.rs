@@ -359,7 +359,7 @@ fn flat(sql: &str) -> String {
 }
 
 fn excerpt(sql: &str) -> String {
-    crate::conform::runner::excerpt(sql, 160)
+    crate::schema_pack::apply::excerpt(sql, 160)
 }
 
 #[cfg(test)]

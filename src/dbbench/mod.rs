@@ -10,7 +10,6 @@ pub mod claims;
 pub mod explain;
 pub mod growth;
 pub mod locks;
-pub mod pack;
 pub mod params;
 pub mod report;
 pub mod runner;
@@ -20,8 +19,8 @@ pub mod workload;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::schema_pack::{self, SchemaPack};
 use crate::Error;
-pub use pack::Pack;
 pub use report::BenchReport;
 pub use workload::Workload;
 
@@ -37,11 +36,11 @@ pub struct Options {
 }
 
 /// A pack and its workload, both read and validated before anything is started.
-pub fn prepare(schema: &str) -> Result<(Pack, Workload), Error> {
-    let pack = Pack::resolve(schema)?;
+pub fn prepare(schema: &str) -> Result<(SchemaPack, Workload), Error> {
+    let pack = SchemaPack::resolve(schema, &schema_pack::working_root()?)?;
     let path = pack.workload_path();
     if !path.is_file() {
-        return Err(Error::BadInput(format!(
+        return Err(Error::BadPack(format!(
             "{}: the pack has no workload.toml, so there is nothing to bench",
             pack.dir.display()
         )));
@@ -53,7 +52,7 @@ pub fn prepare(schema: &str) -> Result<(Pack, Workload), Error> {
 /// Runs every scale on `pg` and returns the report (not yet written).
 pub async fn run(
     pg: &disposable_pg::Postgres,
-    pack: &Pack,
+    pack: &SchemaPack,
     workload: &Workload,
     options: &Options,
 ) -> Result<BenchReport, Error> {
@@ -87,7 +86,7 @@ pub async fn run(
             if options.verbose {
                 eprintln!("db-bench {}: {devices} devices: applying migrations", pack.name);
             }
-            pack::apply(&admin, pack).await?;
+            schema_pack::apply::apply_ups(&admin, pack).await?;
             if options.verbose {
                 eprintln!("db-bench {}: {devices} devices: seeding {:?}", pack.name, counts);
             }
@@ -189,4 +188,22 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--schema` means the same pack to db-bench as to conform.
+    #[test]
+    fn schema_resolves_as_conform_resolves_it() {
+        let root = schema_pack::working_root().unwrap();
+        for name in ["nchat", "scenarios/schemas/batch3"] {
+            let (bench, _) = prepare(name).unwrap();
+            let conform = SchemaPack::resolve(name, &root).unwrap();
+            assert_eq!((bench.name, bench.dir), (conform.name, conform.dir));
+        }
+        let e = prepare("reference").unwrap_err();
+        assert!(e.to_string().contains("no workload.toml"), "{e}");
+    }
 }

@@ -161,7 +161,7 @@ pub async fn run(
                     "{}: operation `{}` does not prepare: {}",
                     op.at,
                     op.name,
-                    super::pack::describe_db_error(&e, &sql, 0)
+                    crate::schema_pack::apply::describe_with_line(&e, &sql)
                 ))
             })?;
             statements.push(st);

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::pack::describe_db_error;
 use super::workload::{substitute, Workload};
+use crate::schema_pack::apply::describe_with_line;
 use crate::Error;
 
 /// What loading produced: time taken and the rows each table holds.
@@ -28,7 +28,7 @@ pub async fn load(
             Error::BadInput(format!(
                 "{}: seed statement failed: {}",
                 stmt.at,
-                describe_db_error(&e, &sql, 0)
+                describe_with_line(&e, &sql)
             ))
         })?;
     }

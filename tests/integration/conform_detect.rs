@@ -2,7 +2,8 @@
 //! schema with the defect (flagged, with evidence) and one without (not flagged), on a real
 //! PostgreSQL from the provider.
 
-use e2ee_harness::conform::{self, outcome::Report, pack::Pack};
+use e2ee_harness::conform::{self, outcome::Report};
+use e2ee_harness::schema_pack::SchemaPack;
 
 async fn run(files: &[(&str, &str)]) -> Report {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -12,7 +13,7 @@ async fn run(files: &[(&str, &str)]) -> Report {
         std::fs::write(p, body).unwrap();
     }
     let pg = disposable_pg::shared_for_tests();
-    let (pack, expect) = conform::load(Pack::load(dir.path()).unwrap()).unwrap();
+    let (pack, expect) = conform::load(SchemaPack::load(dir.path()).unwrap()).unwrap();
     conform::run(pg, &pack, &expect).await.expect("run")
 }
 
