@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::cli::ConformArgs;
 use crate::conform::versions::{self, VersionRun};
-use crate::conform::{self, expect::Expect, outcome::Report, report};
+use crate::conform::{self, expect::Expect, outcome::ConformReport, report};
 use crate::report::outdir;
 use crate::schema_pack::SchemaPack;
 use crate::{Error, Outcome};
@@ -94,7 +94,7 @@ async fn conform_on(
     pack: &SchemaPack,
     expect: &Expect,
     timeout: std::time::Duration,
-) -> Result<Report, Error> {
+) -> Result<ConformReport, Error> {
     let pg = crate::cli::start_database(options, false).await?;
     eprintln!(
         "conform {}: {} migrations",
@@ -106,7 +106,7 @@ async fn conform_on(
     Ok(report)
 }
 
-fn write_and_print(report: &Report, dir: &Path) -> Result<Outcome, Error> {
+fn write_and_print(report: &ConformReport, dir: &Path) -> Result<Outcome, Error> {
     report::write(report, dir)?;
     print!("{}", report::text(report, Some(dir)));
     Ok(report.outcome())

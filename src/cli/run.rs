@@ -189,7 +189,7 @@ async fn run_bundled(
     mode: progress::Mode,
     report_dir: &std::path::Path,
     quiet: bool,
-) -> Result<crate::report::model::Report, Error> {
+) -> Result<crate::report::model::RunReport, Error> {
     let server = if scenario.faults.is_empty() {
         Server::InProcess(BundledServer::start(url).await?)
     } else {

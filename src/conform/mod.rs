@@ -28,7 +28,7 @@ use disposable_pg::Postgres;
 
 use crate::conform::catalog::Catalog;
 use crate::conform::expect::Expect;
-use crate::conform::outcome::{Check, Kind, Report, Status};
+use crate::conform::outcome::{Check, ConformReport, Kind, Status};
 use crate::schema_pack::SchemaPack;
 use crate::Error;
 
@@ -88,7 +88,11 @@ impl Scratch {
 }
 
 /// Runs every check of a loaded pack on `pg` with the default statement timeout.
-pub async fn run(pg: &Postgres, pack: &SchemaPack, expect: &Expect) -> Result<Report, Error> {
+pub async fn run(
+    pg: &Postgres,
+    pack: &SchemaPack,
+    expect: &Expect,
+) -> Result<ConformReport, Error> {
     run_with_timeout(pg, pack, expect, DEFAULT_STATEMENT_TIMEOUT).await
 }
 
@@ -100,7 +104,7 @@ pub(crate) async fn run_with_timeout(
     pack: &SchemaPack,
     expect: &Expect,
     timeout: Duration,
-) -> Result<Report, Error> {
+) -> Result<ConformReport, Error> {
     let mut checks = Vec::new();
 
     // A: the migration sequence. A bad pack stops everything here.
@@ -159,7 +163,7 @@ pub(crate) async fn run_with_timeout(
 
     apply_waivers(&mut checks, expect);
     checks.sort_by_key(|c| c.kind);
-    Ok(Report {
+    Ok(ConformReport {
         pack: pack.name.clone(),
         source: pack.dir.display().to_string(),
         postgres: format!("{} ({})", pg.version(), pg.kind()),

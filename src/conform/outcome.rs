@@ -214,14 +214,14 @@ fn is_zero(n: &usize) -> bool {
 
 /// Everything a run found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct ConformReport {
     pub pack: String,
     pub source: String,
     pub postgres: String,
     pub checks: Vec<Check>,
 }
 
-impl Report {
+impl ConformReport {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.checks {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::params::Generator;
+use super::params::ParamGenerator;
 use super::workload::{substitute, Workload};
 use crate::Error;
 
@@ -92,7 +92,7 @@ pub async fn measure(
 ) -> Result<Vec<OpCost>, Error> {
     use rand::SeedableRng;
     let functions = trigger_functions(client).await?;
-    let mut generator = Generator::new(
+    let mut generator = ParamGenerator::new(
         rand_chacha::ChaCha8Rng::seed_from_u64(rng_seed),
         counts.clone(),
     );

@@ -31,15 +31,15 @@ impl Value {
 }
 
 /// Produces parameter values; owned by the (single) arrival dispatcher.
-pub struct Generator {
+pub struct ParamGenerator {
     rng: ChaCha8Rng,
     counts: BTreeMap<String, u64>,
     seq: i64,
 }
 
-impl Generator {
-    pub fn new(rng: ChaCha8Rng, counts: BTreeMap<String, u64>) -> Generator {
-        Generator {
+impl ParamGenerator {
+    pub fn new(rng: ChaCha8Rng, counts: BTreeMap<String, u64>) -> ParamGenerator {
+        ParamGenerator {
             rng,
             counts,
             seq: 0,
@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn values_follow_their_declaration() {
         let counts = BTreeMap::from([("devices".to_string(), 10u64)]);
-        let mut g = Generator::new(ChaCha8Rng::seed_from_u64(7), counts);
+        let mut g = ParamGenerator::new(ChaCha8Rng::seed_from_u64(7), counts);
         let params = [
             Param::Pick("devices".into()),
             Param::Seq,

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
-use super::params::{Generator, Value};
+use super::params::{ParamGenerator, Value};
 use super::workload::Workload;
 use crate::Error;
 
@@ -100,7 +100,7 @@ struct Job {
 /// Picks and sends each operation at its due time (on the pacer thread).
 struct Dispatcher {
     rng: ChaCha8Rng,
-    generator: Generator,
+    generator: ParamGenerator,
     operations: Vec<super::workload::Operation>,
     measure_from: std::time::Instant,
     scheduled: Arc<AtomicU64>,
@@ -271,7 +271,7 @@ pub async fn run(
     let scheduled = Arc::new(AtomicU64::new(0));
     let dispatcher = Dispatcher {
         rng: ChaCha8Rng::seed_from_u64(workload.load.rng_seed),
-        generator: Generator::new(
+        generator: ParamGenerator::new(
             ChaCha8Rng::seed_from_u64(workload.load.rng_seed.wrapping_add(1)),
             counts,
         ),

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 
-use crate::report::model::{decode_histogram, quantile, Machine, OperationStats, Report};
+use crate::report::model::{decode_histogram, quantile, Machine, OperationStats, RunReport};
 use crate::report::summary::format_us;
 use crate::Error;
 
@@ -146,13 +146,13 @@ pub struct Comparison {
 
 /// Compares `current` against `baseline`. `threshold` is a fraction (0.10 for 10 %).
 pub fn compare(
-    baseline: &Report,
-    current: &Report,
+    baseline: &RunReport,
+    current: &RunReport,
     baseline_label: &str,
     current_label: &str,
     threshold: f64,
 ) -> Comparison {
-    let with_samples = |r: &Report| -> Vec<String> {
+    let with_samples = |r: &RunReport| -> Vec<String> {
         r.operations
             .iter()
             .filter(|(_, op)| op.count > 0)
@@ -405,7 +405,7 @@ fn compare_operation(
 }
 
 /// Differences between the runs' setups and machines that make the comparison less fair.
-fn environment_notes(baseline: &Report, current: &Report) -> Vec<String> {
+fn environment_notes(baseline: &RunReport, current: &RunReport) -> Vec<String> {
     let mut notes = Vec::new();
     let (be, ce) = (&baseline.environment, &current.environment);
     let mut differ = |what: &str, b: String, c: String| {

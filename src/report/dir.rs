@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::report::model::Report;
+use crate::report::model::RunReport;
 use crate::report::{hlog, html, json, junit, markdown};
 use crate::Error;
 
@@ -24,7 +24,7 @@ pub struct ReportFiles {
 /// Writes a full report directory for `report`: `report.json`, `report.html`, `summary.md`,
 /// `junit.xml` and `latency.hlog`, creating `dir` if needed. Existing files of those names
 /// are replaced; other files in `dir` (goose's report, …) are left alone.
-pub fn write_report_dir(dir: &Path, report: &Report) -> Result<ReportFiles, Error> {
+pub fn write_report_dir(dir: &Path, report: &RunReport) -> Result<ReportFiles, Error> {
     let html_text = html::render(report)?;
     let hlog_bytes = hlog::render(report)?;
     let markdown_text = markdown::render(report);

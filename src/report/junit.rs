@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use quick_xml::escape::escape;
 
-use crate::report::model::Report;
+use crate::report::model::RunReport;
 use crate::report::summary::format_us;
 use crate::verdict::Failure;
 
@@ -21,7 +21,7 @@ struct Case {
 }
 
 /// Renders the JUnit XML of a report.
-pub fn render(report: &Report) -> String {
+pub fn render(report: &RunReport) -> String {
     let budgets: Vec<Case> = report
         .budgets
         .iter()

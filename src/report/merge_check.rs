@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::load::start_at::ON_TIME;
-use crate::report::model::{MergedInput, Report, StartAtInfo};
+use crate::report::model::{MergedInput, RunReport, StartAtInfo};
 
 /// Why reports cannot be merged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -93,7 +93,7 @@ pub fn report_dir(p: &Path) -> Option<PathBuf> {
 }
 
 /// Checks that `reports` (named by `labels`) are parts of one test.
-pub fn check(reports: &[Report], labels: &[String]) -> Result<Layout, MergeRefusal> {
+pub fn check(reports: &[RunReport], labels: &[String]) -> Result<Layout, MergeRefusal> {
     let first = reports.first().ok_or(MergeRefusal::Empty)?;
     for (i, (r, label)) in reports.iter().zip(labels).enumerate().skip(1) {
         same_test(first, &labels[0], r, label)?;
@@ -124,9 +124,9 @@ pub fn check(reports: &[Report], labels: &[String]) -> Result<Layout, MergeRefus
 
 /// Same scenario (name, text, seed) and interval grid as the first report.
 fn same_test(
-    first: &Report,
+    first: &RunReport,
     first_label: &str,
-    r: &Report,
+    r: &RunReport,
     label: &str,
 ) -> Result<(), MergeRefusal> {
     let (a, b) = (&first.scenario, &r.scenario);
@@ -174,7 +174,7 @@ fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 
-fn layout_name(r: &Report) -> String {
+fn layout_name(r: &RunReport) -> String {
     match &r.shard {
         Some(s) => format!("shard {}/{}", s.index, s.count),
         None => "not a shard".into(),
@@ -182,7 +182,7 @@ fn layout_name(r: &Report) -> String {
 }
 
 /// All inputs unsharded, or all shards of one layout `N` with distinct indexes.
-fn shard_layout(reports: &[Report], labels: &[String]) -> Result<Option<u32>, MergeRefusal> {
+fn shard_layout(reports: &[RunReport], labels: &[String]) -> Result<Option<u32>, MergeRefusal> {
     let first = &reports[0];
     let mut by_index: BTreeMap<u32, &str> = BTreeMap::new();
     for (r, label) in reports.iter().zip(labels) {
@@ -212,12 +212,12 @@ fn shard_layout(reports: &[Report], labels: &[String]) -> Result<Option<u32>, Me
     Ok(first.shard.as_ref().map(|s| s.count))
 }
 
-fn window_end(r: &Report) -> DateTime<Utc> {
+fn window_end(r: &RunReport) -> DateTime<Utc> {
     r.window.start + chrono::Duration::milliseconds((r.window.duration_s * 1000.0).round() as i64)
 }
 
 /// Windows that do not overlap or are spread out, and clocks started late.
-fn warnings(reports: &[Report], labels: &[String]) -> Vec<String> {
+fn warnings(reports: &[RunReport], labels: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let latest_start = reports
         .iter()
@@ -260,7 +260,7 @@ fn warnings(reports: &[Report], labels: &[String]) -> Vec<String> {
 }
 
 /// The inputs as the merged report lists them.
-pub fn inputs(reports: &[Report], labels: &[String]) -> Vec<MergedInput> {
+pub fn inputs(reports: &[RunReport], labels: &[String]) -> Vec<MergedInput> {
     reports
         .iter()
         .zip(labels)

@@ -16,4 +16,4 @@ pub mod outdir;
 pub mod summary;
 
 pub use dir::{write_report_dir, ReportFiles};
-pub use model::Report;
+pub use model::RunReport;

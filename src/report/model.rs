@@ -1,7 +1,7 @@
 //! The serde model of `report.json`: the single source of truth for everything a run reports.
 //!
 //! Every other output (the terminal summary, HTML, JUnit, HDR logs, `report compare`,
-//! `report merge`) is derived from a [`Report`], so they can never disagree with each other.
+//! `report merge`) is derived from a [`RunReport`], so they can never disagree with each other.
 //! Latency figures are in whole microseconds. Besides the percentiles, each operation carries
 //! its full HdrHistogram and its per-second interval histograms (HdrHistogram "V2 + DEFLATE",
 //! standard base64), so reports of several workers can be *merged* (histograms added, never
@@ -31,7 +31,7 @@ pub const HISTOGRAM_SIGFIG: u8 = 3;
 
 /// One run's report (`report.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
+pub struct RunReport {
     pub schema_version: u32,
     pub scenario: ScenarioInfo,
     pub environment: Environment,
@@ -48,7 +48,7 @@ pub struct Report {
     /// Which envelopes were lost, duplicated or undecryptable (empty when clean).
     #[serde(default)]
     pub integrity_problems: IntegrityProblems,
-    pub generator: Generator,
+    pub generator: GeneratorHealth,
     /// Faults injected, and the clients' retries and reconnects.
     #[serde(default)]
     pub resilience: Resilience,
@@ -420,7 +420,7 @@ pub struct FaultReport {
 
 /// The load generator's own behaviour: proof that it was not the bottleneck.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Generator {
+pub struct GeneratorHealth {
     /// Load model actually used (`open` or `closed`).
     pub model: String,
     /// CPU time of the generator's threads over the run divided by (wall time × CPUs), 0..=1.

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use crate::report::model::Report;
+use crate::report::model::RunReport;
 
 /// Renders the summary of a report.
-pub fn render(report: &Report) -> String {
+pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     let name_w = report
         .operations
@@ -160,7 +160,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// A shard says it is one part of a test; a merge says what it was made of.
-pub fn shard_lines(report: &Report) -> Vec<String> {
+pub fn shard_lines(report: &RunReport) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(s) = &report.shard {
         out.push(format!(
@@ -202,7 +202,7 @@ pub fn shard_lines(report: &Report) -> Vec<String> {
 }
 
 /// Flows started, cancelled (by flow), late; what the end of the run cut short.
-fn health_line(g: &crate::report::model::Generator) -> String {
+fn health_line(g: &crate::report::model::GeneratorHealth) -> String {
     let by_flow: Vec<String> = g
         .flows_cancelled_by_flow
         .iter()
@@ -245,7 +245,7 @@ const PROBLEMS_SHOWN: usize = 10;
 
 /// One line per injected fault, one for retries and reconnects, and the first problem
 /// envelopes: shared by the terminal summary and summary.md.
-pub fn resilience_lines(report: &Report) -> Vec<String> {
+pub fn resilience_lines(report: &RunReport) -> Vec<String> {
     let r = &report.resilience;
     let total = |m: &std::collections::BTreeMap<String, u64>| m.values().sum::<u64>();
     let mut out = Vec::new();

@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::report::model::{BudgetVerdict, Generator, Report, Resilience};
+use crate::report::model::{BudgetVerdict, GeneratorHealth, Resilience, RunReport};
 use crate::report::summary::format_us;
 
 /// Why a run failed.
@@ -282,7 +282,7 @@ pub fn parse_percentile(s: &str) -> Option<f64> {
 
 /// Evaluates one budget against the report's operations: the observed value comes from the
 /// operation's full histogram. A budget on an operation without samples fails.
-pub fn evaluate_budget(report: &Report, budget: &BudgetVerdict) -> BudgetVerdict {
+pub fn evaluate_budget(report: &RunReport, budget: &BudgetVerdict) -> BudgetVerdict {
     let observed_us = parse_percentile(&budget.percentile).and_then(|p| {
         report
             .operations
@@ -299,14 +299,14 @@ pub fn evaluate_budget(report: &Report, budget: &BudgetVerdict) -> BudgetVerdict
 /// Judges a report: budgets, integrity and error rates on its data, then the run-level
 /// failures its generator, faults and interruption show. Sets `budgets`' verdicts,
 /// `failures` and `passed`.
-pub fn judge(report: &mut Report) {
+pub fn judge(report: &mut RunReport) {
     let run = run_failures(report);
     judge_with(report, run);
 }
 
 /// Judges merged data: budgets, integrity and error rates on the sums, with each worker's
 /// own run-level failures (a fact of its run, not of the sums) carried over, labelled.
-pub fn judge_merged(report: &mut Report, workers: &[(String, &Report)]) {
+pub fn judge_merged(report: &mut RunReport, workers: &[(String, &RunReport)]) {
     let run = workers
         .iter()
         .flat_map(|(label, r)| {
@@ -322,7 +322,7 @@ pub fn judge_merged(report: &mut Report, workers: &[(String, &Report)]) {
     judge_with(report, run);
 }
 
-fn judge_with(report: &mut Report, run: Vec<Failure>) {
+fn judge_with(report: &mut RunReport, run: Vec<Failure>) {
     report.budgets = report
         .budgets
         .iter()
@@ -349,7 +349,7 @@ fn budget_failures(budgets: &[BudgetVerdict]) -> Vec<Failure> {
         .collect()
 }
 
-fn integrity_failures(report: &Report) -> Vec<Failure> {
+fn integrity_failures(report: &RunReport) -> Vec<Failure> {
     report
         .integrity
         .failure_counts()
@@ -364,7 +364,7 @@ fn integrity_failures(report: &Report) -> Vec<Failure> {
 
 /// Operations whose share of failed attempts is above the scenario's `max_error_rate`
 /// (a report without one, written before it was recorded, is not judged on it).
-fn error_rate_failures(report: &Report) -> Vec<Failure> {
+fn error_rate_failures(report: &RunReport) -> Vec<Failure> {
     let Some(max) = report.scenario.max_error_rate else {
         return Vec::new();
     };
@@ -385,7 +385,7 @@ fn error_rate_failures(report: &Report) -> Vec<Failure> {
 
 /// Run-level failures: no work, work that never finished, a schedule not held, faults that
 /// proved nothing, an interrupted run.
-fn run_failures(report: &Report) -> Vec<Failure> {
+fn run_failures(report: &RunReport) -> Vec<Failure> {
     let g = &report.generator;
     let mut out = Vec::new();
     if g.flows_started == 0 {
@@ -425,7 +425,7 @@ fn carried(reason: &RunFailure) -> bool {
     }
 }
 
-fn cut_short(g: &Generator) -> Vec<RunFailure> {
+fn cut_short(g: &GeneratorHealth) -> Vec<RunFailure> {
     let mut out = Vec::new();
     if g.flows_cancelled > 0 {
         out.push(RunFailure::FlowsCancelled {

@@ -2,7 +2,7 @@
 //! PostgreSQL from the provider. Each test asserts the engine reports that defect (and that a
 //! correct schema yields no findings).
 
-use e2ee_harness::conform::{self, outcome::Report, outcome::Status};
+use e2ee_harness::conform::{self, outcome::ConformReport, outcome::Status};
 use e2ee_harness::schema_pack::SchemaPack;
 use e2ee_harness::Error;
 
@@ -18,14 +18,14 @@ fn pack(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-async fn run(files: &[(&str, &str)]) -> Result<Report, Error> {
+async fn run(files: &[(&str, &str)]) -> Result<ConformReport, Error> {
     let dir = pack(files);
     let pg = disposable_pg::shared_for_tests();
     let (pack, expect) = conform::load(SchemaPack::load(dir.path())?)?;
     conform::run(pg, &pack, &expect).await
 }
 
-fn listing(r: &Report) -> String {
+fn listing(r: &ConformReport) -> String {
     conform::report::text(r, None)
 }
 
