@@ -80,10 +80,11 @@ async fn run_schema(args: ConformArgs, schema: String) -> Result<Outcome, Error>
             report,
         });
     }
-    let path = dir.join("versions.json");
-    let body =
-        serde_json::to_string_pretty(&versions::json(&runs, outcome.code())).unwrap_or_default();
-    std::fs::write(&path, body + "\n").map_err(|e| Error::Io { path, source: e })?;
+    outdir::write_json(
+        &dir,
+        "versions.json",
+        &versions::json(&runs, outcome.code()),
+    )?;
     print!("{}", versions::text(&runs));
     Ok(outcome)
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::conform::outcome::{ConformReport, Kind, Status};
+use crate::report::outdir;
 use crate::Error;
 
 /// The human listing: one line per check, grouped by kind; details and SQL under bad ones.
@@ -200,20 +201,7 @@ pub(crate) fn write(report: &ConformReport, dir: &Path) -> Result<(), Error> {
 /// Writes `junit` and the `conform.json` value `json` into `dir` (created if needed); for
 /// reports whose JSON says more than [`json`] does (protocol conformance: the target).
 pub(crate) fn write_parts(dir: &Path, junit: &str, json: &serde_json::Value) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    let junit_path = dir.join("junit.xml");
-    std::fs::write(&junit_path, junit).map_err(|e| Error::Io {
-        path: junit_path,
-        source: e,
-    })?;
-    let json_path = dir.join("conform.json");
-    let body = serde_json::to_string_pretty(json).unwrap_or_default();
-    std::fs::write(&json_path, body + "\n").map_err(|e| Error::Io {
-        path: json_path,
-        source: e,
-    })?;
+    outdir::write_file(dir, "junit.xml", junit.as_bytes())?;
+    outdir::write_json(dir, "conform.json", json)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::runner::{OpStats, RunStats};
 use super::seed::Loaded;
 use super::workload::Workload;
+use crate::report::outdir;
 use crate::verdict::bench::{BenchFailure, BenchFinding, BenchOutcome};
 use crate::Error;
 
@@ -211,16 +212,10 @@ pub fn summary(report: &BenchReport) -> String {
     out
 }
 
+/// Writes `report.json` and `report.html` into `dir` (created if needed).
 pub fn write(report: &BenchReport, dir: &Path) -> Result<(), Error> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let json = serde_json::to_string_pretty(report).expect("report serialises");
-    let jp = dir.join("report.json");
-    std::fs::write(&jp, json).map_err(io(&jp))?;
-    let hp = dir.join("report.html");
-    std::fs::write(&hp, super::chart::html(report)).map_err(io(&hp))?;
+    let html = super::chart::html(report);
+    outdir::write_json(dir, "report.json", report)?;
+    outdir::write_file(dir, "report.html", html.as_bytes())?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::report::model::RunReport;
+use crate::report::outdir::write_file;
 use crate::report::{hlog, html, json, junit, markdown};
 use crate::Error;
 
@@ -40,20 +41,4 @@ pub fn write_report_dir(dir: &Path, report: &RunReport) -> Result<ReportFiles, E
         hlog: write_file(dir, hlog::HLOG_FILE, &hlog_bytes)?,
     };
     Ok(files)
-}
-
-/// Writes `dir/name` under a temporary name and renames it into place, so a reader never
-/// sees half a file.
-pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(|source| Error::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
 }

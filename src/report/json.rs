@@ -11,12 +11,8 @@ pub const REPORT_FILE: &str = "report.json";
 /// Writes `dir/report.json` (pretty-printed), creating `dir`. The file is written to a
 /// temporary name and renamed, so a reader never sees half a report.
 pub fn write(dir: &Path, report: &RunReport) -> Result<PathBuf, Error> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     let text = serde_json::to_string_pretty(report).expect("a RunReport always serializes");
-    super::dir::write_file(dir, REPORT_FILE, text.as_bytes())
+    super::outdir::write_file(dir, REPORT_FILE, text.as_bytes())
 }
 
 /// Reads a report from a `report.json` file or a report directory.

@@ -1,6 +1,8 @@
 //! Where a command writes its report, checked before any work starts: a bad `--report-dir`
 //! (a file, a directory that cannot be created or written, an earlier report) exits 2 before
 //! the load, instead of losing the results after it. Nothing is created by the check.
+//!
+//! [`write_file`] is the one writer of report files for `run`, `conform` and `db-bench`.
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +90,36 @@ pub fn check(dir: &Path, marker: &str, force: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes `dir/name` (creating `dir`) under a temporary name in the same directory and
+/// renames it into place, so a reader never sees half a file.
+pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(|source| Error::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Writes `value` as pretty-printed JSON with a final newline, as [`write_file`] does.
+pub(crate) fn write_json(
+    dir: &Path,
+    name: &str,
+    value: &impl serde::Serialize,
+) -> Result<PathBuf, Error> {
+    let text = serde_json::to_string_pretty(value).expect("a report always serializes");
+    write_file(dir, name, format!("{text}\n").as_bytes())
+}
+
 /// Proves `dir` writable by creating (and at once removing) a temporary file in it.
 fn writable(dir: &Path) -> std::io::Result<()> {
     tempfile::Builder::new()
@@ -128,6 +160,13 @@ mod tests {
             .to_string()
             .contains("--force"));
         check(dir.path(), "report.json", true).unwrap();
+        let written = write_file(&dir.path().join("made"), "a.txt", b"whole").unwrap();
+        assert_eq!(std::fs::read(&written).unwrap(), b"whole");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("made")).unwrap().count(),
+            1,
+            "no temporary file is left"
+        );
         check(&dir.path().join("new/deeper"), "report.json", false).unwrap();
         assert!(
             !dir.path().join("new").exists(),
