@@ -1,10 +1,27 @@
-//! Small inline-SVG line charts for `report.html`: axes (linear or log10), ticks, grid, series,
-//! horizontal reference lines (budgets), legend. Drawn in Rust so the report needs no
-//! JavaScript and fetches nothing.
+//! Small inline-SVG line charts for the `report.html` of `run` and of `db-bench`: axes (linear
+//! or log10), ticks, grid, series, horizontal reference lines (budgets), legend. Drawn in Rust
+//! so the reports need no JavaScript and fetch nothing. Also the one escaper of their text.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use quick_xml::escape::escape;
+/// Escapes text for HTML and SVG (`&`, `<`, `>`, `"`, `'`): the one escaper of every page the
+/// harness writes.
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
+    quick_xml::escape::escape(text)
+}
+
+/// The style a page needs for [`Chart::render`]'s classes (self-contained: no variables).
+pub(crate) const CHART_CSS: &str = r#"
+svg.chart { background: #fff; }
+svg.chart text { font: 11px system-ui, sans-serif; fill: #1f2328; }
+svg.chart text.title { font-size: 13px; font-weight: 600; }
+svg.chart text.axis { fill: #57606a; }
+svg.chart text.empty { fill: #57606a; font-size: 13px; }
+svg.chart line.grid { stroke: #eaeef2; }
+svg.chart rect.frame { fill: none; stroke: #8c959f; }
+svg.chart line.reference { stroke-dasharray: 6 4; stroke-width: 1.5; }
+"#;
 
 /// How an axis maps values.
 #[derive(Debug, Clone, Copy, PartialEq)]

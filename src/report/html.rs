@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use quick_xml::escape::escape;
-
-use crate::report::chart::{color, Axis, Chart, Marker, Reference, Series, Style};
+use crate::report::chart::{
+    color, escape, Axis, Chart, Marker, Reference, Series, Style, CHART_CSS,
+};
 use crate::report::model::{decode_histogram, OperationStats, RunReport};
 use crate::report::summary::format_us;
 use crate::Error;
@@ -42,14 +42,6 @@ ul.failures li { color: var(--bad); }
 .op { border-top: 1px solid var(--line); padding-top: 8px; margin-top: 8px; }
 .op:first-of-type { border-top: none; }
 pre { background: #f6f8fa; padding: 8px; overflow-x: auto; }
-svg.chart { background: #fff; }
-svg.chart text { font: 11px system-ui, sans-serif; fill: #1f2328; }
-svg.chart text.title { font-size: 13px; font-weight: 600; }
-svg.chart text.axis { fill: var(--muted); }
-svg.chart text.empty { fill: var(--muted); font-size: 13px; }
-svg.chart line.grid { stroke: #eaeef2; }
-svg.chart rect.frame { fill: none; stroke: #8c959f; }
-svg.chart line.reference { stroke-dasharray: 6 4; stroke-width: 1.5; }
 .kv th { width: 260px; color: var(--muted); font-weight: 500; }
 "#;
 
@@ -62,7 +54,7 @@ pub fn render(report: &RunReport) -> Result<String, Error> {
         out,
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>e2ee-harness · {name} · {verdict}</title><style>{CSS}</style></head><body><main>
+<title>e2ee-harness · {name} · {verdict}</title><style>{CSS}{CHART_CSS}</style></head><body><main>
 "#
     );
     header(&mut out, report);
