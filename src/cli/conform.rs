@@ -15,7 +15,7 @@ use crate::report::outdir;
 use crate::schema_pack::SchemaPack;
 use crate::{Error, Outcome};
 
-pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
+pub(crate) async fn run(args: ConformArgs) -> Result<Outcome, Error> {
     match (&args.schema, &args.target) {
         (Some(schema), None) => {
             let schema = schema.clone();

@@ -7,7 +7,7 @@ use crate::dbbench::{self, report};
 use crate::verdict::bench::BenchOutcome;
 use crate::{Error, Outcome};
 
-pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
+pub(crate) async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
     let schema = args.schema.clone();
     let (pack, workload) = crate::cli::off_thread(move || dbbench::prepare(&schema)).await?;
     let options = dbbench::Options {

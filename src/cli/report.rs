@@ -6,7 +6,7 @@ use crate::cli::{ReportArgs, ReportCommand};
 use crate::report::{compare, json, merge, merge_check, write_report_dir, RunReport};
 use crate::{Error, Outcome};
 
-pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
+pub(crate) fn run(args: ReportArgs) -> Result<Outcome, Error> {
     match args.command {
         ReportCommand::Compare {
             baseline,

@@ -23,7 +23,7 @@ const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `--target` gets to answer `/healthz` before the run is refused.
 const TARGET_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
+pub(crate) async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
     // Bad input first: nothing starts for a scenario or flag that is wrong.
     let path = args.scenario.clone();
     let mut scenario = crate::cli::off_thread(move || Scenario::load(&path)).await?;

@@ -103,7 +103,7 @@ pub(crate) enum Identity {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Check {
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     pub(crate) expr: Option<String>,
 }
 

@@ -19,7 +19,7 @@ pub(crate) mod probes;
 pub mod report;
 pub(crate) mod rowgen;
 pub(crate) mod rules;
-pub mod target;
+pub(crate) mod target;
 pub(crate) mod versions;
 
 use std::time::Duration;

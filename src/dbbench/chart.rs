@@ -8,7 +8,7 @@ use crate::report::chart::{
 
 /// The chart: x = devices, y = p95 in ms, both on log axes; one line per operation and its
 /// budget as a dashed reference line of the same colour.
-pub fn svg(report: &BenchReport) -> String {
+pub(crate) fn svg(report: &BenchReport) -> String {
     p95_chart(report).render()
 }
 
@@ -103,7 +103,7 @@ fn fmt_ms(v: f64) -> String {
     }
 }
 
-pub fn html(report: &BenchReport) -> String {
+pub(crate) fn html(report: &BenchReport) -> String {
     let mut rows = String::new();
     for s in &report.scales {
         for o in &s.operations {

@@ -5,16 +5,16 @@
 //! operations in the open model ([`runner`]) and reports percentiles per operation against the
 //! budgets the seed document states ([`report`], [`chart`]). Format: `docs/workload.md`.
 
-pub mod chart;
-pub mod claims;
-pub mod explain;
-pub mod growth;
-pub mod locks;
-pub mod params;
+pub(crate) mod chart;
+pub(crate) mod claims;
+pub(crate) mod explain;
+pub(crate) mod growth;
+pub(crate) mod locks;
+pub(crate) mod params;
 pub mod report;
-pub mod runner;
-pub mod seed;
-pub mod workload;
+pub(crate) mod runner;
+pub(crate) mod seed;
+pub(crate) mod workload;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::schema_pack::{self, SchemaPack};
 use crate::Error;
 pub use report::BenchReport;
-pub use workload::Workload;
+pub(crate) use workload::Workload;
 
 /// How to run a db-bench.
 #[derive(Debug, Clone)]
@@ -174,7 +174,7 @@ fn operation_sql(
 }
 
 /// The default report directory: `reports/db-bench-<pack>-<UTC time>/`.
-pub fn default_report_dir(pack: &str) -> PathBuf {
+pub(crate) fn default_report_dir(pack: &str) -> PathBuf {
     crate::report::outdir::default_dir("db-bench-", &sanitize(pack))
 }
 

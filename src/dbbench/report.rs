@@ -15,15 +15,15 @@ use crate::Error;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
-    pub pack: String,
-    pub source: String,
-    pub workload: String,
-    pub postgres: String,
-    pub durable: bool,
-    pub rate_per_second: f64,
-    pub connections: usize,
-    pub warmup_seconds: f64,
-    pub duration_seconds: f64,
+    pub(crate) pack: String,
+    pub(crate) source: String,
+    pub(crate) workload: String,
+    pub(crate) postgres: String,
+    pub(crate) durable: bool,
+    pub(crate) rate_per_second: f64,
+    pub(crate) connections: usize,
+    pub(crate) warmup_seconds: f64,
+    pub(crate) duration_seconds: f64,
     pub scales: Vec<ScaleReport>,
     /// How each operation's counted cost grows across the scales (docs/conformance.md 6.3).
     pub growth: Vec<super::growth::Growth>,
@@ -36,7 +36,7 @@ pub struct BenchReport {
     pub outcome: BenchOutcome,
     /// Stopped by SIGINT/SIGTERM: the scales measured until then (the last one possibly
     /// short); never a pass, and the CLI exits 130.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,7 +46,7 @@ pub struct ScaleReport {
     pub load: Loaded,
     pub scheduled: u64,
     /// Seconds of the measured window that ran (less than the duration when interrupted).
-    pub measured_seconds: f64,
+    pub(crate) measured_seconds: f64,
     pub operations: Vec<OpReport>,
     /// Each operation executed alone under EXPLAIN ANALYZE before the run, counted.
     pub costs: Vec<super::explain::OpCost>,
@@ -60,32 +60,32 @@ pub struct OpReport {
     /// Successful operations measured (warm-up excluded).
     pub count: u64,
     pub errors: std::collections::BTreeMap<String, u64>,
-    pub error_rate: f64,
-    pub late_starts: u64,
-    pub max_start_lag_us: u64,
+    pub(crate) error_rate: f64,
+    pub(crate) late_starts: u64,
+    pub(crate) max_start_lag_us: u64,
     pub p50_us: u64,
     pub p95_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
-    pub service_p95_us: u64,
+    pub(crate) service_p95_us: u64,
     /// From actual start to completion (what the database alone took), p50.
-    pub service_p50_us: u64,
+    pub(crate) service_p50_us: u64,
     /// Delay between intended and actual start, p99: the generator's own start lag plus
     /// any queueing for a free connection.
-    pub start_lag_p99_us: u64,
+    pub(crate) start_lag_p99_us: u64,
     pub budget_p95_us: Option<u64>,
-    pub budget_source: Option<String>,
+    pub(crate) budget_source: Option<String>,
     /// `None` when the operation has no budget.
     pub within_budget: Option<bool>,
     /// For an operation declaring `claims`: keys handed out, and keys handed out more than once.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keys_claimed: Option<u64>,
+    pub(crate) keys_claimed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keys_claimed_twice: Option<u64>,
+    pub(crate) keys_claimed_twice: Option<u64>,
 }
 
 impl OpReport {
-    pub fn from_stats(op: &super::workload::Operation, s: &OpStats) -> OpReport {
+    pub(crate) fn from_stats(op: &super::workload::Operation, s: &OpStats) -> OpReport {
         let count = s.latency.len();
         let errors = s.error_count();
         let attempted = count + errors;
@@ -145,7 +145,7 @@ impl OpReport {
 }
 
 impl ScaleReport {
-    pub fn new(
+    pub(crate) fn new(
         workload: &Workload,
         devices: u64,
         counts: std::collections::BTreeMap<String, u64>,
@@ -172,7 +172,7 @@ impl ScaleReport {
 }
 
 /// Milliseconds with two decimals, for people.
-pub fn ms(us: u64) -> String {
+pub(crate) fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 

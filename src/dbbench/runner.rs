@@ -19,27 +19,27 @@ use super::params::{ParamGenerator, Value};
 use super::workload::Workload;
 use crate::Error;
 
-pub use crate::load::pacer::LATE_START_THRESHOLD;
+pub(crate) use crate::load::pacer::LATE_START_THRESHOLD;
 /// After the schedule ends, queued operations still run for this long; the rest are counted
 /// as not started (an error kind of their own), never silently dropped.
-pub const DRAIN: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN: Duration = Duration::from_secs(10);
 
 /// What one operation did during the measured window.
 #[derive(Debug, Clone)]
-pub struct OpStats {
+pub(crate) struct OpStats {
     /// From intended start to completion, successful operations only (µs).
-    pub latency: Histogram<u64>,
+    pub(crate) latency: Histogram<u64>,
     /// From actual start to completion (µs): what the database alone took.
-    pub service: Histogram<u64>,
+    pub(crate) service: Histogram<u64>,
     /// Failed operations by SQLSTATE (or `connection`, `not_started`).
-    pub errors: BTreeMap<String, u64>,
-    pub late: u64,
+    pub(crate) errors: BTreeMap<String, u64>,
+    pub(crate) late: u64,
     /// Largest delay between intended and actual start (µs).
-    pub max_start_lag_us: u64,
+    pub(crate) max_start_lag_us: u64,
     /// Delay between intended and actual start of every measured operation (µs; 0 as 1).
-    pub start_lag: Histogram<u64>,
+    pub(crate) start_lag: Histogram<u64>,
     /// Keys handed out, for an operation that declares `claims`.
-    pub claims: super::claims::Ledger,
+    pub(crate) claims: super::claims::Ledger,
 }
 
 impl OpStats {
@@ -73,21 +73,19 @@ impl OpStats {
         self.claims.merge(&other.claims);
     }
 
-    pub fn error_count(&self) -> u64 {
+    pub(crate) fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 }
 
 /// The result of one run at one scale.
 #[derive(Debug)]
-pub struct RunStats {
+pub(crate) struct RunStats {
     /// Per operation, in workload order.
-    pub ops: Vec<OpStats>,
+    pub(crate) ops: Vec<OpStats>,
     /// Operations scheduled in the measured window.
-    pub scheduled: u64,
-    pub measured_seconds: f64,
-    /// The schedule was stopped by Ctrl-C before its end.
-    pub interrupted: bool,
+    pub(crate) scheduled: u64,
+    pub(crate) measured_seconds: f64,
 }
 
 struct Job {
@@ -142,7 +140,7 @@ impl Dispatcher {
 
 /// Runs `workload` on `clients` (one worker per client, statements prepared on each) for
 /// warm-up plus `duration`, with parameters drawn for the given counts.
-pub async fn run(
+pub(crate) async fn run(
     workload: &Workload,
     clients: Vec<tokio_postgres::Client>,
     counts: BTreeMap<String, u64>,
@@ -322,6 +320,5 @@ pub async fn run(
         ops,
         scheduled,
         measured_seconds: measured.as_secs_f64().max(0.001),
-        interrupted,
     })
 }

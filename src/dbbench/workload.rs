@@ -14,9 +14,9 @@ use crate::Error;
 /// A parsed, validated workload.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     pub seed: Seed,
-    pub load: Load,
+    pub(crate) load: Load,
     pub operations: Vec<Operation>,
 }
 
@@ -24,7 +24,7 @@ pub struct Workload {
 #[derive(Debug, Clone)]
 pub struct Seed {
     /// Named counts derived from the scale, in declaration order; `devices` is always present.
-    pub counts: Vec<(String, CountExpr)>,
+    pub(crate) counts: Vec<(String, CountExpr)>,
     /// Statements run in order; `${name}` is replaced by the integer count `name` (operation
     /// SQL may use `${name}` too).
     pub statements: Vec<SeedStatement>,
@@ -32,21 +32,21 @@ pub struct Seed {
 
 #[derive(Debug, Clone)]
 pub struct SeedStatement {
-    pub sql: String,
+    pub(crate) sql: String,
     /// `file:line:column` of the statement in workload.toml, for error messages.
-    pub at: String,
+    pub(crate) at: String,
 }
 
 /// `devices`, `devices / 10`, `devices * 5`, `users * 2 + 1` is not supported: one name, an
 /// optional `*` or `/` by a positive integer, or a plain integer. Small on purpose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CountExpr {
+pub(crate) enum CountExpr {
     Literal(u64),
     Scaled { name: String, op: ScaleOp, by: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScaleOp {
+pub(crate) enum ScaleOp {
     Times,
     Div,
     Same,
@@ -54,37 +54,37 @@ pub enum ScaleOp {
 
 /// Arrival process and connections.
 #[derive(Debug, Clone)]
-pub struct Load {
+pub(crate) struct Load {
     /// Operations per second, all operations together (open model: arrivals do not wait for
     /// completions).
-    pub rate: f64,
-    pub connections: usize,
-    pub warmup: Duration,
+    pub(crate) rate: f64,
+    pub(crate) connections: usize,
+    pub(crate) warmup: Duration,
     /// Largest share of failed operations (per operation) that still passes.
-    pub max_error_rate: f64,
+    pub(crate) max_error_rate: f64,
     /// Seed of the operation mix and the generated parameters, so runs are repeatable.
-    pub rng_seed: u64,
+    pub(crate) rng_seed: u64,
 }
 
 #[derive(Debug, Clone)]
 pub struct Operation {
     pub name: String,
-    pub weight: u32,
-    pub sql: String,
-    pub params: Vec<Param>,
-    pub budget_p95: Option<Duration>,
+    pub(crate) weight: u32,
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Param>,
+    pub(crate) budget_p95: Option<Duration>,
     /// Where the budget comes from (seed document and section).
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// The result column holding the one-time prekey this operation hands out (`claims`): a
     /// value returned twice in a run is an integrity failure.
-    pub claims: Option<String>,
+    pub(crate) claims: Option<String>,
     /// `file:line:column` of the operation's `sql`.
-    pub at: String,
+    pub(crate) at: String,
 }
 
 /// One generated positional parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
+pub(crate) enum Param {
     /// A uniformly random ordinal in `1..=count` (int8).
     Pick(String),
     /// A uniformly random integer in `min..=max` (int8).
@@ -103,7 +103,7 @@ pub enum Param {
 
 impl Param {
     /// The PostgreSQL type the parameter is sent as.
-    pub fn pg_type(&self) -> tokio_postgres::types::Type {
+    pub(crate) fn pg_type(&self) -> tokio_postgres::types::Type {
         use tokio_postgres::types::Type;
         match self {
             Param::Pick(_) | Param::Int(..) | Param::Seq => Type::INT8,
@@ -188,7 +188,7 @@ struct RawParam {
 // ------------------------------------------------------------------------------------------
 
 /// Reads and validates a workload file.
-pub fn load(path: &Path) -> Result<Workload, Error> {
+pub(crate) fn load(path: &Path) -> Result<Workload, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -197,7 +197,7 @@ pub fn load(path: &Path) -> Result<Workload, Error> {
 }
 
 /// Parses workload text; `path` is only used in messages.
-pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
     let at = |span: std::ops::Range<usize>| location(path, text, span.start);
     let bad =
         |span: std::ops::Range<usize>, msg: String| Error::BadInput(format!("{}: {msg}", at(span)));
@@ -529,7 +529,7 @@ fn parse_count(s: &str) -> Result<CountExpr, String> {
 
 /// Evaluates every count for a scale of `devices`. Counts never drop below 1 when derived from
 /// a non-zero scale, so a tiny scale still has a user, a chat, ....
-pub fn resolve_counts(
+pub(crate) fn resolve_counts(
     counts: &[(String, CountExpr)],
     devices: u64,
 ) -> Result<BTreeMap<String, u64>, String> {
@@ -574,7 +574,7 @@ pub fn resolve_counts(
 }
 
 /// Substitutes `${name}` by the count's value.
-pub fn substitute(sql: &str, counts: &BTreeMap<String, u64>) -> String {
+pub(crate) fn substitute(sql: &str, counts: &BTreeMap<String, u64>) -> String {
     let mut out = sql.to_string();
     for (name, value) in counts {
         out = out.replace(&format!("${{{name}}}"), &value.to_string());
@@ -636,7 +636,7 @@ fn highest_positional(sql: &str) -> usize {
     max
 }
 
-pub use crate::source::location;
+pub(crate) use crate::source::location;
 
 #[cfg(test)]
 mod tests {

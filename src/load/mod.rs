@@ -2,16 +2,16 @@
 //! [`open`]; closed model on goose: [`closed`]), drain, and turn what was measured into a
 //! [`RunReport`].
 
-pub mod capability;
-pub mod closed;
-pub mod interrupt;
-pub mod memory_probe;
+pub(crate) mod capability;
+pub(crate) mod closed;
+pub(crate) mod interrupt;
+pub(crate) mod memory_probe;
 pub mod mix;
-pub mod open;
+pub(crate) mod open;
 pub mod pacer;
 pub mod schedule;
 pub mod shard;
-pub mod start_at;
+pub(crate) mod start_at;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,14 +34,14 @@ use crate::report::model::{
 use crate::scenario::{FlowKind, Load, Scenario};
 use crate::Error;
 
-pub use pacer::LATE_START_THRESHOLD;
+pub(crate) use pacer::LATE_START_THRESHOLD;
 /// Time the drain always gets after the flows ended (to reconnect devices and take their
 /// queued messages), even when the flows used up the whole drain period.
-pub const END_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const END_GRACE: Duration = Duration::from_secs(2);
 /// The longest drain after a Ctrl-C: enough for replies already on their way.
 const INTERRUPT_DRAIN: Duration = Duration::from_secs(2);
 /// How long a flow waits for a peer to decrypt before giving up on the exchange.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Registrations in flight at once while setting up the population.
 const SETUP_PARALLELISM: usize = 16;
 
@@ -131,7 +131,7 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<RunRepo
 /// Four phases: [`prepare`] (keys and population, before the clock), [`drive`] (the
 /// schedule and the faults), [`drain`] (what is still on its way) and [`measure`] (the report,
 /// without a verdict: [`crate::verdict`] judges it).
-pub async fn execute_with_faults(
+pub(crate) async fn execute_with_faults(
     scenario: &Scenario,
     ctx: RunContext<'_>,
     targets: Option<&fault::Targets<'_>>,

@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 
 /// The last stretch before a start that is spun rather than slept (covers the kernel's
 /// wake-up latency).
-pub const SPIN: Duration = Duration::from_micros(80);
+pub(crate) const SPIN: Duration = Duration::from_micros(80);
 
 /// Work (a flow, a db-bench operation) that starts more than this after its intended start
 /// counts as a late start: one threshold for `run` and `db-bench`.
-pub const LATE_START_THRESHOLD: Duration = Duration::from_millis(1);
+pub(crate) const LATE_START_THRESHOLD: Duration = Duration::from_millis(1);
 
 /// How long before its due time a start is handed to the task that runs it (which then
 /// spins the rest with [`spin_until`]): covers a parked worker thread's wake-up.
-pub const HANDOFF_AHEAD: Duration = Duration::from_micros(250);
+pub(crate) const HANDOFF_AHEAD: Duration = Duration::from_micros(250);
 
 /// Spins until `due` (at most [`HANDOFF_AHEAD`] after a handoff): the start of work handed
 /// over early, never before its time.
@@ -32,7 +32,7 @@ pub fn spin_until(due: Instant) {
 }
 
 /// Blocks the calling (non-async) thread until `due`, to within a few microseconds.
-pub fn sleep_until(due: Instant) {
+pub(crate) fn sleep_until(due: Instant) {
     let now = Instant::now();
     if due > now + SPIN {
         std::thread::sleep(due - now - SPIN);

@@ -14,7 +14,7 @@ use crate::Error;
 /// Paths of the files [`write_report_dir`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportFiles {
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pub json: PathBuf,
     pub html: PathBuf,
     pub markdown: PathBuf,

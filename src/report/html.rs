@@ -17,7 +17,7 @@ use crate::report::summary::format_us;
 use crate::Error;
 
 /// File name of the HTML report inside a report directory.
-pub const HTML_FILE: &str = "report.html";
+pub(crate) const HTML_FILE: &str = "report.html";
 
 /// Highest percentile the spectrum shows: 99.999 %, x = 10^5.
 const SPECTRUM_MAX_X: f64 = 100_000.0;
@@ -46,7 +46,7 @@ pre { background: #f6f8fa; padding: 8px; overflow-x: auto; }
 "#;
 
 /// Renders the HTML report. Fails (as bad input) only when a stored histogram does not decode.
-pub fn render(report: &RunReport) -> Result<String, Error> {
+pub(crate) fn render(report: &RunReport) -> Result<String, Error> {
     let mut out = String::new();
     let verdict = if report.passed { "PASS" } else { "FAIL" };
     let name = escape(report.scenario.name.as_str());

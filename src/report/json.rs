@@ -6,7 +6,7 @@ use crate::report::model::{RunReport, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 use crate::Error;
 
 /// File name of the report inside a report directory.
-pub const REPORT_FILE: &str = "report.json";
+pub(crate) const REPORT_FILE: &str = "report.json";
 
 /// Writes `dir/report.json` (pretty-printed), creating `dir`. The file is written to a
 /// temporary name and renamed, so a reader never sees half a report.

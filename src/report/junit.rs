@@ -12,7 +12,7 @@ use crate::report::summary::format_us;
 use crate::verdict::Failure;
 
 /// File name of the JUnit report inside a report directory.
-pub const JUNIT_FILE: &str = "junit.xml";
+pub(crate) const JUNIT_FILE: &str = "junit.xml";
 
 struct Case {
     name: String,
@@ -21,7 +21,7 @@ struct Case {
 }
 
 /// Renders the JUnit XML of a report.
-pub fn render(report: &RunReport) -> String {
+pub(crate) fn render(report: &RunReport) -> String {
     let budgets: Vec<Case> = report
         .budgets
         .iter()

@@ -7,10 +7,10 @@ use crate::report::model::RunReport;
 use crate::report::summary::format_us;
 
 /// File name of the Markdown summary inside a report directory.
-pub const MARKDOWN_FILE: &str = "summary.md";
+pub(crate) const MARKDOWN_FILE: &str = "summary.md";
 
 /// Renders the Markdown summary of a report.
-pub fn render(report: &RunReport) -> String {
+pub(crate) fn render(report: &RunReport) -> String {
     let mut out = String::new();
     let verdict = if report.passed {
         "✅ PASS"

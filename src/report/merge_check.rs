@@ -14,7 +14,7 @@ use crate::report::model::{MergedInput, RunReport, StartAtInfo};
 
 /// Why reports cannot be merged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum MergeRefusal {
+pub(crate) enum MergeRefusal {
     #[error("report merge needs at least one report")]
     Empty,
     #[error("{b} is the same report as {a} (given twice); each worker's report counts once")]
@@ -63,16 +63,16 @@ pub enum MergeRefusal {
 
 /// What the inputs are, once they are known to belong together.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// `N` when the inputs are shards of one test.
-    pub shards: Option<u32>,
+    pub(crate) shards: Option<u32>,
     /// Shards of the layout that are not among the inputs.
-    pub missing: Vec<u32>,
-    pub warnings: Vec<String>,
+    pub(crate) missing: Vec<u32>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Refuses the same report given twice by path (a directory and its `report.json` are one).
-pub fn check_paths(paths: &[PathBuf]) -> Result<(), MergeRefusal> {
+pub(crate) fn check_paths(paths: &[PathBuf]) -> Result<(), MergeRefusal> {
     let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
     for p in paths {
         let Some(dir) = report_dir(p) else { continue };
@@ -87,13 +87,13 @@ pub fn check_paths(paths: &[PathBuf]) -> Result<(), MergeRefusal> {
 }
 
 /// The canonical directory of a report given as a directory or as its `report.json`.
-pub fn report_dir(p: &Path) -> Option<PathBuf> {
+pub(crate) fn report_dir(p: &Path) -> Option<PathBuf> {
     let dir = if p.is_file() { p.parent()? } else { p };
     dir.canonicalize().ok()
 }
 
 /// Checks that `reports` (named by `labels`) are parts of one test.
-pub fn check(reports: &[RunReport], labels: &[String]) -> Result<Layout, MergeRefusal> {
+pub(crate) fn check(reports: &[RunReport], labels: &[String]) -> Result<Layout, MergeRefusal> {
     let first = reports.first().ok_or(MergeRefusal::Empty)?;
     for (i, (r, label)) in reports.iter().zip(labels).enumerate().skip(1) {
         same_test(first, &labels[0], r, label)?;
@@ -260,7 +260,7 @@ fn warnings(reports: &[RunReport], labels: &[String]) -> Vec<String> {
 }
 
 /// The inputs as the merged report lists them.
-pub fn inputs(reports: &[RunReport], labels: &[String]) -> Vec<MergedInput> {
+pub(crate) fn inputs(reports: &[RunReport], labels: &[String]) -> Vec<MergedInput> {
     reports
         .iter()
         .zip(labels)

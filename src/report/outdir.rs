@@ -14,7 +14,7 @@ const MAX_NAME: usize = 64;
 /// `name` made safe as one path component: ASCII letters, digits, `.`, `_`, `-` kept, every
 /// other character `-`, no leading dot or dash (so `..` or `/etc` cannot escape `reports/`),
 /// at most [`MAX_NAME`] characters; `scenario` when nothing is left.
-pub fn path_safe(name: &str) -> String {
+pub(crate) fn path_safe(name: &str) -> String {
     let mapped: String = name
         .chars()
         .map(|c| {
@@ -39,7 +39,7 @@ pub fn path_safe(name: &str) -> String {
 
 /// A default report directory `reports/<name>-<UTC time>` that does not exist yet (a
 /// second run within the same second gets `-2`, `-3`, …).
-pub fn default_dir(prefix: &str, name: &str) -> PathBuf {
+pub(crate) fn default_dir(prefix: &str, name: &str) -> PathBuf {
     let base = format!(
         "{prefix}{}-{}",
         path_safe(name),
@@ -58,7 +58,7 @@ pub fn default_dir(prefix: &str, name: &str) -> PathBuf {
 /// Checks that a report can be written to `dir` without creating anything: `dir` is a
 /// writable directory or can be created under a writable one, and it holds no earlier
 /// report (`marker`, e.g. `report.json`) unless `force`.
-pub fn check(dir: &Path, marker: &str, force: bool) -> Result<(), Error> {
+pub(crate) fn check(dir: &Path, marker: &str, force: bool) -> Result<(), Error> {
     let bad = |why: String| Error::BadInput(format!("--report-dir {}: {why}", dir.display()));
     if dir.exists() {
         if !dir.is_dir() {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::report::model::RunReport;
 
 /// Renders the summary of a report.
-pub fn render(report: &RunReport) -> String {
+pub(crate) fn render(report: &RunReport) -> String {
     let mut out = String::new();
     let name_w = report
         .operations
@@ -160,7 +160,7 @@ pub fn render(report: &RunReport) -> String {
 }
 
 /// A shard says it is one part of a test; a merge says what it was made of.
-pub fn shard_lines(report: &RunReport) -> Vec<String> {
+pub(crate) fn shard_lines(report: &RunReport) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(s) = &report.shard {
         out.push(format!(
@@ -245,7 +245,7 @@ const PROBLEMS_SHOWN: usize = 10;
 
 /// One line per injected fault, one for retries and reconnects, and the first problem
 /// envelopes: shared by the terminal summary and summary.md.
-pub fn resilience_lines(report: &RunReport) -> Vec<String> {
+pub(crate) fn resilience_lines(report: &RunReport) -> Vec<String> {
     let r = &report.resilience;
     let total = |m: &std::collections::BTreeMap<String, u64>| m.values().sum::<u64>();
     let mut out = Vec::new();

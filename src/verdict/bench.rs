@@ -145,7 +145,7 @@ impl fmt::Display for BenchOutcome {
 
 /// Judges a bench report: sets `failures`, `findings` and `outcome`. `scales` is the number
 /// of scales asked for (an interrupted bench measured fewer).
-pub fn judge(report: &mut BenchReport, max_error_rate: f64, scales: usize) {
+pub(crate) fn judge(report: &mut BenchReport, max_error_rate: f64, scales: usize) {
     let mut failures = failures(report, max_error_rate);
     if report.interrupted {
         failures.push(BenchFailure::Interrupted {

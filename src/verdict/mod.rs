@@ -120,9 +120,10 @@ impl Failure {
         }
     }
 
+    #[cfg(test)]
     /// Whether this failure can be recomputed from merged data (budgets, integrity, error
     /// rates), as opposed to a fact about one worker's run.
-    pub fn is_run(&self) -> bool {
+    pub(crate) fn is_run(&self) -> bool {
         matches!(self, Failure::Run { .. })
     }
 }
@@ -253,7 +254,9 @@ impl fmt::Display for RunFailure {
 }
 
 /// Reads `failures` as written by any schema: typed objects, or the lines of schema 1.
-pub fn deserialize_failures<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Failure>, D::Error> {
+pub(crate) fn deserialize_failures<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<Failure>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Written {
@@ -272,7 +275,7 @@ pub fn deserialize_failures<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Failu
 
 /// Parses a budget percentile as written in budgets (`p50`, `p95`, `p99.9`, `max`) into a
 /// percentage in `0.0..=100.0`.
-pub fn parse_percentile(s: &str) -> Option<f64> {
+pub(crate) fn parse_percentile(s: &str) -> Option<f64> {
     if s == "max" {
         return Some(100.0);
     }
@@ -282,7 +285,7 @@ pub fn parse_percentile(s: &str) -> Option<f64> {
 
 /// Evaluates one budget against the report's operations: the observed value comes from the
 /// operation's full histogram. A budget on an operation without samples fails.
-pub fn evaluate_budget(report: &RunReport, budget: &BudgetVerdict) -> BudgetVerdict {
+pub(crate) fn evaluate_budget(report: &RunReport, budget: &BudgetVerdict) -> BudgetVerdict {
     let observed_us = parse_percentile(&budget.percentile).and_then(|p| {
         report
             .operations
@@ -306,7 +309,7 @@ pub fn judge(report: &mut RunReport) {
 
 /// Judges merged data: budgets, integrity and error rates on the sums, with each worker's
 /// own run-level failures (a fact of its run, not of the sums) carried over, labelled.
-pub fn judge_merged(report: &mut RunReport, workers: &[(String, &RunReport)]) {
+pub(crate) fn judge_merged(report: &mut RunReport, workers: &[(String, &RunReport)]) {
     let run = workers
         .iter()
         .flat_map(|(label, r)| {
