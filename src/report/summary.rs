@@ -5,9 +5,27 @@ use std::fmt::Write as _;
 
 use crate::report::model::RunReport;
 
-/// Renders the summary of a report.
+/// Renders the summary of a report: one section after the other.
 pub(crate) fn render(report: &RunReport) -> String {
     let mut out = String::new();
+    operations(&mut out, report);
+    budgets(&mut out, report);
+    integrity(&mut out, report);
+    for line in resilience_lines(report) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "{}", health_line(&report.generator));
+    generator(&mut out, report);
+    environment(&mut out, report);
+    for line in shard_lines(report) {
+        let _ = writeln!(out, "{line}");
+    }
+    result(&mut out, report);
+    out
+}
+
+/// One line per operation: counts, percentiles, rate.
+fn operations(out: &mut String, report: &RunReport) {
     let name_w = report
         .operations
         .keys()
@@ -34,6 +52,10 @@ pub(crate) fn render(report: &RunReport) -> String {
             op.rate_per_s
         );
     }
+}
+
+/// Each budget's verdict.
+fn budgets(out: &mut String, report: &RunReport) {
     if !report.budgets.is_empty() {
         let _ = writeln!(out, "\nbudgets:");
         for b in &report.budgets {
@@ -52,6 +74,10 @@ pub(crate) fn render(report: &RunReport) -> String {
             );
         }
     }
+}
+
+/// The integrity counts, on one line.
+fn integrity(out: &mut String, report: &RunReport) {
     let i = &report.integrity;
     let _ = writeln!(
         out,
@@ -67,11 +93,11 @@ pub(crate) fn render(report: &RunReport) -> String {
         i.signature_failures,
         i.messages_unexpected
     );
-    for line in resilience_lines(report) {
-        let _ = writeln!(out, "{line}");
-    }
+}
+
+/// The load achieved and what the generator cost.
+fn generator(out: &mut String, report: &RunReport) {
     let g = &report.generator;
-    let _ = writeln!(out, "{}", health_line(g));
     // The open model has a configured rate; the closed model has users and no schedule.
     let load = if g.model == "closed" {
         format!(
@@ -109,6 +135,10 @@ pub(crate) fn render(report: &RunReport) -> String {
             String::new()
         }
     );
+}
+
+/// The database and the machine.
+fn environment(out: &mut String, report: &RunReport) {
     let e = &report.environment;
     let _ = writeln!(
         out,
@@ -140,9 +170,10 @@ pub(crate) fn render(report: &RunReport) -> String {
             m.cpu_steal_end * 100.0
         );
     }
-    for line in shard_lines(report) {
-        let _ = writeln!(out, "{line}");
-    }
+}
+
+/// PASS, or the verdict and each failure.
+fn result(out: &mut String, report: &RunReport) {
     if report.passed {
         let _ = writeln!(out, "result: PASS");
     } else {
@@ -156,7 +187,6 @@ pub(crate) fn render(report: &RunReport) -> String {
             let _ = writeln!(out, "  - {f}");
         }
     }
-    out
 }
 
 /// A shard says it is one part of a test; a merge says what it was made of.
