@@ -104,28 +104,12 @@ pub(crate) fn split_statements(sql: &str) -> Vec<Statement> {
         }
     };
     while i < b.len() {
+        if let Some(end) = comment_end(b, i) {
+            i = end;
+            continue;
+        }
         let c = b[i];
         match c {
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 1;
-                i += 2;
-                while i < b.len() && depth > 0 {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
             b'\'' => {
                 let escapes =
                     i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !is_word(b[i - 2]));
@@ -207,18 +191,17 @@ fn dollar_tag_end(b: &[u8], i: usize) -> Option<usize> {
     (b.get(j) == Some(&b'$')).then_some(j)
 }
 
-/// Whether `text` holds anything besides whitespace and comments.
-fn has_code(text: &str) -> bool {
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_whitespace() {
-            i += 1;
-        } else if b[i] == b'-' && b.get(i + 1) == Some(&b'-') {
+/// If a comment (`-- …` to the end of the line, or nested `/* … */`) starts at `i`, the index
+/// just past it.
+fn comment_end(b: &[u8], mut i: usize) -> Option<usize> {
+    match (b.get(i), b.get(i + 1)) {
+        (Some(b'-'), Some(b'-')) => {
             while i < b.len() && b[i] != b'\n' {
                 i += 1;
             }
-        } else if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            Some(i)
+        }
+        (Some(b'/'), Some(b'*')) => {
             let mut depth = 1;
             i += 2;
             while i < b.len() && depth > 0 {
@@ -232,6 +215,21 @@ fn has_code(text: &str) -> bool {
                     i += 1;
                 }
             }
+            Some(i)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `text` holds anything besides whitespace and comments.
+fn has_code(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+        } else if let Some(end) = comment_end(b, i) {
+            i = end;
         } else {
             return true;
         }
