@@ -21,6 +21,7 @@ pub mod load;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod schema_pack;
 pub mod source;
 pub mod target;
 pub mod verdict;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// 1-based line and column (in characters) of a byte offset in `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..floor_char_boundary(text, offset)];
     let line = before.matches('\n').count() + 1;
@@ -13,7 +13,7 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// `file:line:column` of a byte offset in `text`, the contents of `path`.
-pub fn location(path: &Path, text: &str, offset: usize) -> String {
+pub(crate) fn location(path: &Path, text: &str, offset: usize) -> String {
     let (line, col) = line_column(text, offset);
     format!("{}:{line}:{col}", path.display())
 }
@@ -27,7 +27,7 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 /// Reads a UTF-8 text file of at most `max` bytes; a longer one (or an endless stream such
 /// as `/dev/zero`) is an error naming the bound, read no further than `max + 1` bytes.
-pub fn read_capped(path: &Path, max: u64) -> std::io::Result<String> {
+pub(crate) fn read_capped(path: &Path, max: u64) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(path)?

@@ -6,15 +6,16 @@
 //! per version plus what differs between them. The pack is read and validated before any
 //! database starts, so a bad pack exits 2 without side effects.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::ConformArgs;
 use crate::conform::versions::{self, VersionRun};
-use crate::conform::{self, expect::Expect, outcome::Report, pack::Pack, report};
+use crate::conform::{self, expect::Expect, outcome::ConformReport, report};
 use crate::report::outdir;
+use crate::schema_pack::SchemaPack;
 use crate::{Error, Outcome};
 
-pub async fn run(args: ConformArgs) -> Result<Outcome, Error> {
+pub(crate) async fn run(args: ConformArgs) -> Result<Outcome, Error> {
     match (&args.schema, &args.target) {
         (Some(schema), None) => {
             let schema = schema.clone();
@@ -53,12 +54,9 @@ async fn run_target(args: ConformArgs, target: &str) -> Result<Outcome, Error> {
 }
 
 async fn run_schema(args: ConformArgs, schema: String) -> Result<Outcome, Error> {
-    let root = std::env::current_dir().map_err(|e| Error::Io {
-        path: PathBuf::from("."),
-        source: e,
-    })?;
+    let root = crate::schema_pack::working_root()?;
     let (pack, expect) =
-        crate::cli::off_thread(move || conform::load(Pack::resolve(&schema, &root)?)).await?;
+        crate::cli::off_thread(move || conform::load(SchemaPack::resolve(&schema, &root)?)).await?;
     let per_image = args.db.options_per_image(false)?;
     let dir = args
         .report_dir
@@ -82,10 +80,11 @@ async fn run_schema(args: ConformArgs, schema: String) -> Result<Outcome, Error>
             report,
         });
     }
-    let path = dir.join("versions.json");
-    let body =
-        serde_json::to_string_pretty(&versions::json(&runs, outcome.code())).unwrap_or_default();
-    std::fs::write(&path, body + "\n").map_err(|e| Error::Io { path, source: e })?;
+    outdir::write_json(
+        &dir,
+        "versions.json",
+        &versions::json(&runs, outcome.code()),
+    )?;
     print!("{}", versions::text(&runs));
     Ok(outcome)
 }
@@ -93,10 +92,10 @@ async fn run_schema(args: ConformArgs, schema: String) -> Result<Outcome, Error>
 /// Starts the PostgreSQL `options` name, conforms the pack on it, and stops it.
 async fn conform_on(
     options: &disposable_pg::Options,
-    pack: &Pack,
+    pack: &SchemaPack,
     expect: &Expect,
     timeout: std::time::Duration,
-) -> Result<Report, Error> {
+) -> Result<ConformReport, Error> {
     let pg = crate::cli::start_database(options, false).await?;
     eprintln!(
         "conform {}: {} migrations",
@@ -108,7 +107,7 @@ async fn conform_on(
     Ok(report)
 }
 
-fn write_and_print(report: &Report, dir: &Path) -> Result<Outcome, Error> {
+fn write_and_print(report: &ConformReport, dir: &Path) -> Result<Outcome, Error> {
     report::write(report, dir)?;
     print!("{}", report::text(report, Some(dir)));
     Ok(report.outcome())

@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::cli::DbCmdArgs;
 use crate::{Error, Outcome};
 
-pub async fn run(args: DbCmdArgs) -> Result<Outcome, Error> {
+pub(crate) async fn run(args: DbCmdArgs) -> Result<Outcome, Error> {
     let pg = crate::cli::start_db(&args.db, false, false).await?;
     if let Some(dir) = pg.data_dir() {
         eprintln!("data directory: {} (removed on exit)", dir.display());

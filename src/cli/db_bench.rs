@@ -4,9 +4,10 @@
 
 use crate::cli::DbBenchArgs;
 use crate::dbbench::{self, report};
+use crate::verdict::bench::BenchOutcome;
 use crate::{Error, Outcome};
 
-pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
+pub(crate) async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
     let schema = args.schema.clone();
     let (pack, workload) = crate::cli::off_thread(move || dbbench::prepare(&schema)).await?;
     let options = dbbench::Options {
@@ -49,7 +50,7 @@ pub async fn run(args: DbBenchArgs, quiet: bool) -> Result<Outcome, Error> {
     if report.interrupted {
         return Err(Error::Interrupted);
     }
-    Ok(if report.outcome == "pass" {
+    Ok(if report.outcome == BenchOutcome::Pass {
         Outcome::Pass
     } else {
         Outcome::Failed

@@ -43,13 +43,13 @@ Examples:
     about = "Load-testing and conformance harness for end-to-end-encrypted chat backends",
     after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"),
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 
     /// No live progress; only the final summary and errors.
     #[arg(long, short, global = true)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// `--help` of each command ends with its own examples and the exit codes.
@@ -95,7 +95,7 @@ const VECTORS_EXAMPLES: &str =
     examples!("e2ee-harness vectors --seed 7 --messages 8 > vectors.json",);
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a load scenario (default: scenarios/default.toml) against the bundled or a given server.
     #[command(after_help = format!("{RUN_EXAMPLES}\n{EXIT_CODES}"))]
     Run(RunArgs),
@@ -124,11 +124,11 @@ pub enum Command {
     Packs,
 }
 
-pub use disposable_pg::cli::DbArgs;
+pub(crate) use disposable_pg::cli::DbArgs;
 
 /// Starts the PostgreSQL the flags ask for (see [`start_database`]); `durable_by_default` is
 /// the command's own default.
-pub async fn start_db(
+pub(crate) async fn start_db(
     db: &DbArgs,
     durable_by_default: bool,
     quiet: bool,
@@ -137,121 +137,121 @@ pub async fn start_db(
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Scenario file, or the name of a built-in scenario (`e2ee-harness scenarios` lists them).
     #[arg(default_value = "scenarios/default.toml")]
-    pub scenario: PathBuf,
+    pub(crate) scenario: PathBuf,
     /// Load-test a running server instead of the bundled one.
     #[arg(long, value_name = "URL")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// The API the server speaks (default: the scenario's `api`, else `reference`).
     #[arg(long, value_name = "NAME", value_parser = crate::client::Dialect::parse)]
-    pub api: Option<crate::client::Dialect>,
+    pub(crate) api: Option<crate::client::Dialect>,
     /// Leave out of the mix the flows the API cannot run (the report lists them) instead of
     /// refusing the scenario.
     #[arg(long)]
-    pub skip_unsupported: bool,
+    pub(crate) skip_unsupported: bool,
     /// Add or override a budget, e.g. bundle_fetch.p95=10ms (repeatable).
     #[arg(long = "budget", value_name = "OP.pNN=LIMIT")]
-    pub budgets: Vec<String>,
+    pub(crate) budgets: Vec<String>,
     /// Where to write the report (default: reports/<scenario>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
-    pub report_dir: Option<PathBuf>,
+    pub(crate) report_dir: Option<PathBuf>,
     /// Replace the report an existing --report-dir already holds.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Run shard I of N (I from 1): this worker's slice of one test that N workers run
     /// together against one --target; `report merge` makes their reports one. Exit 0 means
     /// the shard ran: the test's verdict is the merged report's.
     #[arg(long, env = "E2EE_HARNESS_SHARD", value_name = "I/N")]
-    pub shard: Option<String>,
+    pub(crate) shard: Option<String>,
     /// Run shard JOB_COMPLETION_INDEX+1 of N (a Kubernetes Indexed Job's pods, counted from 0).
     #[arg(long, value_name = "N")]
-    pub shards: Option<u32>,
+    pub(crate) shards: Option<u32>,
     /// Start the measured clock at this instant (RFC 3339, e.g. 2026-11-29T20:15:00Z), or at
     /// the one written in FILE, after the setup; so that the workers' windows line up.
     #[arg(long, env = "E2EE_HARNESS_START_AT", value_name = "TIME|@FILE")]
-    pub start_at: Option<String>,
+    pub(crate) start_at: Option<String>,
     #[command(flatten)]
-    pub db: DbArgs,
+    pub(crate) db: DbArgs,
 }
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["schema", "target"])))]
-pub struct ConformArgs {
+pub(crate) struct ConformArgs {
     /// Schema conformance: a pack directory, a pack name under scenarios/schemas/, or a
     /// built-in pack (`reference` or a seed pack; `e2ee-harness packs` lists them).
     #[arg(long, value_name = "PACK|DIR")]
-    pub schema: Option<String>,
+    pub(crate) schema: Option<String>,
     /// Protocol conformance: the base URL of a running server (black-box checks through its
     /// API; docs/targets.md, "Protocol conformance").
     #[arg(long, value_name = "URL", conflicts_with = "schema")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// The API the --target server speaks (default: reference).
     #[arg(long, value_name = "NAME", value_parser = crate::client::Dialect::parse, requires = "target")]
-    pub api: Option<crate::client::Dialect>,
+    pub(crate) api: Option<crate::client::Dialect>,
     /// Where to write junit.xml and conform.json (default: reports/conform-<pack>-<UTC time>/,
     /// or reports/conform-target-<api>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
-    pub report_dir: Option<PathBuf>,
+    pub(crate) report_dir: Option<PathBuf>,
     /// Replace the report an existing --report-dir already holds.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Longest one statement of the pack (migration statement or check) may run; a statement
     /// cut by it fails naming the statement. 0 = no limit.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub statement_timeout: std::time::Duration,
+    pub(crate) statement_timeout: std::time::Duration,
     #[command(flatten)]
-    pub db: DbArgs,
+    pub(crate) db: DbArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
-    pub listen: String,
+    pub(crate) listen: String,
     #[command(flatten)]
-    pub db: DbArgs,
+    pub(crate) db: DbArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct DbCmdArgs {
+pub(crate) struct DbCmdArgs {
     #[command(flatten)]
-    pub db: DbArgs,
+    pub(crate) db: DbArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct DbBenchArgs {
+pub(crate) struct DbBenchArgs {
     /// A pack directory, a pack name under scenarios/schemas/, or a built-in seed pack.
     #[arg(long, value_name = "PACK|DIR")]
-    pub schema: String,
+    pub(crate) schema: String,
     /// Device counts to load before measuring, comma-separated.
     #[arg(long, default_value = "1000,10000,100000", value_delimiter = ',')]
-    pub scale: Vec<u64>,
+    pub(crate) scale: Vec<u64>,
     /// How long to run the workload at each scale.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
-    pub duration: std::time::Duration,
+    pub(crate) duration: std::time::Duration,
     /// Where to write report.json and report.html (default: reports/db-bench-<pack>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
-    pub report_dir: Option<PathBuf>,
+    pub(crate) report_dir: Option<PathBuf>,
     /// Replace the report an existing --report-dir already holds.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Longest one statement (migration, seed, workload operation) may run. 0 = no limit.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub statement_timeout: std::time::Duration,
+    pub(crate) statement_timeout: std::time::Duration,
     #[command(flatten)]
-    pub db: DbArgs,
+    pub(crate) db: DbArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     #[command(subcommand)]
-    pub command: ReportCommand,
+    pub(crate) command: ReportCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ReportCommand {
+pub(crate) enum ReportCommand {
     /// Compare a run against a baseline; exit 1 if any percentile regressed past the threshold.
     Compare {
         /// The baseline: a report directory or its report.json.
@@ -279,18 +279,18 @@ pub enum ReportCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct VectorsArgs {
+pub(crate) struct VectorsArgs {
     /// Seed for the deterministic key material.
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// How many ratchet messages to include.
     #[arg(long, default_value_t = 4)]
-    pub messages: usize,
+    pub(crate) messages: usize,
 }
 
 /// Starts a PostgreSQL and says on stderr which one and why (unless `quiet`): every command
 /// that needs a database starts it this way, so `auto`'s choice is always explained.
-pub async fn start_database(
+pub(crate) async fn start_database(
     options: &disposable_pg::Options,
     quiet: bool,
 ) -> Result<disposable_pg::Postgres, Error> {
@@ -431,7 +431,7 @@ async fn interrupted(
     }
 }
 
-pub use disposable_pg::cli::shutdown_signal;
+pub(crate) use disposable_pg::cli::shutdown_signal;
 
 fn init_tracing(quiet: bool) {
     let default = if quiet { "error" } else { "warn" };

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{ReportArgs, ReportCommand};
-use crate::report::{compare, json, merge, merge_check, write_report_dir, Report};
+use crate::report::{compare, json, merge, merge_check, write_report_dir, RunReport};
 use crate::{Error, Outcome};
 
-pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
+pub(crate) fn run(args: ReportArgs) -> Result<Outcome, Error> {
     match args.command {
         ReportCommand::Compare {
             baseline,
@@ -64,7 +64,7 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
 }
 
 /// What was merged: workers, shard layout, merged window, and every warning.
-fn merged_line(merged: &Report, dir: &Path) -> String {
+fn merged_line(merged: &RunReport, dir: &Path) -> String {
     let Some(info) = &merged.merged else {
         return format!("merged into {}", dir.display());
     };
@@ -90,7 +90,7 @@ fn merged_line(merged: &Report, dir: &Path) -> String {
 }
 
 /// Reads a report, treating a missing path as bad input (exit 2), not as an I/O outage.
-fn read(path: &Path) -> Result<Report, Error> {
+fn read(path: &Path) -> Result<RunReport, Error> {
     if !path.exists() {
         return Err(Error::BadInput(format!(
             "{}: no such report.json file or report directory",

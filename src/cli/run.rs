@@ -23,7 +23,7 @@ const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `--target` gets to answer `/healthz` before the run is refused.
 const TARGET_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
+pub(crate) async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
     // Bad input first: nothing starts for a scenario or flag that is wrong.
     let path = args.scenario.clone();
     let mut scenario = crate::cli::off_thread(move || Scenario::load(&path)).await?;
@@ -189,7 +189,7 @@ async fn run_bundled(
     mode: progress::Mode,
     report_dir: &std::path::Path,
     quiet: bool,
-) -> Result<crate::report::model::Report, Error> {
+) -> Result<crate::report::model::RunReport, Error> {
     let server = if scenario.faults.is_empty() {
         Server::InProcess(BundledServer::start(url).await?)
     } else {

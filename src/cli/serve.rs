@@ -9,7 +9,7 @@ use reference_server::ServerConfig;
 use crate::cli::ServeArgs;
 use crate::{Error, Outcome};
 
-pub async fn run(args: ServeArgs) -> Result<Outcome, Error> {
+pub(crate) async fn run(args: ServeArgs) -> Result<Outcome, Error> {
     let listen: SocketAddr = args.listen.parse().map_err(|e| {
         Error::BadInput(format!(
             "--listen {:?}: not a socket address like 127.0.0.1:8080 ({e})",

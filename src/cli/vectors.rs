@@ -10,7 +10,7 @@ use crate::{Error, Outcome};
 /// More would only make a huge file; a few DH steps already cover every code path.
 const MAX_MESSAGES: usize = 10_000;
 
-pub fn run(args: VectorsArgs) -> Result<Outcome, Error> {
+pub(crate) fn run(args: VectorsArgs) -> Result<Outcome, Error> {
     if args.messages > MAX_MESSAGES {
         return Err(Error::BadInput(format!(
             "--messages must be at most {MAX_MESSAGES}, got {}",

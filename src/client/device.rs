@@ -51,31 +51,36 @@ struct State {
 pub struct Device {
     pub addr: DeviceAddr,
     /// How the device authenticates to the server.
-    pub credential: Credential,
+    pub(crate) credential: Credential,
     identity: IdentityKeyPair,
     state: Mutex<State>,
     /// Held by the offline flow while it has this device disconnected.
-    pub offline: AtomicBool,
+    pub(crate) offline: AtomicBool,
     /// The live WebSocket, if connected.
     pub connection: tokio::sync::Mutex<Option<crate::client::receive::Connection>>,
     /// Held while the device manages its keys (replenish, rotate): a real device does one
     /// such upload at a time, so two flows picking the same device take turns.
-    pub key_upload: tokio::sync::Mutex<()>,
+    pub(crate) key_upload: tokio::sync::Mutex<()>,
     /// Fault injection: envelopes still to be left unacknowledged, each breaking the
     /// connection instead (as a failed ack write does).
     ack_faults: AtomicU32,
 }
 
 /// One envelope ready to send.
-pub struct Sealed {
-    pub kind: EnvelopeType,
-    pub header: Vec<u8>,
-    pub ciphertext: Vec<u8>,
+pub(crate) struct Sealed {
+    pub(crate) kind: EnvelopeType,
+    pub(crate) header: Vec<u8>,
+    pub(crate) ciphertext: Vec<u8>,
 }
 
 impl Device {
     /// A device the server has registered.
-    pub fn new(addr: DeviceAddr, credential: Credential, keys: DeviceKeys, seed: u64) -> Device {
+    pub(crate) fn new(
+        addr: DeviceAddr,
+        credential: Credential,
+        keys: DeviceKeys,
+        seed: u64,
+    ) -> Device {
         let next_one_time_id = keys.one_time.iter().map(|k| k.id).max().unwrap_or(0) + 1;
         Device {
             addr,
@@ -116,7 +121,7 @@ impl Device {
 
     /// Takes new one-time prekeys (ids assigned here) into the device's store *before* they
     /// are uploaded, so an initiator that is quick to claim one finds it here.
-    pub fn add_one_time(&self, fresh: Vec<OneTimePreKey>) -> Vec<OneTimePrekeyBody> {
+    pub(crate) fn add_one_time(&self, fresh: Vec<OneTimePreKey>) -> Vec<OneTimePrekeyBody> {
         let mut st = self.state();
         let mut bodies = Vec::with_capacity(fresh.len());
         for mut k in fresh {
@@ -129,7 +134,7 @@ impl Device {
     }
 
     /// Makes a new signed prekey (kept beside the last few) and returns its body to upload.
-    pub fn rotate_signed(&self) -> SignedPrekeyBody {
+    pub(crate) fn rotate_signed(&self) -> SignedPrekeyBody {
         let mut st = self.state();
         let id = st.next_signed_id;
         st.next_signed_id += 1;
@@ -143,7 +148,11 @@ impl Device {
     }
 
     /// Sets up a new session with `peer` from its bundle (verifies the signature first).
-    pub fn establish(&self, peer: DeviceAddr, bundle: &PreKeyBundle) -> Result<(), CryptoError> {
+    pub(crate) fn establish(
+        &self,
+        peer: DeviceAddr,
+        bundle: &PreKeyBundle,
+    ) -> Result<(), CryptoError> {
         let mut st = self.state();
         let (initial, out) = x3dh::initiate(&self.identity, bundle, &mut st.rng)?;
         let session = Session::initiator(&out, &bundle.signed_prekey, &mut st.rng)?;
@@ -157,7 +166,7 @@ impl Device {
     }
 
     /// Whether this device can send to `peer` now.
-    pub fn can_send_to(&self, peer: DeviceAddr) -> bool {
+    pub(crate) fn can_send_to(&self, peer: DeviceAddr) -> bool {
         self.state()
             .sessions
             .get(&peer)
@@ -165,18 +174,18 @@ impl Device {
     }
 
     /// Devices of `user` as last learned.
-    pub fn known_devices(&self, user: Uuid) -> Option<Vec<u32>> {
+    pub(crate) fn known_devices(&self, user: Uuid) -> Option<Vec<u32>> {
         self.state().devices_of.get(&user).cloned()
     }
 
-    pub fn set_known_devices(&self, user: Uuid, mut devices: Vec<u32>) {
+    pub(crate) fn set_known_devices(&self, user: Uuid, mut devices: Vec<u32>) {
         devices.sort_unstable();
         devices.dedup();
         self.state().devices_of.insert(user, devices);
     }
 
     /// Encrypts `plaintext` for `peer` with the newest session that can send.
-    pub fn seal(&self, peer: DeviceAddr, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
+    pub(crate) fn seal(&self, peer: DeviceAddr, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
         let mut guard = self.state();
         let st = &mut *guard;
         let record = st
@@ -202,7 +211,7 @@ impl Device {
     /// Opens an envelope from `sender`: a prekey envelope sets up (or finds) the session it
     /// starts; a ratchet envelope is tried on this peer's sessions, newest first. On failure
     /// nothing changes (no one-time prekey is used up, no session advances).
-    pub fn open(
+    pub(crate) fn open(
         &self,
         sender: DeviceAddr,
         kind: EnvelopeType,
@@ -264,8 +273,9 @@ impl Device {
         }
     }
 
+    #[cfg(test)]
     /// One-time prekeys this device still holds privately.
-    pub fn one_time_held(&self) -> usize {
+    pub(crate) fn one_time_held(&self) -> usize {
         self.state().one_time.len()
     }
 }
@@ -278,7 +288,7 @@ fn push_record(records: &mut Vec<SessionRecord>, record: SessionRecord) {
 }
 
 /// A bundle from the API as the crypto layer takes it.
-pub fn to_prekey_bundle(b: &crate::client::api::Bundle) -> PreKeyBundle {
+pub(crate) fn to_prekey_bundle(b: &crate::client::api::Bundle) -> PreKeyBundle {
     PreKeyBundle {
         identity_key: b.identity_key,
         signed_prekey_id: b.signed_prekey.key_id,

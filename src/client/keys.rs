@@ -14,15 +14,15 @@ use crate::crypto::prekeys::{generate_one_time_batch, OneTimePreKey, SignedPreKe
 
 /// Keys of one device before registration.
 pub struct DeviceKeys {
-    pub identity: IdentityKeyPair,
-    pub registration_id: u32,
-    pub signed: SignedPreKey,
-    pub one_time: Vec<OneTimePreKey>,
+    pub(crate) identity: IdentityKeyPair,
+    pub(crate) registration_id: u32,
+    pub(crate) signed: SignedPreKey,
+    pub(crate) one_time: Vec<OneTimePreKey>,
 }
 
 /// How often [`KeyFactory::precompute`] reports progress and looks for a stop request (a
 /// set takes ~0.1–3 ms).
-pub const PROGRESS_EVERY: usize = 100;
+pub(crate) const PROGRESS_EVERY: usize = 100;
 
 /// A pool of precomputed keys. When it runs dry it generates on demand (and counts it, so a
 /// report shows whether the precomputation was big enough).
@@ -31,7 +31,7 @@ pub struct KeyFactory {
     rng: Mutex<ChaCha20Rng>,
     devices: Mutex<Vec<DeviceKeys>>,
     spare_one_time: Mutex<Vec<OneTimePreKey>>,
-    pub generated_on_demand: AtomicU64,
+    pub(crate) generated_on_demand: AtomicU64,
 }
 
 impl KeyFactory {
@@ -50,7 +50,7 @@ impl KeyFactory {
     /// Like [`KeyFactory::with_seed`] for large populations: calls `progress` with the number
     /// of sets made so far every [`PROGRESS_EVERY`] sets, and gives up (`None`) as soon as
     /// `stop` is set, since a run interrupted while it makes keys must end promptly.
-    pub fn precompute(
+    pub(crate) fn precompute(
         seed: u64,
         devices: usize,
         one_time_per_device: usize,
@@ -79,12 +79,12 @@ impl KeyFactory {
     }
 
     /// Unseeded shorthand for tests.
-    pub fn new(devices: usize, one_time_per_device: usize) -> KeyFactory {
+    pub(crate) fn new(devices: usize, one_time_per_device: usize) -> KeyFactory {
         Self::with_seed(rand::random(), devices, one_time_per_device)
     }
 
     /// Adds `n` spare one-time prekeys (for replenishing).
-    pub fn stock_one_time(&self, n: usize) {
+    pub(crate) fn stock_one_time(&self, n: usize) {
         let batch = {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             generate_one_time_batch(0, n, &mut *rng)
@@ -109,7 +109,7 @@ impl KeyFactory {
     }
 
     /// A precomputed key set (or a fresh one if the pool is empty).
-    pub fn take(&self) -> DeviceKeys {
+    pub(crate) fn take(&self) -> DeviceKeys {
         let pooled = self.devices.lock().unwrap_or_else(|p| p.into_inner()).pop();
         pooled.unwrap_or_else(|| {
             self.generated_on_demand.fetch_add(1, Ordering::Relaxed);
@@ -118,7 +118,7 @@ impl KeyFactory {
     }
 
     /// `n` one-time prekeys (ids to be assigned by the device).
-    pub fn take_one_time(&self, n: usize) -> Vec<OneTimePreKey> {
+    pub(crate) fn take_one_time(&self, n: usize) -> Vec<OneTimePreKey> {
         let mut out = {
             let mut spare = self
                 .spare_one_time
@@ -133,10 +133,6 @@ impl KeyFactory {
             out.extend(generate_one_time_batch(0, n - out.len(), &mut *rng));
         }
         out
-    }
-
-    pub fn pooled_devices(&self) -> usize {
-        self.devices.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 

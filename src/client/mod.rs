@@ -4,15 +4,15 @@
 //! the envelope layout ([`wire`]), the device's sessions ([`device`]), the shared world of a
 //! run ([`population`]) and the flows a scenario mixes ([`flows`]).
 
-pub mod api;
-pub mod device;
+pub(crate) mod api;
+pub(crate) mod device;
 pub mod flows;
 pub mod keys;
-pub mod population;
-pub mod receive;
-pub mod retry;
-pub mod wire;
+pub(crate) mod population;
+pub(crate) mod receive;
+pub(crate) mod retry;
+pub(crate) mod wire;
 
 pub use api::{Dialect, ServerApi};
-pub use device::Device;
+pub(crate) use device::Device;
 pub use population::{FlowConfig, World};

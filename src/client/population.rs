@@ -23,7 +23,7 @@ use crate::metrics::{Arrival, DeviceAddr, GeneratorCounters, Ledger, Op, Recorde
 /// Reconnections in flight at once during the drain.
 const RECONNECT_PARALLELISM: usize = 64;
 /// How long a device whose socket dropped keeps trying to reconnect.
-pub const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
+pub(crate) const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
 
 /// What flows need to know from the scenario.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub struct FlowConfig {
 
 /// A virtual user and its devices (fixed once registered).
 pub struct User {
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     pub devices: Vec<Arc<Device>>,
 }
 
@@ -63,12 +63,12 @@ pub enum SetupError {
 }
 
 pub struct World {
-    pub api: Arc<dyn ServerApi>,
+    pub(crate) api: Arc<dyn ServerApi>,
     pub recorder: Arc<Recorder>,
     pub ledger: Arc<Ledger>,
     pub counters: Arc<GeneratorCounters>,
-    pub keys: KeyFactory,
-    pub cfg: FlowConfig,
+    pub(crate) keys: KeyFactory,
+    pub(crate) cfg: FlowConfig,
     roster: RwLock<Roster>,
     seed: u64,
     device_seq: AtomicU64,
@@ -107,35 +107,35 @@ impl World {
     }
 
     /// Makes this world one shard of a sharded test (before any flow runs).
-    pub fn set_shard(&self, shard: Option<Shard>) {
+    pub(crate) fn set_shard(&self, shard: Option<Shard>) {
         if let Some(s) = shard {
             let _ = self.shard.set(s);
         }
     }
 
-    pub fn shard(&self) -> Option<Shard> {
+    pub(crate) fn shard(&self) -> Option<Shard> {
         self.shard.get().copied()
     }
 
     /// A message id from `random` bytes: stamped with the shard in a sharded run, so the
     /// workers of one test never send the same id.
-    pub fn message_id(&self, random: [u8; 16]) -> Uuid {
+    pub(crate) fn message_id(&self, random: [u8; 16]) -> Uuid {
         let id = uuid::Builder::from_random_bytes(random).into_uuid();
         self.shard().map_or(id, |s| s.stamp(id))
     }
 
     /// From now on a closing WebSocket is expected, not a failure.
-    pub fn set_stopping(&self) {
+    pub(crate) fn set_stopping(&self) {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    pub fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
 
     /// A live WebSocket ended without being asked to: counted, and the device reconnects
     /// at once, with backoff ([`World::reconnect_after_drop`]).
-    pub fn ws_dropped(self: &Arc<Self>, device: &Arc<Device>) {
+    pub(crate) fn ws_dropped(self: &Arc<Self>, device: &Arc<Device>) {
         self.ws_dropped.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(self.clone().reconnect_after_drop(device.clone()));
     }
@@ -145,7 +145,7 @@ impl World {
     /// whoever else connected the device meanwhile (a flow, the drain) and to the offline
     /// flow. A success is a `ws_connect` sample timed from the drop; running out of budget
     /// is a `ws_connect` error.
-    pub async fn reconnect_after_drop(self: Arc<Self>, device: Arc<Device>) {
+    pub(crate) async fn reconnect_after_drop(self: Arc<Self>, device: Arc<Device>) {
         let dropped = Instant::now();
         let mut backoff = Backoff::new(RECONNECT_BUDGET);
         loop {
@@ -193,7 +193,7 @@ impl World {
     }
 
     /// [`World::connect`], retried with backoff within the retry budget (a flow's connect).
-    pub async fn connect_with_retry(
+    pub(crate) async fn connect_with_retry(
         self: &Arc<Self>,
         device: &Arc<Device>,
     ) -> Result<(), PushError> {
@@ -212,19 +212,15 @@ impl World {
         }
     }
 
-    pub fn ws_dropped_count(&self) -> u64 {
-        self.ws_dropped.load(Ordering::Relaxed)
-    }
-
     /// A fresh id for a delivery connection.
-    pub fn next_connection_id(&self) -> ConnId {
+    pub(crate) fn next_connection_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
     /// What a device does with an envelope that came on connection `conn`: account, open,
     /// check, and time its delivery — live or from a backlog on reconnect, since a message
     /// that waited in a queue was delivered that late.
-    pub fn on_envelope(&self, device: &Device, env: Envelope, conn: ConnId) {
+    pub(crate) fn on_envelope(&self, device: &Device, env: Envelope, conn: ConnId) {
         let sender = DeviceAddr {
             user: env.sender_user,
             device: env.sender_device,
@@ -254,7 +250,7 @@ impl World {
     }
 
     /// A device object for a registration the server accepted.
-    pub fn device_from(
+    pub(crate) fn device_from(
         &self,
         reg: Registered,
         keys: crate::client::keys::DeviceKeys,
@@ -304,14 +300,14 @@ impl World {
         Ok(user)
     }
 
-    pub fn add_user(&self, user: Arc<User>) {
+    pub(crate) fn add_user(&self, user: Arc<User>) {
         let mut r = self.roster.write().unwrap_or_else(|p| p.into_inner());
         r.by_id.insert(user.id, user.clone());
         r.list.push(user);
     }
 
     /// Registers the starting population, `parallel` users at a time.
-    pub async fn populate(
+    pub(crate) async fn populate(
         self: &Arc<Self>,
         users: u32,
         devices_per_user: u32,
@@ -329,15 +325,7 @@ impl World {
         Ok(())
     }
 
-    pub fn user_count(&self) -> usize {
-        self.roster
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .list
-            .len()
-    }
-
-    pub fn user(&self, id: Uuid) -> Option<Arc<User>> {
+    pub(crate) fn user(&self, id: Uuid) -> Option<Arc<User>> {
         self.roster
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -346,7 +334,7 @@ impl World {
             .cloned()
     }
 
-    pub fn device(&self, addr: DeviceAddr) -> Option<Arc<Device>> {
+    pub(crate) fn device(&self, addr: DeviceAddr) -> Option<Arc<Device>> {
         self.user(addr.user)?
             .devices
             .iter()
@@ -355,7 +343,7 @@ impl World {
     }
 
     /// A random user other than `not`.
-    pub fn pick_user(&self, rng: &mut impl Rng, not: Option<Uuid>) -> Arc<User> {
+    pub(crate) fn pick_user(&self, rng: &mut impl Rng, not: Option<Uuid>) -> Arc<User> {
         let r = self.roster.read().unwrap_or_else(|p| p.into_inner());
         loop {
             let u = &r.list[rng.gen_range(0..r.list.len())];
@@ -366,13 +354,13 @@ impl World {
     }
 
     /// A random device of a random user.
-    pub fn pick_device(&self, rng: &mut impl Rng) -> Arc<Device> {
+    pub(crate) fn pick_device(&self, rng: &mut impl Rng) -> Arc<Device> {
         let u = self.pick_user(rng, None);
         u.devices[rng.gen_range(0..u.devices.len())].clone()
     }
 
     /// `n` distinct users other than `not` (fewer if there are not enough).
-    pub fn pick_users(&self, rng: &mut impl Rng, n: usize, not: Uuid) -> Vec<Arc<User>> {
+    pub(crate) fn pick_users(&self, rng: &mut impl Rng, n: usize, not: Uuid) -> Vec<Arc<User>> {
         let r = self.roster.read().unwrap_or_else(|p| p.into_inner());
         let candidates: Vec<&Arc<User>> = r.list.iter().filter(|u| u.id != not).collect();
         rand::seq::index::sample(rng, candidates.len(), n.min(candidates.len()))
@@ -381,7 +369,7 @@ impl World {
             .collect()
     }
 
-    pub fn all_devices(&self) -> Vec<Arc<Device>> {
+    pub(crate) fn all_devices(&self) -> Vec<Arc<Device>> {
         let r = self.roster.read().unwrap_or_else(|p| p.into_inner());
         r.list
             .iter()
@@ -392,7 +380,7 @@ impl World {
     /// Reconnects every device whose socket is gone (dropped, or left offline by a cancelled
     /// flow), so queued envelopes can still be delivered during the drain: in parallel, and
     /// giving up at `deadline`. Devices left unconnected are counted.
-    pub async fn reconnect_all(self: &Arc<Self>, deadline: Instant) {
+    pub(crate) async fn reconnect_all(self: &Arc<Self>, deadline: Instant) {
         let mut dead = Vec::new();
         for d in self.all_devices() {
             let gone = match d.connection.try_lock() {

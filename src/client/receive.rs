@@ -17,10 +17,10 @@ use crate::client::population::World;
 use crate::metrics::integrity::ConnId;
 
 /// How long to wait for the connection and the backlog.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a close waits for the server's close reply before the connection is dropped
 /// (a frozen server must not hang the end of a run).
-pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A live connection; [`Connection::close`] ends it cleanly (acks already sent go first).
 pub struct Connection {
@@ -50,14 +50,17 @@ impl Connection {
     }
 
     /// The connection ended on its own (server closed it, network error).
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
 }
 
 /// Connects `device`, processes its backlog, and returns once the server said the backlog
 /// is done. Live envelopes are then handled by the connection's task.
-pub async fn connect(world: Arc<World>, device: Arc<Device>) -> Result<Connection, PushError> {
+pub(crate) async fn connect(
+    world: Arc<World>,
+    device: Arc<Device>,
+) -> Result<Connection, PushError> {
     let conn = world.next_connection_id();
     let connect = async {
         let mut push = world.api.open_push(&device.credential).await?;

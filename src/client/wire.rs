@@ -19,7 +19,7 @@ use crate::crypto::x3dh::InitialMessage;
 use crate::crypto::CryptoError;
 
 /// `prekey` header: initial message ‖ ratchet header.
-pub fn prekey_header(initial: &[u8], header: &Header) -> Vec<u8> {
+pub(crate) fn prekey_header(initial: &[u8], header: &Header) -> Vec<u8> {
     let mut out = Vec::with_capacity(initial.len() + HEADER_LEN);
     out.extend_from_slice(initial);
     out.extend_from_slice(&header.to_bytes());
@@ -27,7 +27,7 @@ pub fn prekey_header(initial: &[u8], header: &Header) -> Vec<u8> {
 }
 
 /// Splits a `prekey` header.
-pub fn parse_prekey_header(bytes: &[u8]) -> Result<(InitialMessage, Header), CryptoError> {
+pub(crate) fn parse_prekey_header(bytes: &[u8]) -> Result<(InitialMessage, Header), CryptoError> {
     if bytes.len() <= HEADER_LEN {
         return Err(CryptoError::BadLength {
             what: "prekey envelope header",
@@ -42,16 +42,16 @@ pub fn parse_prekey_header(bytes: &[u8]) -> Result<(InitialMessage, Header), Cry
     ))
 }
 
-pub fn ratchet_header(header: &Header) -> Vec<u8> {
+pub(crate) fn ratchet_header(header: &Header) -> Vec<u8> {
     header.to_bytes().to_vec()
 }
 
-pub fn parse_ratchet_header(bytes: &[u8]) -> Result<Header, CryptoError> {
+pub(crate) fn parse_ratchet_header(bytes: &[u8]) -> Result<Header, CryptoError> {
     Header::from_bytes(bytes)
 }
 
 /// The plaintext of harness message `message_id`, `size` bytes long (at least 16).
-pub fn plaintext(message_id: Uuid, size: usize) -> Vec<u8> {
+pub(crate) fn plaintext(message_id: Uuid, size: usize) -> Vec<u8> {
     let id = message_id.as_bytes();
     let mut out = Vec::with_capacity(size.max(16));
     out.extend_from_slice(id);
@@ -62,7 +62,7 @@ pub fn plaintext(message_id: Uuid, size: usize) -> Vec<u8> {
 }
 
 /// Whether `decrypted` is exactly what the sender of `message_id` encrypted.
-pub fn is_expected(message_id: Uuid, size: usize, decrypted: &[u8]) -> bool {
+pub(crate) fn is_expected(message_id: Uuid, size: usize, decrypted: &[u8]) -> bool {
     decrypted == plaintext(message_id, size).as_slice()
 }
 

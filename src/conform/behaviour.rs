@@ -8,7 +8,7 @@ use tokio_postgres::{AsyncMessage, Client, SimpleQueryMessage};
 
 use crate::conform::expect::{Behaviour, Cascade, Expect, Fails, Notify, Query};
 use crate::conform::outcome::{Check, Kind};
-use crate::conform::runner::{describe, excerpt};
+use crate::schema_pack::apply::{describe, excerpt};
 
 const K: Kind = Kind::Behaviour;
 
@@ -217,7 +217,7 @@ pub(crate) async fn query(client: &Client, q: &Query, title: String) -> Check {
     let what = q
         .name
         .clone()
-        .unwrap_or_else(|| crate::conform::runner::excerpt(&q.sql, 100));
+        .unwrap_or_else(|| crate::schema_pack::apply::excerpt(&q.sql, 100));
     let check = Check::verdict(
         K,
         title,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use crate::conform::index_key::{column_name, KeySpec};
-use crate::conform::pack::line_col;
+use crate::schema_pack::line_col;
 use crate::Error;
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,7 +103,7 @@ pub(crate) enum Identity {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Check {
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     pub(crate) expr: Option<String>,
 }
 

@@ -11,9 +11,9 @@ use crate::conform::catalog::{diff, quote_ident, quote_literal, Catalog, Differe
 use crate::conform::checkexpr::Assign;
 use crate::conform::expect::{self, Expect, Seed};
 use crate::conform::outcome::{Check, Kind};
-use crate::conform::pack::{Migration, Pack, SqlFile};
 use crate::conform::rowgen::{is_constant, RowBuilder};
-use crate::conform::runner::{run_statements, SqlFailure};
+use crate::schema_pack::apply::{run_statements, SqlFailure};
+use crate::schema_pack::{Migration, SchemaPack, SqlFile};
 use crate::Error;
 
 /// Table names a migrations table is looked for under, in order, when none is declared.
@@ -66,7 +66,7 @@ pub(crate) async fn setup(client: &Client, expect: &Expect) -> Result<(), Error>
             Error::BadPack(format!(
                 "{}: [migrations] setup fails: {}",
                 expect.path,
-                crate::conform::runner::describe(&e).1
+                crate::schema_pack::apply::describe(&e).1
             ))
         })?;
     }
@@ -79,11 +79,11 @@ pub(crate) async fn apply_migration(
     m: &Migration,
     expect: &Expect,
 ) -> Result<(), SqlFailure> {
-    crate::conform::runner::apply_then(client, &m.up, record_sql(m, expect).as_deref()).await
+    crate::schema_pack::apply::apply_then(client, &m.up, record_sql(m, expect).as_deref()).await
 }
 
 fn db_err(what: &str, e: tokio_postgres::Error) -> String {
-    format!("{what}: {}", crate::conform::runner::describe(&e).1)
+    format!("{what}: {}", crate::schema_pack::apply::describe(&e).1)
 }
 
 /// Row count of every table.
@@ -113,7 +113,7 @@ fn bad_pack(m: &Migration, f: &SqlFailure) -> Error {
 /// An up migration that fails here is a bad pack (exit 2).
 pub(crate) async fn check_sequence(
     client: &Client,
-    pack: &Pack,
+    pack: &SchemaPack,
     expect: &Expect,
 ) -> Result<Vec<Check>, Error> {
     let k = Kind::Migrations;
@@ -297,7 +297,7 @@ async fn apply_again(client: &Client, m: &Migration, after: &Catalog, expect: &E
 /// (and the pack's `[[seed]]` SQL), apply the migration, and check the rows survived.
 pub(crate) async fn check_preservation(
     client: &Client,
-    pack: &Pack,
+    pack: &SchemaPack,
     expect: &Expect,
 ) -> Vec<Check> {
     let k = Kind::Preservation;
@@ -406,7 +406,7 @@ async fn seed_generated_rows(
             Err(e) => skipped.push(format!(
                 "{}: {}",
                 rel.name.short(),
-                crate::conform::runner::excerpt(&e, 160)
+                crate::schema_pack::apply::excerpt(&e, 160)
             )),
         }
     }
@@ -428,7 +428,7 @@ async fn run_seeds(
         match client.batch_execute(&s.get_ref().sql).await {
             Ok(()) => out.push(Check::pass(k, title)),
             Err(e) => {
-                let (code, msg) = crate::conform::runner::describe(&e);
+                let (code, msg) = crate::schema_pack::apply::describe(&e);
                 out.push(Check::fail(
                     k,
                     title,

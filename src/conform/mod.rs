@@ -1,7 +1,7 @@
 //! Schema conformance: apply a pack's migrations to a disposable PostgreSQL and prove what
 //! the schema promises (docs/conformance.md).
 //!
-//! Flow: [`pack`] + [`expect`] (input) → [`migrations`] (database A: apply, apply again,
+//! Flow: [`crate::schema_pack`] + [`expect`] (input) → [`migrations`] (database A: apply, apply again,
 //! rollback; database B: preservation) → on database C with every migration applied:
 //! [`catalog`] snapshot → [`assertions`], [`hazards`], [`probes`] (using [`rowgen`] and
 //! [`checkexpr`]), then [`behaviour`] → [`outcome`] → [`report`].
@@ -15,13 +15,11 @@ pub(crate) mod hazards;
 pub(crate) mod index_key;
 pub(crate) mod migrations;
 pub mod outcome;
-pub mod pack;
 pub(crate) mod probes;
 pub mod report;
 pub(crate) mod rowgen;
 pub(crate) mod rules;
-pub(crate) mod runner;
-pub mod target;
+pub(crate) mod target;
 pub(crate) mod versions;
 
 use std::time::Duration;
@@ -30,13 +28,13 @@ use disposable_pg::Postgres;
 
 use crate::conform::catalog::Catalog;
 use crate::conform::expect::Expect;
-use crate::conform::outcome::{Check, Kind, Report, Status};
-use crate::conform::pack::Pack;
+use crate::conform::outcome::{Check, ConformReport, Kind, Status};
+use crate::schema_pack::SchemaPack;
 use crate::Error;
 
 /// Loads a pack and its expectations; every problem is a bad pack (exit 2), found before any
 /// database is touched.
-pub fn load(pack: Pack) -> Result<(Pack, Expect), Error> {
+pub fn load(pack: SchemaPack) -> Result<(SchemaPack, Expect), Error> {
     let expect = Expect::load(&pack.expect_path)?;
     for s in &expect.seed {
         let before = s.get_ref().before;
@@ -90,7 +88,11 @@ impl Scratch {
 }
 
 /// Runs every check of a loaded pack on `pg` with the default statement timeout.
-pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, Error> {
+pub async fn run(
+    pg: &Postgres,
+    pack: &SchemaPack,
+    expect: &Expect,
+) -> Result<ConformReport, Error> {
     run_with_timeout(pg, pack, expect, DEFAULT_STATEMENT_TIMEOUT).await
 }
 
@@ -99,10 +101,10 @@ pub async fn run(pg: &Postgres, pack: &Pack, expect: &Expect) -> Result<Report, 
 /// the pack is cut after `timeout`.
 pub(crate) async fn run_with_timeout(
     pg: &Postgres,
-    pack: &Pack,
+    pack: &SchemaPack,
     expect: &Expect,
     timeout: Duration,
-) -> Result<Report, Error> {
+) -> Result<ConformReport, Error> {
     let mut checks = Vec::new();
 
     // A: the migration sequence. A bad pack stops everything here.
@@ -161,7 +163,7 @@ pub(crate) async fn run_with_timeout(
 
     apply_waivers(&mut checks, expect);
     checks.sort_by_key(|c| c.kind);
-    Ok(Report {
+    Ok(ConformReport {
         pack: pack.name.clone(),
         source: pack.dir.display().to_string(),
         postgres: format!("{} ({})", pg.version(), pg.kind()),
@@ -173,16 +175,14 @@ pub(crate) async fn run_with_timeout(
 /// in order. A migration that does not apply on a fresh database makes the pack bad.
 pub(crate) async fn apply_all(
     client: &tokio_postgres::Client,
-    pack: &Pack,
+    pack: &SchemaPack,
     expect: &Expect,
 ) -> Result<(), Error> {
     migrations::setup(client, expect).await?;
     for m in &pack.migrations {
         migrations::apply_migration(client, m, expect)
             .await
-            .map_err(|f| {
-                Error::BadPack(format!("migration {} does not apply:\n{f}", m.up.name()))
-            })?;
+            .map_err(|f| crate::schema_pack::apply::not_applied(m, f))?;
     }
     Ok(())
 }

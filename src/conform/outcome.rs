@@ -43,7 +43,7 @@ impl Kind {
         Kind::Input,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Kind::Migrations => "migrations",
             Kind::Preservation => "preservation",
@@ -78,7 +78,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
@@ -113,10 +113,10 @@ pub struct Check {
     pub sql: Option<String>,
     /// Protocol checks: the property, in one line.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub statement: Option<String>,
+    pub(crate) statement: Option<String>,
     /// Protocol checks: the requests and answers that show the verdict, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub evidence: Vec<String>,
+    pub(crate) evidence: Vec<String>,
 }
 
 impl Check {
@@ -198,14 +198,14 @@ impl Check {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
-    pub passed: usize,
+    pub(crate) passed: usize,
     pub failed: usize,
     pub findings: usize,
-    pub waived: usize,
-    pub skipped: usize,
+    pub(crate) waived: usize,
+    pub(crate) skipped: usize,
     /// Protocol checks the server's API cannot express.
     #[serde(skip_serializing_if = "is_zero")]
-    pub not_applicable: usize,
+    pub(crate) not_applicable: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -214,14 +214,14 @@ fn is_zero(n: &usize) -> bool {
 
 /// Everything a run found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub pack: String,
-    pub source: String,
-    pub postgres: String,
+pub struct ConformReport {
+    pub(crate) pack: String,
+    pub(crate) source: String,
+    pub(crate) postgres: String,
     pub checks: Vec<Check>,
 }
 
-impl Report {
+impl ConformReport {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.checks {

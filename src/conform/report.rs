@@ -1,14 +1,15 @@
-//! Writing a [`Report`]: pass/fail lines grouped by kind on stdout, `junit.xml` and
+//! Writing a [`ConformReport`]: pass/fail lines grouped by kind on stdout, `junit.xml` and
 //! `conform.json` in the report directory.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::conform::outcome::{Kind, Report, Status};
+use crate::conform::outcome::{ConformReport, Kind, Status};
+use crate::report::outdir;
 use crate::Error;
 
 /// The human listing: one line per check, grouped by kind; details and SQL under bad ones.
-pub fn text(report: &Report, report_dir: Option<&Path>) -> String {
+pub fn text(report: &ConformReport, report_dir: Option<&Path>) -> String {
     let mut s = String::new();
     for kind in Kind::ALL {
         let checks: Vec<_> = report.checks.iter().filter(|c| c.kind == kind).collect();
@@ -67,7 +68,7 @@ pub fn text(report: &Report, report_dir: Option<&Path>) -> String {
 
 /// The failures, then the findings, each on one line, so the end of a long listing says
 /// what needs attention without scrolling back.
-fn recap(report: &Report, s: &mut String) {
+fn recap(report: &ConformReport, s: &mut String) {
     let bad: Vec<_> = [Status::Fail, Status::Finding]
         .iter()
         .flat_map(|st| report.checks.iter().filter(move |c| c.status == *st))
@@ -98,7 +99,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// JUnit XML: one `<testsuite>` per kind, one `<testcase>` per check; findings are failures.
-pub(crate) fn junit(report: &Report) -> String {
+pub(crate) fn junit(report: &ConformReport) -> String {
     let sum = report.summary();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -179,7 +180,7 @@ pub(crate) fn junit(report: &Report) -> String {
 }
 
 /// `conform.json`.
-pub(crate) fn json(report: &Report) -> serde_json::Value {
+pub(crate) fn json(report: &ConformReport) -> serde_json::Value {
     let outcome = report.outcome();
     serde_json::json!({
         "pack": report.pack,
@@ -193,27 +194,14 @@ pub(crate) fn json(report: &Report) -> serde_json::Value {
 }
 
 /// Writes `junit.xml` and `conform.json` into `dir` (created if needed).
-pub(crate) fn write(report: &Report, dir: &Path) -> Result<(), Error> {
+pub(crate) fn write(report: &ConformReport, dir: &Path) -> Result<(), Error> {
     write_parts(dir, &junit(report), &json(report))
 }
 
 /// Writes `junit` and the `conform.json` value `json` into `dir` (created if needed); for
 /// reports whose JSON says more than [`json`] does (protocol conformance: the target).
 pub(crate) fn write_parts(dir: &Path, junit: &str, json: &serde_json::Value) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    let junit_path = dir.join("junit.xml");
-    std::fs::write(&junit_path, junit).map_err(|e| Error::Io {
-        path: junit_path,
-        source: e,
-    })?;
-    let json_path = dir.join("conform.json");
-    let body = serde_json::to_string_pretty(json).unwrap_or_default();
-    std::fs::write(&json_path, body + "\n").map_err(|e| Error::Io {
-        path: json_path,
-        source: e,
-    })?;
+    outdir::write_file(dir, "junit.xml", junit.as_bytes())?;
+    outdir::write_json(dir, "conform.json", json)?;
     Ok(())
 }

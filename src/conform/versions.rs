@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::conform::outcome::{Kind, Report, Status};
+use crate::conform::outcome::{ConformReport, Kind, Status};
 
 /// One pack's run on one image.
 pub(crate) struct VersionRun {
     pub(crate) image: String,
-    pub(crate) report: Report,
+    pub(crate) report: ConformReport,
 }
 
 /// A check whose verdict is not the same on every image (absent on some = `None`).
@@ -135,8 +135,8 @@ mod tests {
     use super::*;
     use crate::conform::outcome::Check;
 
-    fn report(checks: Vec<Check>) -> Report {
-        Report {
+    fn report(checks: Vec<Check>) -> ConformReport {
+        ConformReport {
             pack: "p".into(),
             source: "s".into(),
             postgres: "PostgreSQL".into(),

@@ -10,7 +10,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// 32 secret bytes (private key, root/chain/message key). Zeroized on drop; `Debug` never
 /// prints the bytes; equality is constant-time.
 #[derive(Clone)]
-pub struct Secret32([u8; 32]);
+pub(crate) struct Secret32([u8; 32]);
 
 impl Drop for Secret32 {
     fn drop(&mut self) {
@@ -21,11 +21,11 @@ impl Drop for Secret32 {
 impl ZeroizeOnDrop for Secret32 {}
 
 impl Secret32 {
-    pub fn new(bytes: [u8; 32]) -> Self {
+    pub(crate) fn new(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
-    pub fn as_bytes(&self) -> &[u8; 32] {
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }
@@ -57,12 +57,12 @@ impl<'de> Deserialize<'de> for Secret32 {
 }
 
 /// `#[serde(with = "hex_array")]` for `[u8; N]`: a lowercase hex string of exactly `2N` digits.
-pub mod hex_array {
+pub(crate) mod hex_array {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
     use zeroize::Zeroizing;
 
-    pub fn serialize<S: Serializer, const N: usize>(
+    pub(crate) fn serialize<S: Serializer, const N: usize>(
         bytes: &[u8; N],
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -70,7 +70,7 @@ pub mod hex_array {
         s.serialize_str(&text)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
         d: D,
     ) -> Result<[u8; N], D::Error> {
         let text = Zeroizing::new(String::deserialize(d)?);
@@ -82,26 +82,26 @@ pub mod hex_array {
 }
 
 /// `#[serde(with = "hex_vec")]` for `Vec<u8>`.
-pub mod hex_vec {
+pub(crate) mod hex_vec {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         hex::decode(text).map_err(|e| D::Error::custom(format!("expected hex: {e}")))
     }
 }
 
 /// `#[serde(with = "hex_option_array")]` for `Option<[u8; N]>`: a hex string or `null`.
-pub mod hex_option_array {
+pub(crate) mod hex_option_array {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer, const N: usize>(
+    pub(crate) fn serialize<S: Serializer, const N: usize>(
         bytes: &Option<[u8; N]>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -111,7 +111,7 @@ pub mod hex_option_array {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
         d: D,
     ) -> Result<Option<[u8; N]>, D::Error> {
         let Some(text) = Option::<String>::deserialize(d)? else {

@@ -23,11 +23,11 @@ use super::params::{
 use super::CryptoError;
 
 /// The three values §5.2 derives from one message key. Wiped on drop.
-pub struct MessageKeys(Zeroizing<[u8; ENCRYPT_HKDF_OUTPUT_LEN]>);
+pub(crate) struct MessageKeys(Zeroizing<[u8; ENCRYPT_HKDF_OUTPUT_LEN]>);
 
 impl MessageKeys {
     /// HKDF-SHA256(salt = zeros, ikm = mk, info = `ENCRYPT_HKDF_INFO`) → 80 bytes.
-    pub fn derive(mk: &[u8; 32]) -> Self {
+    pub(crate) fn derive(mk: &[u8; 32]) -> Self {
         let mut okm = Zeroizing::new([0u8; ENCRYPT_HKDF_OUTPUT_LEN]);
         Hkdf::<Sha256>::new(Some(&ENCRYPT_HKDF_SALT), mk)
             .expand(ENCRYPT_HKDF_INFO, okm.as_mut())
@@ -35,15 +35,15 @@ impl MessageKeys {
         Self(okm)
     }
 
-    pub fn encryption_key(&self) -> &[u8] {
+    pub(crate) fn encryption_key(&self) -> &[u8] {
         &self.0[..ENCRYPTION_KEY_LEN]
     }
 
-    pub fn auth_key(&self) -> &[u8] {
+    pub(crate) fn auth_key(&self) -> &[u8] {
         &self.0[ENCRYPTION_KEY_LEN..ENCRYPTION_KEY_LEN + AUTH_KEY_LEN]
     }
 
-    pub fn iv(&self) -> &[u8] {
+    pub(crate) fn iv(&self) -> &[u8] {
         &self.0[ENCRYPTION_KEY_LEN + AUTH_KEY_LEN..]
     }
 
@@ -57,7 +57,7 @@ impl MessageKeys {
 }
 
 /// `ENCRYPT(mk, plaintext, associated_data)`: AES-256-CBC ciphertext with the HMAC appended.
-pub fn encrypt(mk: &[u8; 32], plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
+pub(crate) fn encrypt(mk: &[u8; 32], plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
     let keys = MessageKeys::derive(mk);
     let mut out = cbc::Encryptor::<Aes256>::new_from_slices(keys.encryption_key(), keys.iv())
         .expect("32-byte key, 16-byte IV")
@@ -69,7 +69,7 @@ pub fn encrypt(mk: &[u8; 32], plaintext: &[u8], associated_data: &[u8]) -> Vec<u
 
 /// `DECRYPT(mk, ciphertext, associated_data)`: checks the HMAC in constant time before
 /// touching the ciphertext (encrypt-then-MAC), then decrypts and unpads.
-pub fn decrypt(
+pub(crate) fn decrypt(
     mk: &[u8; 32],
     ciphertext: &[u8],
     associated_data: &[u8],

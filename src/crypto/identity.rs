@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bytes::Secret32;
 use super::keypair::KeyPair;
+use super::params::SIGNATURE_LEN;
 use super::CryptoError;
 
 /// A device's long-term identity: signs signed prekeys, and does X25519 after conversion.
@@ -39,7 +40,7 @@ impl IdentityKeyPair {
     }
 
     /// The key pair of a 32-byte Ed25519 seed (RFC 8032 private key).
-    pub fn from_seed(seed: &[u8; 32]) -> Self {
+    pub(crate) fn from_seed(seed: &[u8; 32]) -> Self {
         Self::from_signing_key(SigningKey::from_bytes(seed))
     }
 
@@ -58,22 +59,26 @@ impl IdentityKeyPair {
     }
 
     /// The Ed25519 private key (RFC 8032 seed), for test vectors.
-    pub fn seed(&self) -> [u8; 32] {
+    pub(crate) fn seed(&self) -> [u8; 32] {
         self.signing.to_bytes()
     }
 
     /// The converted X25519 key pair used for DH1 and DH2.
-    pub fn dh_key_pair(&self) -> &KeyPair {
+    pub(crate) fn dh_key_pair(&self) -> &KeyPair {
         &self.dh
     }
 
-    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.signing.sign(msg).to_bytes()
     }
 }
 
 /// Strict Ed25519 verification of `sig` over `msg` under an identity public key.
-pub fn verify(identity_public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> Result<(), CryptoError> {
+pub(crate) fn verify(
+    identity_public: &[u8; 32],
+    msg: &[u8],
+    sig: &[u8; SIGNATURE_LEN],
+) -> Result<(), CryptoError> {
     let key = verifying_key(identity_public)?;
     key.verify_strict(msg, &Signature::from_bytes(sig))
         .map_err(|_| CryptoError::BadSignature)
@@ -81,7 +86,7 @@ pub fn verify(identity_public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> Result<
 
 /// The X25519 public key (Montgomery u-coordinate) of an Ed25519 identity public key.
 /// Refuses bytes that are not a point and small-order ("weak") points.
-pub fn x25519_public(identity_public: &[u8; 32]) -> Result<[u8; 32], CryptoError> {
+pub(crate) fn x25519_public(identity_public: &[u8; 32]) -> Result<[u8; 32], CryptoError> {
     Ok(verifying_key(identity_public)?.to_montgomery().to_bytes())
 }
 

@@ -28,7 +28,7 @@ impl KeyPair {
     }
 
     /// The key pair of a given private key (used for identity keys converted from Ed25519).
-    pub fn from_secret(secret: [u8; 32]) -> Self {
+    pub(crate) fn from_secret(secret: [u8; 32]) -> Self {
         let public = PublicKey::from(&StaticSecret::from(secret)).to_bytes();
         Self {
             secret: Secret32::new(secret),
@@ -36,19 +36,23 @@ impl KeyPair {
         }
     }
 
-    pub fn public(&self) -> [u8; 32] {
+    pub(crate) fn public(&self) -> [u8; 32] {
         self.public
     }
 
     /// The private key bytes: for test vectors and for re-deriving with the primitives.
-    pub fn secret_bytes(&self) -> &[u8; 32] {
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
         self.secret.as_bytes()
     }
 
     /// `DH(self, their_public)`. `what` names the exchange for the error: an all-zero output
     /// means the peer sent a small-order point, which X3DH §4.5 and RFC 7748 §6.1 tell us to
     /// refuse.
-    pub fn dh(&self, their_public: &[u8; 32], what: &'static str) -> Result<Secret32, CryptoError> {
+    pub(crate) fn dh(
+        &self,
+        their_public: &[u8; 32],
+        what: &'static str,
+    ) -> Result<Secret32, CryptoError> {
         let shared = StaticSecret::from(*self.secret.as_bytes())
             .diffie_hellman(&PublicKey::from(*their_public));
         if !shared.was_contributory() {

@@ -27,20 +27,20 @@
 //!   the initial message followed by the 40-byte (`params::HEADER_LEN`) ratchet header, so the
 //!   total length (108 or 112) tells them apart.
 //!
-//! Additions: `Session::{can_send, skipped_key_count, associated_data, ratchet_public}`,
+//! Additions: `Session::{can_send, skipped_key_count, associated_data}`,
 //! `IdentityKeyPair::{from_seed, seed, dh_key_pair}`, `identity::x25519_public`,
 //! `ratchet::{kdf_rk, kdf_ck}`, `cipher::{encrypt, decrypt, MessageKeys}`,
 //! `vectors::generate`. `CryptoError` is `Clone + PartialEq + Eq`.
 
-pub mod bytes;
-pub mod cipher;
+pub(crate) mod bytes;
+pub(crate) mod cipher;
 mod error;
 pub mod identity;
 pub mod keypair;
 pub mod params;
 pub mod prekeys;
 pub mod ratchet;
-pub mod vectors;
+pub(crate) mod vectors;
 pub mod x3dh;
 
 pub use error::CryptoError;

@@ -13,7 +13,7 @@ use super::params::{ENCODED_PUBLIC_KEY_LEN, ENCODE_CURVE_TYPE_X25519};
 use super::CryptoError;
 
 /// X3DH §2.2 `Encode(PK)` for an X25519 public key: the curve-type byte, then the key.
-pub fn encode_public(key: &[u8; 32]) -> [u8; ENCODED_PUBLIC_KEY_LEN] {
+pub(crate) fn encode_public(key: &[u8; 32]) -> [u8; ENCODED_PUBLIC_KEY_LEN] {
     let mut out = [0u8; ENCODED_PUBLIC_KEY_LEN];
     out[0] = ENCODE_CURVE_TYPE_X25519;
     out[1..].copy_from_slice(key);
@@ -25,7 +25,7 @@ pub fn encode_public(key: &[u8; 32]) -> [u8; ENCODED_PUBLIC_KEY_LEN] {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SignedPreKey {
     pub id: u32,
-    pub key_pair: KeyPair,
+    pub(crate) key_pair: KeyPair,
     #[serde(with = "hex_array")]
     pub signature: [u8; 64],
 }
@@ -52,7 +52,7 @@ impl SignedPreKey {
 
 /// Verifies `sig` over `Encode(spk_public)` under the Ed25519 identity key (X3DH §3.3: Alice
 /// verifies the prekey signature and aborts if it fails).
-pub fn verify_signed_prekey(
+pub(crate) fn verify_signed_prekey(
     identity_public: &[u8; 32],
     spk_public: &[u8; 32],
     sig: &[u8; 64],
@@ -64,11 +64,11 @@ pub fn verify_signed_prekey(
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OneTimePreKey {
     pub id: u32,
-    pub key_pair: KeyPair,
+    pub(crate) key_pair: KeyPair,
 }
 
 impl OneTimePreKey {
-    pub fn generate(id: u32, rng: &mut (impl RngCore + CryptoRng)) -> Self {
+    pub(crate) fn generate(id: u32, rng: &mut (impl RngCore + CryptoRng)) -> Self {
         Self {
             id,
             key_pair: KeyPair::generate(rng),

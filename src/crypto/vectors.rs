@@ -21,150 +21,150 @@ use super::ratchet::Session;
 use super::x3dh::{self, PreKeyBundle};
 
 /// The id the vectors give Bob's signed prekey.
-pub const SIGNED_PREKEY_ID: u32 = 1;
+pub(crate) const SIGNED_PREKEY_ID: u32 = 1;
 /// The id the vectors give Bob's one-time prekey.
-pub const ONE_TIME_PREKEY_ID: u32 = 1;
+pub(crate) const ONE_TIME_PREKEY_ID: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Vectors {
-    pub description: &'static str,
-    pub seed: u64,
-    pub params: Params,
-    pub alice: Alice,
-    pub bob: Bob,
-    pub x3dh: X3dh,
+pub(crate) struct Vectors {
+    pub(crate) description: &'static str,
+    pub(crate) seed: u64,
+    pub(crate) params: Params,
+    pub(crate) alice: Alice,
+    pub(crate) bob: Bob,
+    pub(crate) x3dh: X3dh,
     /// The same keys without the one-time prekey (no DH4).
-    pub x3dh_without_one_time_prekey: X3dh,
-    pub ratchet: Ratchet,
+    pub(crate) x3dh_without_one_time_prekey: X3dh,
+    pub(crate) ratchet: Ratchet,
 }
 
 /// The constants of [`params`], so a reader need not open the source.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Params {
-    pub identity_keys: &'static str,
-    pub x3dh_curve: &'static str,
-    pub x3dh_hash: &'static str,
-    pub x3dh_info: String,
-    pub x3dh_kdf_f: String,
-    pub x3dh_kdf_salt: String,
-    pub encode_curve_type: String,
-    pub kdf_rk_info: String,
-    pub kdf_ck_message_key_constant: String,
-    pub kdf_ck_chain_key_constant: String,
-    pub message_cipher: &'static str,
-    pub encrypt_hkdf_info: String,
-    pub encrypt_hkdf_salt: String,
-    pub header_encoding: &'static str,
-    pub message_associated_data: &'static str,
-    pub max_skip: u32,
-    pub max_stored_skipped_keys: usize,
+pub(crate) struct Params {
+    pub(crate) identity_keys: &'static str,
+    pub(crate) x3dh_curve: &'static str,
+    pub(crate) x3dh_hash: &'static str,
+    pub(crate) x3dh_info: String,
+    pub(crate) x3dh_kdf_f: String,
+    pub(crate) x3dh_kdf_salt: String,
+    pub(crate) encode_curve_type: String,
+    pub(crate) kdf_rk_info: String,
+    pub(crate) kdf_ck_message_key_constant: String,
+    pub(crate) kdf_ck_chain_key_constant: String,
+    pub(crate) message_cipher: &'static str,
+    pub(crate) encrypt_hkdf_info: String,
+    pub(crate) encrypt_hkdf_salt: String,
+    pub(crate) header_encoding: &'static str,
+    pub(crate) message_associated_data: &'static str,
+    pub(crate) max_skip: u32,
+    pub(crate) max_stored_skipped_keys: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// RFC 8032 private key (seed).
-    pub ed25519_private: String,
-    pub ed25519_public: String,
+    pub(crate) ed25519_private: String,
+    pub(crate) ed25519_public: String,
     /// First 32 bytes of SHA-512(ed25519_private); X25519 clamps it.
-    pub x25519_private: String,
+    pub(crate) x25519_private: String,
     /// Montgomery u-coordinate of `ed25519_public`.
-    pub x25519_public: String,
+    pub(crate) x25519_public: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Key {
-    pub private: String,
-    pub public: String,
+pub(crate) struct Key {
+    pub(crate) private: String,
+    pub(crate) public: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Alice {
-    pub identity: Identity,
+pub(crate) struct Alice {
+    pub(crate) identity: Identity,
     /// `EK_A`.
-    pub ephemeral: Key,
+    pub(crate) ephemeral: Key,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SignedPreKeyVector {
-    pub id: u32,
-    pub private: String,
-    pub public: String,
+pub(crate) struct SignedPreKeyVector {
+    pub(crate) id: u32,
+    pub(crate) private: String,
+    pub(crate) public: String,
     /// `Encode(SPK)`: the bytes that are signed.
-    pub encoded: String,
+    pub(crate) encoded: String,
     /// Ed25519 by Bob's identity key over `encoded`.
-    pub signature: String,
+    pub(crate) signature: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OneTimePreKeyVector {
-    pub id: u32,
-    pub private: String,
-    pub public: String,
+pub(crate) struct OneTimePreKeyVector {
+    pub(crate) id: u32,
+    pub(crate) private: String,
+    pub(crate) public: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Bob {
-    pub identity: Identity,
-    pub signed_prekey: SignedPreKeyVector,
-    pub one_time_prekey: OneTimePreKeyVector,
+pub(crate) struct Bob {
+    pub(crate) identity: Identity,
+    pub(crate) signed_prekey: SignedPreKeyVector,
+    pub(crate) one_time_prekey: OneTimePreKeyVector,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct X3dh {
-    pub dh1: String,
-    pub dh2: String,
-    pub dh3: String,
+pub(crate) struct X3dh {
+    pub(crate) dh1: String,
+    pub(crate) dh2: String,
+    pub(crate) dh3: String,
     /// `null` without a one-time prekey.
-    pub dh4: Option<String>,
+    pub(crate) dh4: Option<String>,
     /// `F || DH1 || DH2 || DH3 [|| DH4]`, the HKDF input key material.
-    pub kdf_input: String,
+    pub(crate) kdf_input: String,
     /// `SK`.
-    pub shared_secret: String,
+    pub(crate) shared_secret: String,
     /// `AD = Encode(IK_A) || Encode(IK_B)`.
-    pub associated_data: String,
+    pub(crate) associated_data: String,
     /// `IK_A || EK_A || spk_id || opk_id?` as sent.
-    pub initial_message: String,
+    pub(crate) initial_message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Ratchet {
+pub(crate) struct Ratchet {
     /// Alice's first ratchet key pair (`RatchetInitAlice`'s `GENERATE_DH()`).
-    pub alice_initial_ratchet_key: Key,
-    pub messages: Vec<Message>,
+    pub(crate) alice_initial_ratchet_key: Key,
+    pub(crate) messages: Vec<Message>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Message {
-    pub index: usize,
+pub(crate) struct Message {
+    pub(crate) index: usize,
     /// "alice" or "bob".
-    pub sender: &'static str,
+    pub(crate) sender: &'static str,
     /// Private key of `header.dh`.
-    pub sender_ratchet_private: String,
-    pub header: HeaderVector,
+    pub(crate) sender_ratchet_private: String,
+    pub(crate) header: HeaderVector,
     /// `CONCAT(AD, header)`, authenticated by the HMAC.
-    pub associated_data: String,
-    pub message_key: String,
-    pub encryption_key: String,
-    pub auth_key: String,
-    pub iv: String,
-    pub plaintext: String,
-    pub plaintext_utf8: String,
+    pub(crate) associated_data: String,
+    pub(crate) message_key: String,
+    pub(crate) encryption_key: String,
+    pub(crate) auth_key: String,
+    pub(crate) iv: String,
+    pub(crate) plaintext: String,
+    pub(crate) plaintext_utf8: String,
     /// AES-256-CBC ciphertext with the 32-byte HMAC appended.
-    pub ciphertext: String,
+    pub(crate) ciphertext: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HeaderVector {
-    pub dh: String,
-    pub pn: u32,
-    pub n: u32,
+pub(crate) struct HeaderVector {
+    pub(crate) dh: String,
+    pub(crate) pn: u32,
+    pub(crate) n: u32,
     /// `dh || pn (u32 BE) || n (u32 BE)`.
-    pub bytes: String,
+    pub(crate) bytes: String,
 }
 
 /// The vectors of `seed` with `messages` ratchet messages. Deterministic: the same arguments
 /// give the same vectors on every run and machine.
-pub fn generate(seed: u64, messages: usize) -> Vectors {
+pub(crate) fn generate(seed: u64, messages: usize) -> Vectors {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let alice_id = IdentityKeyPair::generate(&mut rng);
     let bob_id = IdentityKeyPair::generate(&mut rng);

@@ -39,11 +39,11 @@ pub struct PreKeyBundle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InitialMessage {
     /// Alice's Ed25519 identity public key.
-    pub identity_key: [u8; 32],
+    pub(crate) identity_key: [u8; 32],
     /// Alice's ephemeral X25519 public key `EK_A`.
-    pub ephemeral_key: [u8; 32],
-    pub signed_prekey_id: u32,
-    pub one_time_prekey_id: Option<u32>,
+    pub(crate) ephemeral_key: [u8; 32],
+    pub(crate) signed_prekey_id: u32,
+    pub(crate) one_time_prekey_id: Option<u32>,
 }
 
 impl InitialMessage {
@@ -84,8 +84,8 @@ impl InitialMessage {
 
 /// The agreed secret `SK` and the associated data `AD`. `shared_secret` is wiped on drop.
 pub struct X3dhOutput {
-    pub shared_secret: [u8; 32],
-    pub associated_data: Vec<u8>,
+    pub(crate) shared_secret: [u8; 32],
+    pub(crate) associated_data: Vec<u8>,
 }
 
 impl Drop for X3dhOutput {
@@ -122,7 +122,7 @@ pub fn initiate(
 /// The DH outputs of one agreement, for test vectors.
 pub(crate) struct Transcript {
     /// DH1, DH2, DH3 and, with a one-time prekey, DH4.
-    pub dh: Vec<Secret32>,
+    pub(crate) dh: Vec<Secret32>,
 }
 
 /// [`initiate`] after signature verification, with a given `EK_A`.

@@ -1,158 +1,98 @@
 //! A self-contained HTML page (inline SVG, no scripts, no network) showing p95 latency against
 //! scale for every operation, its budget as a dashed line, and the full table beneath.
 
-use super::report::{ms, Report};
+use super::report::{ms, BenchReport};
+use crate::report::chart::{
+    color, escape, Axis, Chart, Reference, Scale, Series, Style, CHART_CSS,
+};
 
-const W: f64 = 760.0;
-const H: f64 = 420.0;
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 190.0;
-const TOP: f64 = 30.0;
-const BOTTOM: f64 = 50.0;
-const COLOURS: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
-];
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The chart: x = devices, y = p95 in ms, both on log axes; one line per operation and its
+/// budget as a dashed reference line of the same colour.
+pub(crate) fn svg(report: &BenchReport) -> String {
+    p95_chart(report).render()
 }
 
-/// Log-scale position of `v` in `[lo, hi]` mapped to `[a, b]`.
-fn log_pos(v: f64, lo: f64, hi: f64, a: f64, b: f64) -> f64 {
-    if hi <= lo {
-        return (a + b) / 2.0;
+fn p95_chart(report: &BenchReport) -> Chart {
+    let names: Vec<&str> = report
+        .scales
+        .first()
+        .map(|s| s.operations.iter().map(|o| o.name.as_str()).collect())
+        .unwrap_or_default();
+    let mut series = Vec::new();
+    // Operations sharing a budget share its line, so the labels do not overlap.
+    let mut budgets: std::collections::BTreeMap<u64, Vec<(usize, &str)>> = Default::default();
+    for (i, name) in names.iter().enumerate() {
+        let ops = report.scales.iter().filter_map(|sc| {
+            let op = sc.operations.iter().find(|o| o.name == *name)?;
+            Some((sc.devices, op))
+        });
+        series.push(Series {
+            name: name.to_string(),
+            color: color(i),
+            style: Style::Line,
+            points: ops
+                .clone()
+                .map(|(d, o)| (d.max(1) as f64, o.p95_us.max(1) as f64 / 1000.0))
+                .collect(),
+        });
+        if let Some(b) = ops.filter_map(|(_, o)| o.budget_p95_us).next() {
+            budgets.entry(b).or_default().push((i, name));
+        }
     }
-    a + (v.max(lo).ln() - lo.ln()) / (hi.ln() - lo.ln()) * (b - a)
+    let references: Vec<Reference> = budgets
+        .iter()
+        .map(|(b, ops)| Reference {
+            y: *b as f64 / 1000.0,
+            label: format!(
+                "p95 budget of {}",
+                ops.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+            ),
+            color: color(ops[0].0),
+        })
+        .collect();
+    let ys = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .chain(references.iter().map(|r| r.y));
+    let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo > hi { (0.1, 10.0) } else { (lo, hi) };
+    Chart {
+        kind: "p95_by_scale".into(),
+        operation: None,
+        title: "p95 latency against scale".into(),
+        width: 760,
+        height: 420,
+        x: devices_axis(report),
+        y: Axis::log10_decades(lo, hi, "p95 latency, ms (log scale)", fmt_ms),
+        series,
+        references,
+        empty_note: "no samples".into(),
+        markers: Vec::new(),
+    }
 }
 
-/// The SVG chart: x = devices (log), y = p95 in ms (log).
-pub fn svg(report: &Report) -> String {
-    let scales: Vec<f64> = report
+/// A log axis with a tick at each scale, a little wider than the scales so that no point
+/// sits on the frame (one scale sits in the middle).
+fn devices_axis(report: &BenchReport) -> Axis {
+    let devices: Vec<f64> = report
         .scales
         .iter()
         .map(|s| s.devices.max(1) as f64)
         .collect();
-    let names: Vec<String> = report
-        .scales
-        .first()
-        .map(|s| s.operations.iter().map(|o| o.name.clone()).collect())
-        .unwrap_or_default();
-    let mut values: Vec<f64> = report
-        .scales
-        .iter()
-        .flat_map(|s| s.operations.iter().map(|o| o.p95_us.max(1) as f64 / 1000.0))
-        .collect();
-    values.extend(report.scales.iter().flat_map(|s| {
-        s.operations
-            .iter()
-            .filter_map(|o| o.budget_p95_us.map(|b| b as f64 / 1000.0))
-    }));
-    let (mut ylo, mut yhi) = values
+    let (lo, hi) = devices
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-    if values.is_empty() {
-        (ylo, yhi) = (0.1, 10.0);
-    }
-    ylo = 10f64.powf(ylo.log10().floor());
-    yhi = 10f64.powf(yhi.log10().ceil());
-    if yhi <= ylo {
-        yhi = ylo * 10.0;
-    }
-    let (xlo, xhi) = scales
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-    let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
-    let x = |v: f64| {
-        if scales.len() == 1 {
-            (x0 + x1) / 2.0
-        } else {
-            log_pos(v, xlo, xhi, x0 + 20.0, x1 - 20.0)
-        }
-    };
-    let y = |v: f64| log_pos(v, ylo, yhi, y0, y1);
-
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
-    );
-    s.push_str(&format!(
-        r##"<rect x="{x0}" y="{y1}" width="{}" height="{}" fill="none" stroke="#999"/>"##,
-        x1 - x0,
-        y0 - y1
-    ));
-    // y grid: decades
-    let mut d = ylo;
-    while d <= yhi * 1.0001 {
-        let yy = y(d);
-        s.push_str(&format!(r##"<line x1="{x0}" y1="{yy:.1}" x2="{x1}" y2="{yy:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##, x0 - 6.0, yy + 4.0, fmt_ms(d)));
-        d *= 10.0;
-    }
-    for v in &scales {
-        let xx = x(*v);
-        s.push_str(&format!(r##"<line x1="{xx:.1}" y1="{y0}" x2="{xx:.1}" y2="{}" stroke="#999"/><text x="{xx:.1}" y="{}" text-anchor="middle">{}</text>"##, y0 + 5.0, y0 + 20.0, *v as u64));
-    }
-    s.push_str(&format!(
-        r#"<text x="{}" y="{}" text-anchor="middle">devices (log scale)</text>"#,
-        (x0 + x1) / 2.0,
-        H - 10.0
-    ));
-    s.push_str(&format!(r#"<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">p95 latency, ms (log scale)</text>"#, (y0 + y1) / 2.0, (y0 + y1) / 2.0));
-
-    for (i, name) in names.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let points: Vec<(f64, f64)> = report
-            .scales
+    let (lo, hi) = if lo > hi { (1.0, 10.0) } else { (lo, hi) };
+    Axis {
+        scale: Scale::Log10,
+        min: lo / 1.25,
+        max: hi * 1.25,
+        ticks: devices
             .iter()
-            .filter_map(|sc| {
-                sc.operations.iter().find(|o| &o.name == name).map(|o| {
-                    (
-                        x(sc.devices.max(1) as f64),
-                        y(o.p95_us.max(1) as f64 / 1000.0),
-                    )
-                })
-            })
-            .collect();
-        let path: Vec<String> = points
-            .iter()
-            .map(|(a, b)| format!("{a:.1},{b:.1}"))
-            .collect();
-        s.push_str(&format!(
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
-            path.join(" ")
-        ));
-        for (a, b) in &points {
-            s.push_str(&format!(
-                r#"<circle cx="{a:.1}" cy="{b:.1}" r="3.5" fill="{colour}"/>"#
-            ));
-        }
-        if let Some(b) = report
-            .scales
-            .first()
-            .and_then(|sc| sc.operations.iter().find(|o| &o.name == name))
-            .and_then(|o| o.budget_p95_us)
-        {
-            let yy = y(b as f64 / 1000.0);
-            s.push_str(&format!(r#"<line x1="{x0}" y1="{yy:.1}" x2="{x1}" y2="{yy:.1}" stroke="{colour}" stroke-dasharray="6 4"/>"#));
-        }
-        let ly = TOP + 16.0 * i as f64 + 8.0;
-        s.push_str(&format!(
-            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"/><text x="{}" y="{}">{}</text>"#,
-            x1 + 12.0,
-            x1 + 32.0,
-            x1 + 38.0,
-            ly + 4.0,
-            esc(name)
-        ));
+            .map(|d| (*d, (*d as u64).to_string()))
+            .collect(),
+        title: "devices (log scale)".into(),
     }
-    s.push_str(&format!(
-        r##"<text x="{}" y="{}" fill="#555">dashed: p95 budget</text>"##,
-        x1 + 12.0,
-        TOP + 16.0 * names.len() as f64 + 14.0
-    ));
-    s.push_str("</svg>");
-    s
 }
 
 fn fmt_ms(v: f64) -> String {
@@ -163,7 +103,7 @@ fn fmt_ms(v: f64) -> String {
     }
 }
 
-pub fn html(report: &Report) -> String {
+pub(crate) fn html(report: &BenchReport) -> String {
     let mut rows = String::new();
     for s in &report.scales {
         for o in &s.operations {
@@ -177,9 +117,9 @@ pub fn html(report: &Report) -> String {
             rows.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
                 s.devices,
-                esc(&o.name),
+                escape(&o.name),
                 o.count,
-                esc(&errors.join(", ")),
+                escape(&errors.join(", ")),
                 o.late_starts,
                 ms(o.p50_us),
                 ms(o.p95_us),
@@ -201,7 +141,7 @@ pub fn html(report: &Report) -> String {
             report
                 .failures
                 .iter()
-                .map(|f| format!("<li>{}</li>", esc(f)))
+                .map(|f| format!("<li>{}</li>", escape(&f.to_string())))
                 .collect::<String>()
         )
     };
@@ -214,7 +154,7 @@ table {{ border-collapse: collapse; margin-top: 1em; }}
 td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
 td:nth-child(2), th {{ text-align: left; }}
 .breach {{ color: #b00; font-weight: bold; }} .ok {{ color: #070; }}
-</style></head><body>
+{chart_css}</style></head><body>
 <h1>db-bench: {pack}</h1>
 <p>Pack <code>{source}</code>, workload <code>{workload}</code>; PostgreSQL {pg} ({durable});
 open model at {rate} operations/s over {conns} connections; warm-up {warmup} s excluded, {duration} s measured per scale.
@@ -229,10 +169,10 @@ Latency is timed from each operation's intended start.</p>
 {growth}
 </body></html>
 "#,
-        pack = esc(&report.pack),
-        source = esc(&report.source),
-        workload = esc(&report.workload),
-        pg = esc(&report.postgres),
+        pack = escape(&report.pack),
+        source = escape(&report.source),
+        workload = escape(&report.workload),
+        pg = escape(&report.postgres),
         durable = if report.durable {
             "durable"
         } else {
@@ -242,43 +182,44 @@ Latency is timed from each operation's intended start.</p>
         conns = report.connections,
         warmup = report.warmup_seconds,
         duration = report.duration_seconds,
-        outcome = esc(&report.outcome),
+        outcome = report.outcome,
         svg = svg(report),
+        chart_css = CHART_CSS,
         findings = findings_html(report),
         locks = locks_html(report),
         growth = growth_html(report),
     )
 }
 
-fn findings_html(report: &Report) -> String {
+fn findings_html(report: &BenchReport) -> String {
     if report.findings.is_empty() {
         return "<h2>Findings</h2><p class=\"ok\">No lock wait between operations, no cost growing well above logarithmically.</p>".into();
     }
     let items: String = report
         .findings
         .iter()
-        .map(|f| format!("<li>{}</li>", esc(f)))
+        .map(|f| format!("<li>{}</li>", escape(&f.to_string())))
         .collect();
     format!("<h2>Findings</h2><ul class=\"breach\">{items}</ul>")
 }
 
 /// Lock waits between operations, per scale (docs/conformance.md 6.3).
-fn locks_html(report: &Report) -> String {
+fn locks_html(report: &BenchReport) -> String {
     let mut rows = String::new();
     for s in &report.scales {
         for w in &s.locks.waits {
             rows.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{:.1} ms</td><td>{:.1} ms</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
                 s.devices,
-                esc(&w.waiter),
-                esc(&w.blocker),
-                esc(&w.mode),
-                esc(&w.locktype),
-                esc(&w.relation),
+                escape(&w.waiter),
+                escape(&w.blocker),
+                escape(&w.mode),
+                escape(&w.locktype),
+                escape(&w.relation),
                 w.waits,
                 w.max_wait_ms,
                 w.total_wait_ms,
-                esc(&w.blocker_statement),
+                escape(&w.blocker_statement),
                 if w.finding { "breach" } else { "" },
                 if w.finding { "finding" } else { "seen" }
             ));
@@ -302,7 +243,7 @@ fn locks_html(report: &Report) -> String {
 }
 
 /// Counted cost per operation against scale (docs/conformance.md 6.3).
-fn growth_html(report: &Report) -> String {
+fn growth_html(report: &BenchReport) -> String {
     if report.growth.is_empty() {
         return "<h2>Cost growth</h2><p>Needs two or more scales.</p>".into();
     }
@@ -315,13 +256,13 @@ fn growth_html(report: &Report) -> String {
     let mut rows = String::new();
     for g in &report.growth {
         let verdict = match (&g.not_judged, g.flagged) {
-            (Some(why), _) => esc(why),
+            (Some(why), _) => escape(why).into_owned(),
             (None, true) => "finding".into(),
             (None, false) => "ok".into(),
         };
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{} (^{:.2})</td><td>{} (^{:.2})</td><td>{} (^{:.2})</td><td class=\"{}\">{}</td><td style=\"text-align:left\">{}</td></tr>\n",
-            esc(&g.operation),
+            escape(&g.operation),
             list(&g.rows_touched),
             g.rows_exponent,
             list(&g.plan_blocks),
@@ -330,7 +271,7 @@ fn growth_html(report: &Report) -> String {
             g.service_exponent,
             if g.flagged { "breach" } else { "ok" },
             verdict,
-            g.responsible.iter().map(|r| esc(r)).collect::<Vec<_>>().join("<br>")
+            g.responsible.iter().map(|r| escape(r)).collect::<Vec<_>>().join("<br>")
         ));
     }
     format!(

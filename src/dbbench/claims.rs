@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 
 /// The claimed column of `row` as text, whatever its type; `Ok(None)` for SQL NULL (no key
 /// was left to hand out).
-pub fn claimed_value(row: &Row, column: &str) -> Result<Option<String>, String> {
+pub(crate) fn claimed_value(row: &Row, column: &str) -> Result<Option<String>, String> {
     let named = row.columns().iter().filter(|c| c.name() == column).count();
     if named > 1 {
         return Err(format!(
@@ -50,20 +50,20 @@ pub fn claimed_value(row: &Row, column: &str) -> Result<Option<String>, String> 
 
 /// Which fetches received each key: `key → [fetch ordinal]`.
 #[derive(Debug, Default, Clone)]
-pub struct Ledger {
-    pub fetches: u64,
-    pub keys: BTreeMap<String, Vec<u64>>,
+pub(crate) struct Ledger {
+    pub(crate) fetches: u64,
+    pub(crate) keys: BTreeMap<String, Vec<u64>>,
 }
 
 impl Ledger {
-    pub fn record(&mut self, key: Option<String>) {
+    pub(crate) fn record(&mut self, key: Option<String>) {
         self.fetches += 1;
         if let Some(k) = key {
             self.keys.entry(k).or_default().push(self.fetches);
         }
     }
 
-    pub fn merge(&mut self, other: &Ledger) {
+    pub(crate) fn merge(&mut self, other: &Ledger) {
         let base = self.fetches;
         for (k, v) in &other.keys {
             self.keys
@@ -75,7 +75,7 @@ impl Ledger {
     }
 
     /// Keys handed out more than once.
-    pub fn repeats(&self) -> impl Iterator<Item = (&String, &Vec<u64>)> {
+    pub(crate) fn repeats(&self) -> impl Iterator<Item = (&String, &Vec<u64>)> {
         self.keys.iter().filter(|(_, v)| v.len() > 1)
     }
 }

@@ -18,43 +18,43 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::params::Generator;
+use super::params::ParamGenerator;
 use super::workload::{substitute, Workload};
 use crate::Error;
 
 /// Executions per operation and scale; the median is kept.
-pub const EXECUTIONS: usize = 3;
+pub(crate) const EXECUTIONS: usize = 3;
 
 /// One operation's counted cost at one scale.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OpCost {
-    pub name: String,
+    pub(crate) name: String,
     /// Median over the executions.
-    pub rows_touched: u64,
-    pub plan_blocks: u64,
+    pub(crate) rows_touched: u64,
+    pub(crate) plan_blocks: u64,
     /// Rows the statement returned (or changed), median.
-    pub result_rows: u64,
+    pub(crate) result_rows: u64,
     /// The median execution's details.
-    pub relations: Vec<RelationRows>,
-    pub seq_scans: Vec<SeqScan>,
-    pub triggers: Vec<TriggerTime>,
+    pub(crate) relations: Vec<RelationRows>,
+    pub(crate) seq_scans: Vec<SeqScan>,
+    pub(crate) triggers: Vec<TriggerTime>,
     /// Why the operation could not be explained (e.g. a statement EXPLAIN does not accept).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// Rows one execution read and wrote in one table or materialized view.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RelationRows {
-    pub relation: String,
-    pub materialized_view: bool,
-    pub seq_read: u64,
-    pub index_read: u64,
-    pub written: u64,
+pub(crate) struct RelationRows {
+    pub(crate) relation: String,
+    pub(crate) materialized_view: bool,
+    pub(crate) seq_read: u64,
+    pub(crate) index_read: u64,
+    pub(crate) written: u64,
 }
 
 impl RelationRows {
-    pub fn touched(&self) -> u64 {
+    pub(crate) fn touched(&self) -> u64 {
         self.seq_read + self.index_read + self.written
     }
 }
@@ -62,29 +62,29 @@ impl RelationRows {
 /// A `Seq Scan` node of the plan: rows it went through (returned + removed by its filter,
 /// times loops) and its filter.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SeqScan {
-    pub relation: String,
-    pub rows_scanned: u64,
-    pub filter: String,
+pub(crate) struct SeqScan {
+    pub(crate) relation: String,
+    pub(crate) rows_scanned: u64,
+    pub(crate) filter: String,
 }
 
 /// A trigger from EXPLAIN ANALYZE's trigger list, with what its function does.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TriggerTime {
-    pub name: String,
-    pub relation: String,
-    pub time_ms: f64,
-    pub calls: u64,
+pub(crate) struct TriggerTime {
+    pub(crate) name: String,
+    pub(crate) relation: String,
+    pub(crate) time_ms: f64,
+    pub(crate) calls: u64,
     /// The trigger's function; empty for internal (foreign key) triggers.
-    pub function: String,
+    pub(crate) function: String,
     /// Materialized views its function refreshes, tables it locks (read from its source).
-    pub refreshes: Vec<String>,
-    pub locks: Vec<String>,
+    pub(crate) refreshes: Vec<String>,
+    pub(crate) locks: Vec<String>,
 }
 
 /// Every operation of `workload` executed [`EXECUTIONS`] times on `client` (the scale's
 /// database, seeded), each in a rolled-back transaction.
-pub async fn measure(
+pub(crate) async fn measure(
     client: &Client,
     workload: &Workload,
     counts: &BTreeMap<String, u64>,
@@ -92,7 +92,7 @@ pub async fn measure(
 ) -> Result<Vec<OpCost>, Error> {
     use rand::SeedableRng;
     let functions = trigger_functions(client).await?;
-    let mut generator = Generator::new(
+    let mut generator = ParamGenerator::new(
         rand_chacha::ChaCha8Rng::seed_from_u64(rng_seed),
         counts.clone(),
     );
@@ -169,7 +169,7 @@ async fn execute(
     types: &[tokio_postgres::types::Type],
     values: &[super::params::Value],
 ) -> Result<OpCost, String> {
-    let db = |e: tokio_postgres::Error| super::pack::describe_db_error(&e, sql, 0);
+    let db = |e: tokio_postgres::Error| crate::schema_pack::apply::describe_with_line(&e, sql);
     client.batch_execute("BEGIN").await.map_err(db)?;
     let result = async {
         // The transaction's statistics include earlier, not yet flushed transactions: the
@@ -238,7 +238,7 @@ fn rows_delta(
 }
 
 /// Reads EXPLAIN's JSON: the root's blocks, result rows, sequential scans and triggers.
-pub fn from_plan(explain: &serde_json::Value, relations: Vec<RelationRows>) -> OpCost {
+pub(crate) fn from_plan(explain: &serde_json::Value, relations: Vec<RelationRows>) -> OpCost {
     let top = explain.get(0).unwrap_or(explain);
     let plan = &top["Plan"];
     let n = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
@@ -328,7 +328,7 @@ async fn trigger_functions(client: &Client) -> Result<Functions, Error> {
 
 /// The object named after the keyword sequence `words` in SQL `src` (case-insensitive;
 /// `CONCURRENTLY`, `TABLE` and `ONLY` skipped), each once.
-pub fn objects_after(src: &str, words: &[&str]) -> Vec<String> {
+pub(crate) fn objects_after(src: &str, words: &[&str]) -> Vec<String> {
     let tokens: Vec<String> = src
         .split(|c: char| c.is_whitespace() || c == ';' || c == '(' || c == ')' || c == ',')
         .filter(|t| !t.is_empty())

@@ -16,23 +16,23 @@ use super::explain::OpCost;
 use super::report::ScaleReport;
 
 /// The rule id of a finding (docs/conformance.md 6.3).
-pub const RULE: &str = "dbbench.growth";
+pub(crate) const RULE: &str = "dbbench.growth";
 /// Exponent at and above which growth is "well above logarithmic".
-pub const FLAG_EXPONENT: f64 = 0.5;
+pub(crate) const FLAG_EXPONENT: f64 = 0.5;
 /// Rows or blocks an operation must gain between the smallest and largest scale to be flagged.
-pub const MIN_GROWTH: u64 = 64;
+pub(crate) const MIN_GROWTH: u64 = 64;
 
 /// One operation's growth across the scales of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Growth {
     pub operation: String,
-    pub devices: Vec<u64>,
-    pub service_p50_us: Vec<u64>,
-    pub rows_touched: Vec<u64>,
-    pub plan_blocks: Vec<u64>,
-    pub service_exponent: f64,
+    pub(crate) devices: Vec<u64>,
+    pub(crate) service_p50_us: Vec<u64>,
+    pub(crate) rows_touched: Vec<u64>,
+    pub(crate) plan_blocks: Vec<u64>,
+    pub(crate) service_exponent: f64,
     pub rows_exponent: f64,
-    pub blocks_exponent: f64,
+    pub(crate) blocks_exponent: f64,
     pub flagged: bool,
     /// What the largest scale's evidence names as responsible (flagged operations only).
     pub responsible: Vec<String>,
@@ -43,7 +43,7 @@ pub struct Growth {
 
 impl Growth {
     /// One line for people.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let last = self.devices.len() - 1;
         format!(
             "{}: cost grows as devices^{:.2} in rows touched ({} → {}) and ^{:.2} in plan blocks ({} → {}) from {} to {} devices (service p50 {:.2} → {:.2} ms, ^{:.2}); {}",
@@ -65,7 +65,7 @@ impl Growth {
 }
 
 /// The terminal section: one line per operation, flagged ones with their evidence.
-pub fn summary(growth: &[Growth]) -> String {
+pub(crate) fn summary(growth: &[Growth]) -> String {
     if growth.is_empty() {
         return "\ncost growth: needs two or more scales\n".into();
     }
@@ -97,7 +97,7 @@ pub fn summary(growth: &[Growth]) -> String {
 }
 
 /// Least-squares slope of ln y on ln x (values below 1 count as 1).
-pub fn exponent(x: &[u64], y: &[u64]) -> f64 {
+pub(crate) fn exponent(x: &[u64], y: &[u64]) -> f64 {
     let pts: Vec<(f64, f64)> = x
         .iter()
         .zip(y)
@@ -122,7 +122,7 @@ fn flagged(x: &[u64], y: &[u64]) -> bool {
 }
 
 /// Growth of every operation over the scales (at least two distinct ones, else nothing).
-pub fn analyse(scales: &[ScaleReport]) -> Vec<Growth> {
+pub(crate) fn analyse(scales: &[ScaleReport]) -> Vec<Growth> {
     let mut scales: Vec<&ScaleReport> = scales.iter().collect();
     scales.sort_by_key(|s| s.devices);
     scales.dedup_by_key(|s| s.devices);

@@ -26,11 +26,11 @@ use tokio_postgres::Client;
 use crate::Error;
 
 /// The rule id of a finding (docs/conformance.md 6.3).
-pub const RULE: &str = "dbbench.lock_wait";
+pub(crate) const RULE: &str = "dbbench.lock_wait";
 /// Interval between two samples of `pg_locks`.
-pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 /// `application_name` of every workload connection: `<prefix><worker number>`.
-pub const APP_PREFIX: &str = "e2ee-harness db-bench w";
+pub(crate) const APP_PREFIX: &str = "e2ee-harness db-bench w";
 
 /// Lock types whose waits do not mean that a whole relation is serialized.
 const ROW_LEVEL: [&str; 6] = [
@@ -57,10 +57,10 @@ pub struct LockWait {
     /// saw it).
     pub waits: u64,
     /// Sightings: one per wait per sample that saw it waiting.
-    pub sightings: u64,
+    pub(crate) sightings: u64,
     /// The longest wait seen, and the sum over waits of each one's longest sampled duration.
     pub max_wait_ms: f64,
-    pub total_wait_ms: f64,
+    pub(crate) total_wait_ms: f64,
     /// The blocker's statement when it was first seen blocking.
     pub blocker_statement: String,
     /// Both operations belong to the workload and the lock is not row-level.
@@ -69,7 +69,7 @@ pub struct LockWait {
 
 impl LockWait {
     /// One line for people.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let on = if self.relation.is_empty() {
             String::new()
         } else {
@@ -95,18 +95,18 @@ impl LockWait {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LockReport {
     pub samples: u64,
-    pub sample_interval_ms: u64,
+    pub(crate) sample_interval_ms: u64,
     pub waits: Vec<LockWait>,
 }
 
 /// A running sampler; [`Sampler::stop`] ends it and returns what it saw.
-pub struct Sampler {
+pub(crate) struct Sampler {
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<LockReport, Error>>,
 }
 
 /// `operations`: (name, SQL as sent) of every workload operation.
-pub async fn start(url: &str, operations: Vec<(String, String)>) -> Result<Sampler, Error> {
+pub(crate) async fn start(url: &str, operations: Vec<(String, String)>) -> Result<Sampler, Error> {
     let monitor = disposable_pg::connect(url).await?;
     let version: i32 = monitor
         .query_one("SELECT current_setting('server_version_num')::int", &[])
@@ -132,7 +132,7 @@ pub async fn start(url: &str, operations: Vec<(String, String)>) -> Result<Sampl
 }
 
 impl Sampler {
-    pub async fn stop(self) -> Result<LockReport, Error> {
+    pub(crate) async fn stop(self) -> Result<LockReport, Error> {
         let _ = self.stop.send(true);
         self.task
             .await
@@ -333,7 +333,7 @@ impl Seen {
 }
 
 /// The terminal section: every wait seen, per scale.
-pub fn summary(scales: &[super::report::ScaleReport]) -> String {
+pub(crate) fn summary(scales: &[super::report::ScaleReport]) -> String {
     let mut out = String::new();
     for s in scales {
         out.push_str(&format!(
@@ -359,7 +359,7 @@ fn flat(sql: &str) -> String {
 }
 
 fn excerpt(sql: &str) -> String {
-    crate::conform::runner::excerpt(sql, 160)
+    crate::schema_pack::apply::excerpt(sql, 160)
 }
 
 #[cfg(test)]

@@ -5,25 +5,24 @@
 //! operations in the open model ([`runner`]) and reports percentiles per operation against the
 //! budgets the seed document states ([`report`], [`chart`]). Format: `docs/workload.md`.
 
-pub mod chart;
-pub mod claims;
-pub mod explain;
-pub mod growth;
-pub mod locks;
-pub mod pack;
-pub mod params;
+pub(crate) mod chart;
+pub(crate) mod claims;
+pub(crate) mod explain;
+pub(crate) mod growth;
+pub(crate) mod locks;
+pub(crate) mod params;
 pub mod report;
-pub mod runner;
-pub mod seed;
-pub mod workload;
+pub(crate) mod runner;
+pub(crate) mod seed;
+pub(crate) mod workload;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::schema_pack::{self, SchemaPack};
 use crate::Error;
-pub use pack::Pack;
-pub use report::Report;
-pub use workload::Workload;
+pub use report::BenchReport;
+pub(crate) use workload::Workload;
 
 /// How to run a db-bench.
 #[derive(Debug, Clone)]
@@ -37,11 +36,11 @@ pub struct Options {
 }
 
 /// A pack and its workload, both read and validated before anything is started.
-pub fn prepare(schema: &str) -> Result<(Pack, Workload), Error> {
-    let pack = Pack::resolve(schema)?;
+pub fn prepare(schema: &str) -> Result<(SchemaPack, Workload), Error> {
+    let pack = SchemaPack::resolve(schema, &schema_pack::working_root()?)?;
     let path = pack.workload_path();
     if !path.is_file() {
-        return Err(Error::BadInput(format!(
+        return Err(Error::BadPack(format!(
             "{}: the pack has no workload.toml, so there is nothing to bench",
             pack.dir.display()
         )));
@@ -53,10 +52,10 @@ pub fn prepare(schema: &str) -> Result<(Pack, Workload), Error> {
 /// Runs every scale on `pg` and returns the report (not yet written).
 pub async fn run(
     pg: &disposable_pg::Postgres,
-    pack: &Pack,
+    pack: &SchemaPack,
     workload: &Workload,
     options: &Options,
-) -> Result<Report, Error> {
+) -> Result<BenchReport, Error> {
     if options.scales.is_empty() || options.scales.contains(&0) {
         return Err(Error::BadInput(
             "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
@@ -87,7 +86,7 @@ pub async fn run(
             if options.verbose {
                 eprintln!("db-bench {}: {devices} devices: applying migrations", pack.name);
             }
-            pack::apply(&admin, pack).await?;
+            schema_pack::apply::apply_ups(&admin, pack).await?;
             if options.verbose {
                 eprintln!("db-bench {}: {devices} devices: seeding {:?}", pack.name, counts);
             }
@@ -118,7 +117,7 @@ pub async fn run(
         let scale = result?;
         scales.push(scale);
     }
-    let mut report = Report {
+    let mut report = BenchReport {
         pack: pack.name.clone(),
         source: pack.dir.display().to_string(),
         workload: workload.path.display().to_string(),
@@ -132,24 +131,15 @@ pub async fn run(
         scales,
         findings: Vec::new(),
         failures: Vec::new(),
-        outcome: String::new(),
+        outcome: Default::default(),
         interrupted: measuring.was_requested(),
     };
     drop(measuring);
-    report.failures = report::failures(&report, workload.load.max_error_rate);
-    report.findings = report::findings(&report);
-    if report.interrupted {
-        report.failures.push(format!(
-            "interrupted by a signal: partial results ({} of {} scales measured)",
-            report.scales.len(),
-            options.scales.len()
-        ));
-    }
-    report.outcome = if report.failures.is_empty() && report.findings.is_empty() {
-        "pass".into()
-    } else {
-        "failed".into()
-    };
+    crate::verdict::bench::judge(
+        &mut report,
+        workload.load.max_error_rate,
+        options.scales.len(),
+    );
     Ok(report)
 }
 
@@ -184,7 +174,7 @@ fn operation_sql(
 }
 
 /// The default report directory: `reports/db-bench-<pack>-<UTC time>/`.
-pub fn default_report_dir(pack: &str) -> PathBuf {
+pub(crate) fn default_report_dir(pack: &str) -> PathBuf {
     crate::report::outdir::default_dir("db-bench-", &sanitize(pack))
 }
 
@@ -198,4 +188,22 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--schema` means the same pack to db-bench as to conform.
+    #[test]
+    fn schema_resolves_as_conform_resolves_it() {
+        let root = schema_pack::working_root().unwrap();
+        for name in ["nchat", "scenarios/schemas/batch3"] {
+            let (bench, _) = prepare(name).unwrap();
+            let conform = SchemaPack::resolve(name, &root).unwrap();
+            assert_eq!((bench.name, bench.dir), (conform.name, conform.dir));
+        }
+        let e = prepare("reference").unwrap_err();
+        assert!(e.to_string().contains("no workload.toml"), "{e}");
+    }
 }

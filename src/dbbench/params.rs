@@ -12,7 +12,7 @@ use super::workload::Param;
 
 /// One value, sent with the type its [`Param`] declares.
 #[derive(Debug, Clone)]
-pub enum Value {
+pub(crate) enum Value {
     Int(i64),
     Bytes(Vec<u8>),
     Text(String),
@@ -20,7 +20,7 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn as_sql(&self) -> &(dyn ToSql + Sync) {
+    pub(crate) fn as_sql(&self) -> &(dyn ToSql + Sync) {
         match self {
             Value::Int(v) => v,
             Value::Bytes(v) => v,
@@ -31,26 +31,22 @@ impl Value {
 }
 
 /// Produces parameter values; owned by the (single) arrival dispatcher.
-pub struct Generator {
+pub(crate) struct ParamGenerator {
     rng: ChaCha8Rng,
     counts: BTreeMap<String, u64>,
     seq: i64,
 }
 
-impl Generator {
-    pub fn new(rng: ChaCha8Rng, counts: BTreeMap<String, u64>) -> Generator {
-        Generator {
+impl ParamGenerator {
+    pub(crate) fn new(rng: ChaCha8Rng, counts: BTreeMap<String, u64>) -> ParamGenerator {
+        ParamGenerator {
             rng,
             counts,
             seq: 0,
         }
     }
 
-    pub fn rng(&mut self) -> &mut ChaCha8Rng {
-        &mut self.rng
-    }
-
-    pub fn values(&mut self, params: &[Param]) -> Vec<Value> {
+    pub(crate) fn values(&mut self, params: &[Param]) -> Vec<Value> {
         params.iter().map(|p| self.value(p)).collect()
     }
 
@@ -93,7 +89,7 @@ mod tests {
     #[test]
     fn values_follow_their_declaration() {
         let counts = BTreeMap::from([("devices".to_string(), 10u64)]);
-        let mut g = Generator::new(ChaCha8Rng::seed_from_u64(7), counts);
+        let mut g = ParamGenerator::new(ChaCha8Rng::seed_from_u64(7), counts);
         let params = [
             Param::Pick("devices".into()),
             Param::Seq,

@@ -9,31 +9,34 @@ use serde::Serialize;
 use super::runner::{OpStats, RunStats};
 use super::seed::Loaded;
 use super::workload::Workload;
+use crate::report::outdir;
+use crate::verdict::bench::{BenchFailure, BenchFinding, BenchOutcome};
 use crate::Error;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub pack: String,
-    pub source: String,
-    pub workload: String,
-    pub postgres: String,
-    pub durable: bool,
-    pub rate_per_second: f64,
-    pub connections: usize,
-    pub warmup_seconds: f64,
-    pub duration_seconds: f64,
+pub struct BenchReport {
+    pub(crate) pack: String,
+    pub(crate) source: String,
+    pub(crate) workload: String,
+    pub(crate) postgres: String,
+    pub(crate) durable: bool,
+    pub(crate) rate_per_second: f64,
+    pub(crate) connections: usize,
+    pub(crate) warmup_seconds: f64,
+    pub(crate) duration_seconds: f64,
     pub scales: Vec<ScaleReport>,
     /// How each operation's counted cost grows across the scales (docs/conformance.md 6.3).
     pub growth: Vec<super::growth::Growth>,
-    /// One line per budget breach, error-rate breach or unsampled operation.
-    pub failures: Vec<String>,
-    /// One line per lock wait that serializes the workload's operations and per operation
-    /// whose cost grows well above logarithmically; each fails the run like a failure.
-    pub findings: Vec<String>,
-    pub outcome: String,
+    /// Budget breaches, error-rate breaches, unsampled operations, an interruption
+    /// (judged by [`crate::verdict::bench`]).
+    pub failures: Vec<BenchFailure>,
+    /// Lock waits that serialize the workload's operations and operations whose cost grows
+    /// well above logarithmically; each fails the run like a failure.
+    pub findings: Vec<BenchFinding>,
+    pub outcome: BenchOutcome,
     /// Stopped by SIGINT/SIGTERM: the scales measured until then (the last one possibly
     /// short); never a pass, and the CLI exits 130.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +46,7 @@ pub struct ScaleReport {
     pub load: Loaded,
     pub scheduled: u64,
     /// Seconds of the measured window that ran (less than the duration when interrupted).
-    pub measured_seconds: f64,
+    pub(crate) measured_seconds: f64,
     pub operations: Vec<OpReport>,
     /// Each operation executed alone under EXPLAIN ANALYZE before the run, counted.
     pub costs: Vec<super::explain::OpCost>,
@@ -57,32 +60,32 @@ pub struct OpReport {
     /// Successful operations measured (warm-up excluded).
     pub count: u64,
     pub errors: std::collections::BTreeMap<String, u64>,
-    pub error_rate: f64,
-    pub late_starts: u64,
-    pub max_start_lag_us: u64,
+    pub(crate) error_rate: f64,
+    pub(crate) late_starts: u64,
+    pub(crate) max_start_lag_us: u64,
     pub p50_us: u64,
     pub p95_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
-    pub service_p95_us: u64,
+    pub(crate) service_p95_us: u64,
     /// From actual start to completion (what the database alone took), p50.
-    pub service_p50_us: u64,
+    pub(crate) service_p50_us: u64,
     /// Delay between intended and actual start, p99: the generator's own start lag plus
     /// any queueing for a free connection.
-    pub start_lag_p99_us: u64,
+    pub(crate) start_lag_p99_us: u64,
     pub budget_p95_us: Option<u64>,
-    pub budget_source: Option<String>,
+    pub(crate) budget_source: Option<String>,
     /// `None` when the operation has no budget.
     pub within_budget: Option<bool>,
     /// For an operation declaring `claims`: keys handed out, and keys handed out more than once.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keys_claimed: Option<u64>,
+    pub(crate) keys_claimed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keys_claimed_twice: Option<u64>,
+    pub(crate) keys_claimed_twice: Option<u64>,
 }
 
 impl OpReport {
-    pub fn from_stats(op: &super::workload::Operation, s: &OpStats) -> OpReport {
+    pub(crate) fn from_stats(op: &super::workload::Operation, s: &OpStats) -> OpReport {
         let count = s.latency.len();
         let errors = s.error_count();
         let attempted = count + errors;
@@ -142,7 +145,7 @@ impl OpReport {
 }
 
 impl ScaleReport {
-    pub fn new(
+    pub(crate) fn new(
         workload: &Workload,
         devices: u64,
         counts: std::collections::BTreeMap<String, u64>,
@@ -168,77 +171,13 @@ impl ScaleReport {
     }
 }
 
-/// Every reason the run fails: budget breaches, error rates above the workload's limit, and
-/// operations that were never sampled at some scale (an incomplete report proves nothing).
-pub fn failures(report: &Report, max_error_rate: f64) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in &report.scales {
-        for o in &s.operations {
-            if o.count == 0 {
-                out.push(format!(
-                    "{} at {} devices: no successful sample",
-                    o.name, s.devices
-                ));
-            }
-            if let (Some(b), Some(false)) = (o.budget_p95_us, o.within_budget) {
-                if o.count > 0 {
-                    out.push(format!(
-                        "{} at {} devices: p95 {} > budget {}",
-                        o.name,
-                        s.devices,
-                        ms(o.p95_us),
-                        ms(b)
-                    ));
-                }
-            }
-            if let Some(n) = o.keys_claimed_twice.filter(|n| *n > 0) {
-                out.push(format!(
-                    "{} at {} devices: integrity: {n} one-time prekeys were handed out to more than one fetcher",
-                    o.name, s.devices
-                ));
-            }
-            if o.error_rate > max_error_rate {
-                let kinds: Vec<String> = o.errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-                out.push(format!(
-                    "{} at {} devices: {:.2}% of operations failed ({}), limit {:.2}%",
-                    o.name,
-                    s.devices,
-                    o.error_rate * 100.0,
-                    kinds.join(", "),
-                    max_error_rate * 100.0
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// The findings of the lock sampler and the growth rule (docs/conformance.md 6.3).
-pub fn findings(report: &Report) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in &report.scales {
-        for w in s.locks.waits.iter().filter(|w| w.finding) {
-            out.push(format!(
-                "{}: at {} devices, {}",
-                super::locks::RULE,
-                s.devices,
-                w.describe()
-            ));
-        }
-    }
-    for g in report.growth.iter().filter(|g| g.flagged) {
-        out.push(format!("{}: {}", super::growth::RULE, g.describe()));
-    }
-    out
-}
-
 /// Milliseconds with two decimals, for people.
-pub fn ms(us: u64) -> String {
+pub(crate) fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
 /// The stdout summary: one table per scale.
-pub fn summary(report: &Report) -> String {
+pub fn summary(report: &BenchReport) -> String {
     let mut out = String::new();
     for s in &report.scales {
         out.push_str(&format!(
@@ -273,16 +212,10 @@ pub fn summary(report: &Report) -> String {
     out
 }
 
-pub fn write(report: &Report, dir: &Path) -> Result<(), Error> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let json = serde_json::to_string_pretty(report).expect("report serialises");
-    let jp = dir.join("report.json");
-    std::fs::write(&jp, json).map_err(io(&jp))?;
-    let hp = dir.join("report.html");
-    std::fs::write(&hp, super::chart::html(report)).map_err(io(&hp))?;
+/// Writes `report.json` and `report.html` into `dir` (created if needed).
+pub fn write(report: &BenchReport, dir: &Path) -> Result<(), Error> {
+    let html = super::chart::html(report);
+    outdir::write_json(dir, "report.json", report)?;
+    outdir::write_file(dir, "report.html", html.as_bytes())?;
     Ok(())
 }

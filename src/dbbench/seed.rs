@@ -3,20 +3,20 @@
 //! planner sees the real table sizes before anything is measured.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::pack::describe_db_error;
 use super::workload::{substitute, Workload};
+use crate::schema_pack::apply::describe_with_line;
 use crate::Error;
 
 /// What loading produced: time taken and the rows each table holds.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Loaded {
-    pub seconds: f64,
+    pub(crate) seconds: f64,
     pub rows: BTreeMap<String, i64>,
 }
 
-pub async fn load(
+pub(crate) async fn load(
     client: &tokio_postgres::Client,
     workload: &Workload,
     counts: &BTreeMap<String, u64>,
@@ -28,7 +28,7 @@ pub async fn load(
             Error::BadInput(format!(
                 "{}: seed statement failed: {}",
                 stmt.at,
-                describe_db_error(&e, &sql, 0)
+                describe_with_line(&e, &sql)
             ))
         })?;
     }
@@ -44,7 +44,9 @@ pub async fn load(
 }
 
 /// Exact row counts of every ordinary table and materialized view of the public schema.
-pub async fn row_counts(client: &tokio_postgres::Client) -> Result<BTreeMap<String, i64>, Error> {
+pub(crate) async fn row_counts(
+    client: &tokio_postgres::Client,
+) -> Result<BTreeMap<String, i64>, Error> {
     let rels = client
         .query(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -65,9 +67,4 @@ pub async fn row_counts(client: &tokio_postgres::Client) -> Result<BTreeMap<Stri
         out.insert(name, n);
     }
     Ok(out)
-}
-
-/// Rounds for display.
-pub fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
 }

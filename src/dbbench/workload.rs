@@ -14,9 +14,9 @@ use crate::Error;
 /// A parsed, validated workload.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     pub seed: Seed,
-    pub load: Load,
+    pub(crate) load: Load,
     pub operations: Vec<Operation>,
 }
 
@@ -24,7 +24,7 @@ pub struct Workload {
 #[derive(Debug, Clone)]
 pub struct Seed {
     /// Named counts derived from the scale, in declaration order; `devices` is always present.
-    pub counts: Vec<(String, CountExpr)>,
+    pub(crate) counts: Vec<(String, CountExpr)>,
     /// Statements run in order; `${name}` is replaced by the integer count `name` (operation
     /// SQL may use `${name}` too).
     pub statements: Vec<SeedStatement>,
@@ -32,21 +32,21 @@ pub struct Seed {
 
 #[derive(Debug, Clone)]
 pub struct SeedStatement {
-    pub sql: String,
+    pub(crate) sql: String,
     /// `file:line:column` of the statement in workload.toml, for error messages.
-    pub at: String,
+    pub(crate) at: String,
 }
 
 /// `devices`, `devices / 10`, `devices * 5`, `users * 2 + 1` is not supported: one name, an
 /// optional `*` or `/` by a positive integer, or a plain integer. Small on purpose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CountExpr {
+pub(crate) enum CountExpr {
     Literal(u64),
     Scaled { name: String, op: ScaleOp, by: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScaleOp {
+pub(crate) enum ScaleOp {
     Times,
     Div,
     Same,
@@ -54,37 +54,37 @@ pub enum ScaleOp {
 
 /// Arrival process and connections.
 #[derive(Debug, Clone)]
-pub struct Load {
+pub(crate) struct Load {
     /// Operations per second, all operations together (open model: arrivals do not wait for
     /// completions).
-    pub rate: f64,
-    pub connections: usize,
-    pub warmup: Duration,
+    pub(crate) rate: f64,
+    pub(crate) connections: usize,
+    pub(crate) warmup: Duration,
     /// Largest share of failed operations (per operation) that still passes.
-    pub max_error_rate: f64,
+    pub(crate) max_error_rate: f64,
     /// Seed of the operation mix and the generated parameters, so runs are repeatable.
-    pub rng_seed: u64,
+    pub(crate) rng_seed: u64,
 }
 
 #[derive(Debug, Clone)]
 pub struct Operation {
     pub name: String,
-    pub weight: u32,
-    pub sql: String,
-    pub params: Vec<Param>,
-    pub budget_p95: Option<Duration>,
+    pub(crate) weight: u32,
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Param>,
+    pub(crate) budget_p95: Option<Duration>,
     /// Where the budget comes from (seed document and section).
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// The result column holding the one-time prekey this operation hands out (`claims`): a
     /// value returned twice in a run is an integrity failure.
-    pub claims: Option<String>,
+    pub(crate) claims: Option<String>,
     /// `file:line:column` of the operation's `sql`.
-    pub at: String,
+    pub(crate) at: String,
 }
 
 /// One generated positional parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
+pub(crate) enum Param {
     /// A uniformly random ordinal in `1..=count` (int8).
     Pick(String),
     /// A uniformly random integer in `min..=max` (int8).
@@ -103,7 +103,7 @@ pub enum Param {
 
 impl Param {
     /// The PostgreSQL type the parameter is sent as.
-    pub fn pg_type(&self) -> tokio_postgres::types::Type {
+    pub(crate) fn pg_type(&self) -> tokio_postgres::types::Type {
         use tokio_postgres::types::Type;
         match self {
             Param::Pick(_) | Param::Int(..) | Param::Seq => Type::INT8,
@@ -188,7 +188,7 @@ struct RawParam {
 // ------------------------------------------------------------------------------------------
 
 /// Reads and validates a workload file.
-pub fn load(path: &Path) -> Result<Workload, Error> {
+pub(crate) fn load(path: &Path) -> Result<Workload, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -196,18 +196,59 @@ pub fn load(path: &Path) -> Result<Workload, Error> {
     parse(&text, path)
 }
 
-/// Parses workload text; `path` is only used in messages.
-pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
-    let at = |span: std::ops::Range<usize>| location(path, text, span.start);
-    let bad =
-        |span: std::ops::Range<usize>, msg: String| Error::BadInput(format!("{}: {msg}", at(span)));
+/// Where the workload text is, for messages: `file:line:column`.
+struct Src<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
 
+type Span = std::ops::Range<usize>;
+
+impl Src<'_> {
+    fn at(&self, span: Span) -> String {
+        location(self.path, self.text, span.start)
+    }
+
+    fn bad(&self, span: Span, msg: String) -> Error {
+        Error::BadInput(format!("{}: {msg}", self.at(span)))
+    }
+}
+
+/// Parses workload text; `path` is only used in messages. One phase per section.
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
+    let src = Src { path, text };
     let raw: RawWorkload = toml::from_str(text).map_err(|e| {
         let start = e.span().map(|s| s.start).unwrap_or(0);
-        Error::BadInput(format!("{}: {}", location(path, text, start), e.message()))
+        src.bad(start..start, e.message().to_string())
     })?;
+    let counts = seed_counts(&raw.seed, &src)?;
+    let names: Vec<String> = counts.iter().map(|(n, _)| n.clone()).collect();
+    let statements = seed_statements(&raw.seed, &names, &src)?;
+    let load = load_section(&raw.load, &src)?;
+    if raw.operations.is_empty() {
+        return Err(src.bad(0..0, "a workload needs at least one [[operation]]".into()));
+    }
+    let mut operations: Vec<Operation> = Vec::new();
+    for op in raw.operations {
+        let name = op.name.get_ref();
+        if operations.iter().any(|o| &o.name == name) {
+            return Err(src.bad(
+                op.name.span(),
+                format!("operation `{name}` is defined twice"),
+            ));
+        }
+        operations.push(operation(op, &names, &src)?);
+    }
+    Ok(Workload {
+        path: path.to_path_buf(),
+        seed: Seed { counts, statements },
+        load,
+        operations,
+    })
+}
 
-    // [seed.counts]
+/// `[seed.counts]`: `devices` first, then each count, every reference to a known count.
+fn seed_counts(raw: &RawSeed, src: &Src) -> Result<Vec<(String, CountExpr)>, Error> {
     let mut counts: Vec<(String, CountExpr)> = vec![(
         "devices".to_string(),
         CountExpr::Scaled {
@@ -216,31 +257,31 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
             by: 1,
         },
     )];
-    for (name, value) in &raw.seed.counts {
+    for (name, value) in &raw.counts {
         let span = value.span();
         if name == "devices" {
-            return Err(bad(
+            return Err(src.bad(
                 span,
                 "`devices` is the scale itself and cannot be redefined".into(),
             ));
         }
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(bad(
+            return Err(src.bad(
                 span,
                 format!("count name `{name}`: use letters, digits and `_`"),
             ));
         }
         let expr = match value.get_ref() {
             toml::Value::Integer(n) if *n >= 0 => CountExpr::Literal(*n as u64),
-            toml::Value::String(s) => parse_count(s).map_err(|m| bad(span.clone(), format!("count `{name}`: {m}")))?,
-            _ => return Err(bad(span, format!("count `{name}`: expected a string like \"devices / 2\" or a non-negative integer"))),
+            toml::Value::String(s) => parse_count(s).map_err(|m| src.bad(span.clone(), format!("count `{name}`: {m}")))?,
+            _ => return Err(src.bad(span, format!("count `{name}`: expected a string like \"devices / 2\" or a non-negative integer"))),
         };
         counts.push((name.clone(), expr));
     }
     // Every count refers only to counts that exist (no cycles: references go to `devices`
     // or to another count, resolved iteratively at evaluation; reject unknown names here).
     let names: Vec<String> = counts.iter().map(|(n, _)| n.clone()).collect();
-    for (name, value) in &raw.seed.counts {
+    for (name, value) in &raw.counts {
         if let Ok(CountExpr::Scaled { name: r, .. }) = value
             .get_ref()
             .as_str()
@@ -248,7 +289,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
             .unwrap_or(Ok(CountExpr::Literal(0)))
         {
             if !names.contains(&r) {
-                return Err(bad(
+                return Err(src.bad(
                     value.span(),
                     format!(
                         "count `{name}` refers to unknown count `{r}` (known: {})",
@@ -257,69 +298,85 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
                 ));
             }
             if r == *name {
-                return Err(bad(
-                    value.span(),
-                    format!("count `{name}` refers to itself"),
-                ));
+                return Err(src.bad(value.span(), format!("count `{name}` refers to itself")));
             }
         }
     }
-    let seed_counts = counts;
     // Resolve once with a dummy scale to catch cycles early.
-    resolve_counts(&seed_counts, 1000).map_err(|m| bad(0..0, m))?;
+    resolve_counts(&counts, 1000).map_err(|m| src.bad(0..0, m))?;
+    Ok(counts)
+}
 
-    let mut statements = Vec::new();
-    if raw.seed.sql.is_empty() {
-        return Err(Error::BadInput(format!(
-            "{}: [seed] sql must hold at least one statement",
-            location(path, text, 0)
-        )));
+/// `[seed] sql`: at least one statement, each using only known counts.
+fn seed_statements(
+    raw: &RawSeed,
+    names: &[String],
+    src: &Src,
+) -> Result<Vec<SeedStatement>, Error> {
+    if raw.sql.is_empty() {
+        return Err(src.bad(0..0, "[seed] sql must hold at least one statement".into()));
     }
-    for stmt in &raw.seed.sql {
-        for var in placeholders_named(stmt.get_ref()) {
-            if !names.contains(&var) {
-                return Err(bad(
-                    stmt.span(),
-                    format!(
-                        "seed SQL uses ${{{var}}}, which is not a count (known: {})",
-                        names.join(", ")
-                    ),
-                ));
-            }
-        }
+    let mut statements = Vec::new();
+    for stmt in &raw.sql {
+        known_counts(stmt, names, "seed SQL", src)?;
         statements.push(SeedStatement {
             sql: stmt.get_ref().clone(),
-            at: at(stmt.span()),
+            at: src.at(stmt.span()),
         });
     }
+    Ok(statements)
+}
 
-    // [load]
-    let rate = *raw.load.rate.get_ref();
+/// Every `${name}` in `sql` is a count.
+fn known_counts(
+    sql: &Spanned<String>,
+    names: &[String],
+    what: &str,
+    src: &Src,
+) -> Result<(), Error> {
+    match placeholders_named(sql.get_ref())
+        .into_iter()
+        .find(|var| !names.contains(var))
+    {
+        Some(var) => Err(src.bad(
+            sql.span(),
+            format!(
+                "{what} uses ${{{var}}}, which is not a count (known: {})",
+                names.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `[load]`: rate, connections, warm-up and error rate within their bounds.
+fn load_section(raw: &RawLoad, src: &Src) -> Result<Load, Error> {
+    let rate = *raw.rate.get_ref();
     let max_rate = crate::scenario::limits::MAX_RATE;
     if !(rate.is_finite() && rate > 0.0 && rate <= max_rate) {
-        return Err(bad(
-            raw.load.rate.span(),
+        return Err(src.bad(
+            raw.rate.span(),
             format!(
                 "rate must be above 0 and at most {max_rate} operations per second, got {rate}"
             ),
         ));
     }
-    let connections = *raw.load.connections.get_ref();
+    let connections = *raw.connections.get_ref();
     if !(1..=512).contains(&connections) {
-        return Err(bad(
-            raw.load.connections.span(),
+        return Err(src.bad(
+            raw.connections.span(),
             "connections must be between 1 and 512".into(),
         ));
     }
-    let warmup = match &raw.load.warmup {
+    let warmup = match &raw.warmup {
         Some(w) => humantime::parse_duration(w.get_ref())
-            .map_err(|e| bad(w.span(), format!("warmup: {e}")))?,
+            .map_err(|e| src.bad(w.span(), format!("warmup: {e}")))?,
         None => Duration::from_secs(1),
     };
     let max_wait = crate::scenario::limits::MAX_WAIT;
     if warmup > max_wait {
-        let span = raw.load.warmup.as_ref().map(|w| w.span()).unwrap_or(0..0);
-        return Err(bad(
+        let span = raw.warmup.as_ref().map(|w| w.span()).unwrap_or(0..0);
+        return Err(src.bad(
             span,
             format!(
                 "warmup is above the bound of {}",
@@ -327,117 +384,79 @@ pub fn parse(text: &str, path: &Path) -> Result<Workload, Error> {
             ),
         ));
     }
-    let max_error_rate = match &raw.load.max_error_rate {
+    let max_error_rate = match &raw.max_error_rate {
         Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
-        Some(r) => {
-            return Err(bad(
-                r.span(),
-                "max_error_rate must be between 0 and 1".into(),
-            ))
-        }
+        Some(r) => return Err(src.bad(r.span(), "max_error_rate must be between 0 and 1".into())),
         None => 0.0,
     };
-    let load = Load {
+    Ok(Load {
         rate,
         connections: connections as usize,
         warmup,
         max_error_rate,
-        rng_seed: raw.load.rng_seed.unwrap_or(1),
+        rng_seed: raw.rng_seed.unwrap_or(1),
+    })
+}
+
+/// One `[[operation]]`: name, weight, params matching the SQL's placeholders, budget, claims.
+fn operation(op: RawOperation, names: &[String], src: &Src) -> Result<Operation, Error> {
+    let name = op.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(src.bad(
+            op.name.span(),
+            format!("operation name `{name}`: use letters, digits, `_` and `-`"),
+        ));
+    }
+    let weight = match &op.weight {
+        Some(w) if *w.get_ref() >= 1 && *w.get_ref() <= 1_000_000 => *w.get_ref() as u32,
+        Some(w) => return Err(src.bad(w.span(), "weight must be between 1 and 1000000".into())),
+        None => 1,
     };
-
-    // [[operation]]
-    if raw.operations.is_empty() {
-        return Err(Error::BadInput(format!(
-            "{}: a workload needs at least one [[operation]]",
-            location(path, text, 0)
-        )));
+    let mut params = Vec::new();
+    for p in &op.params {
+        params.push(
+            param(p.get_ref(), names)
+                .map_err(|m| src.bad(p.span(), format!("operation `{name}`: {m}")))?,
+        );
     }
-    let mut operations = Vec::new();
-    for op in raw.operations {
-        let name = op.name.get_ref().clone();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(bad(
-                op.name.span(),
-                format!("operation name `{name}`: use letters, digits, `_` and `-`"),
-            ));
-        }
-        if operations.iter().any(|o: &Operation| o.name == name) {
-            return Err(bad(
-                op.name.span(),
-                format!("operation `{name}` is defined twice"),
-            ));
-        }
-        let weight = match &op.weight {
-            Some(w) if *w.get_ref() >= 1 && *w.get_ref() <= 1_000_000 => *w.get_ref() as u32,
-            Some(w) => return Err(bad(w.span(), "weight must be between 1 and 1000000".into())),
-            None => 1,
-        };
-        let mut params = Vec::new();
-        for p in &op.params {
-            params.push(
-                param(p.get_ref(), &names)
-                    .map_err(|m| bad(p.span(), format!("operation `{name}`: {m}")))?,
-            );
-        }
-        for var in placeholders_named(op.sql.get_ref()) {
-            if !names.contains(&var) {
-                return Err(bad(
-                    op.sql.span(),
-                    format!(
-                        "operation `{name}` uses ${{{var}}}, which is not a count (known: {})",
-                        names.join(", ")
-                    ),
-                ));
-            }
-        }
-        let highest = highest_positional(op.sql.get_ref());
-        if highest != params.len() {
-            return Err(bad(
-                op.sql.span(),
-                format!("operation `{name}`: the SQL uses ${highest} as its highest parameter but {} params are declared", params.len()),
-            ));
-        }
-        let budget_p95 = match &op.budget {
-            Some(b) => Some(
-                humantime::parse_duration(b.p95.get_ref())
-                    .map_err(|e| bad(b.p95.span(), format!("budget p95: {e}")))?,
-            ),
-            None => None,
-        };
-        let claims = match &op.claims {
-            Some(c) if c.get_ref().trim().is_empty() => {
-                return Err(bad(
-                    c.span(),
-                    format!("operation `{name}`: claims names no column"),
-                ))
-            }
-            Some(c) => Some(c.get_ref().trim().to_string()),
-            None => None,
-        };
-        operations.push(Operation {
-            name,
-            weight,
-            sql: op.sql.get_ref().clone(),
-            params,
-            budget_p95,
-            source: op.source,
-            claims,
-            at: at(op.sql.span()),
-        });
+    known_counts(&op.sql, names, &format!("operation `{name}`"), src)?;
+    let highest = highest_positional(op.sql.get_ref());
+    if highest != params.len() {
+        return Err(src.bad(
+            op.sql.span(),
+            format!("operation `{name}`: the SQL uses ${highest} as its highest parameter but {} params are declared", params.len()),
+        ));
     }
-
-    Ok(Workload {
-        path: path.to_path_buf(),
-        seed: Seed {
-            counts: seed_counts,
-            statements,
-        },
-        load,
-        operations,
+    let budget_p95 = match &op.budget {
+        Some(b) => Some(
+            humantime::parse_duration(b.p95.get_ref())
+                .map_err(|e| src.bad(b.p95.span(), format!("budget p95: {e}")))?,
+        ),
+        None => None,
+    };
+    let claims = match &op.claims {
+        Some(c) if c.get_ref().trim().is_empty() => {
+            return Err(src.bad(
+                c.span(),
+                format!("operation `{name}`: claims names no column"),
+            ))
+        }
+        Some(c) => Some(c.get_ref().trim().to_string()),
+        None => None,
+    };
+    Ok(Operation {
+        name,
+        weight,
+        sql: op.sql.get_ref().clone(),
+        params,
+        budget_p95,
+        source: op.source,
+        claims,
+        at: src.at(op.sql.span()),
     })
 }
 
@@ -529,7 +548,7 @@ fn parse_count(s: &str) -> Result<CountExpr, String> {
 
 /// Evaluates every count for a scale of `devices`. Counts never drop below 1 when derived from
 /// a non-zero scale, so a tiny scale still has a user, a chat, ....
-pub fn resolve_counts(
+pub(crate) fn resolve_counts(
     counts: &[(String, CountExpr)],
     devices: u64,
 ) -> Result<BTreeMap<String, u64>, String> {
@@ -574,7 +593,7 @@ pub fn resolve_counts(
 }
 
 /// Substitutes `${name}` by the count's value.
-pub fn substitute(sql: &str, counts: &BTreeMap<String, u64>) -> String {
+pub(crate) fn substitute(sql: &str, counts: &BTreeMap<String, u64>) -> String {
     let mut out = sql.to_string();
     for (name, value) in counts {
         out = out.replace(&format!("${{{name}}}"), &value.to_string());
@@ -636,7 +655,7 @@ fn highest_positional(sql: &str) -> usize {
     max
 }
 
-pub use crate::source::location;
+pub(crate) use crate::source::location;
 
 #[cfg(test)]
 mod tests {

@@ -5,20 +5,20 @@
 
 mod inject;
 pub(crate) mod server;
-pub mod watch;
+pub(crate) mod watch;
 
 use std::time::Instant;
 
 use disposable_pg::{Postgres, ProviderKind};
 
 pub(crate) use server::ChildServer;
-pub use watch::FaultWatch;
+pub(crate) use watch::FaultWatch;
 
 use crate::scenario::{Fault, FaultKind, Scenario, ScenarioError};
 
 /// A fault that could not be injected, or the server it needs that could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum FaultError {
+pub(crate) enum FaultError {
     #[error("bundled server: {0}")]
     Server(String),
     #[error("database: {0}")]
@@ -30,26 +30,26 @@ pub enum FaultError {
 }
 
 /// What faults can act on in this run.
-pub struct Targets<'a> {
+pub(crate) struct Targets<'a> {
     /// The bundled server, when it runs as a child process we may kill.
     pub(crate) server: Option<&'a ChildServer>,
     /// The bundled server's PostgreSQL (`None` with `--target`).
-    pub db: Option<&'a Postgres>,
+    pub(crate) db: Option<&'a Postgres>,
     /// The server's database on `db` (whose sessions `drop_db_connections` ends).
-    pub db_name: Option<String>,
+    pub(crate) db_name: Option<String>,
 }
 
 /// The setup a run was given, as far as faults care.
 #[derive(Debug, Clone, Copy)]
-pub struct Setup {
+pub(crate) struct Setup {
     /// The bundled server (else `--target`).
-    pub bundled: bool,
+    pub(crate) bundled: bool,
     /// The provider of the bundled server's database, once known.
-    pub db: Option<ProviderKind>,
+    pub(crate) db: Option<ProviderKind>,
 }
 
 /// Refuses a fault this setup cannot inject, naming it `file:line:column` (exit 2).
-pub fn check(scenario: &Scenario, setup: Setup) -> Result<(), ScenarioError> {
+pub(crate) fn check(scenario: &Scenario, setup: Setup) -> Result<(), ScenarioError> {
     for f in &scenario.faults {
         if f.command.is_some() {
             continue;

@@ -12,10 +12,10 @@ use crate::report::model::FaultReport;
 use crate::scenario::Fault;
 
 /// How long after a fault its errors still count as "after" it.
-pub const AFTER: Duration = Duration::from_secs(10);
+pub(crate) const AFTER: Duration = Duration::from_secs(10);
 /// A fault is recovered when each of these operations succeeded again after it ended: a
 /// message was stored and a message was delivered and decrypted.
-pub const RECOVERY_OPS: [Op; 2] = [Op::MessageInsert, Op::Delivery];
+pub(crate) const RECOVERY_OPS: [Op; 2] = [Op::MessageInsert, Op::Delivery];
 
 #[derive(Default)]
 struct Slot {
@@ -30,7 +30,7 @@ struct Slot {
 }
 
 /// Shared by the fault schedule, the recorder and the clients' retry loops.
-pub struct FaultWatch {
+pub(crate) struct FaultWatch {
     /// Whether any fault has started (before that, hooks return at once).
     armed: AtomicBool,
     slots: Mutex<Vec<Slot>>,
@@ -42,7 +42,7 @@ enum Phase {
 }
 
 impl FaultWatch {
-    pub fn new(faults: usize) -> FaultWatch {
+    pub(crate) fn new(faults: usize) -> FaultWatch {
         FaultWatch {
             armed: AtomicBool::new(false),
             slots: Mutex::new((0..faults).map(|_| Slot::default()).collect()),
@@ -79,7 +79,7 @@ impl FaultWatch {
     }
 
     /// An operation failed (recorded at `now`).
-    pub fn error(&self, op: Op, now: Instant) {
+    pub(crate) fn error(&self, op: Op, now: Instant) {
         self.each(now, |s, p| match p {
             Phase::During => s.errors_during[op.index()] += 1,
             Phase::After => s.errors_after[op.index()] += 1,
@@ -87,7 +87,7 @@ impl FaultWatch {
     }
 
     /// A client retried an operation (or reconnected, for `ws_connect`).
-    pub fn retry(&self, op: Op, now: Instant) {
+    pub(crate) fn retry(&self, op: Op, now: Instant) {
         self.each(now, |s, p| match p {
             Phase::During => s.retries_during[op.index()] += 1,
             Phase::After => s.retries_after[op.index()] += 1,
@@ -95,7 +95,7 @@ impl FaultWatch {
     }
 
     /// An operation succeeded, ending at `end`: the first after a fault ended is its recovery.
-    pub fn success(&self, op: Op, end: Instant) {
+    pub(crate) fn success(&self, op: Op, end: Instant) {
         if !self.armed.load(Ordering::Acquire) {
             return;
         }

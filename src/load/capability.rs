@@ -9,9 +9,9 @@ use crate::Error;
 
 /// A flow left out of the mix because the API lacks what it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedFlow {
-    pub flow: FlowKind,
-    pub missing: Vec<Capability>,
+pub(crate) struct SkippedFlow {
+    pub(crate) flow: FlowKind,
+    pub(crate) missing: Vec<Capability>,
 }
 
 /// What `api` lacks for `scenario`: the population's needs, then each weighted flow's.
@@ -40,7 +40,7 @@ fn missing(scenario: &Scenario, api: &dyn ServerApi) -> (Vec<Capability>, Vec<Sk
 
 /// Refuses a scenario `api` cannot run, or (`skip`) zeroes the weights of the flows it
 /// cannot run and records them in `scenario.skipped_flows`.
-pub fn fit(scenario: &mut Scenario, api: &dyn ServerApi, skip: bool) -> Result<(), Error> {
+pub(crate) fn fit(scenario: &mut Scenario, api: &dyn ServerApi, skip: bool) -> Result<(), Error> {
     let (population, flows) = missing(scenario, api);
     let dialect = api.dialect();
     if let Some(c) = population.first() {

@@ -23,7 +23,7 @@ use crate::scenario::{ClosedPlan, Scenario};
 use crate::Error;
 
 /// File name of goose's report in the report directory.
-pub const GOOSE_REPORT: &str = "goose-report.html";
+pub(crate) const GOOSE_REPORT: &str = "goose-report.html";
 
 /// The goose method label of an operation (goose shows it in its method column).
 fn method(op: Op) -> &'static str {
@@ -35,7 +35,7 @@ fn method(op: Op) -> &'static str {
 }
 
 /// Goose's test plan (`users,timespan;…`, whole seconds) for the plan and total duration.
-pub fn test_plan(plan: &ClosedPlan, duration: std::time::Duration) -> String {
+pub(crate) fn test_plan(plan: &ClosedPlan, duration: std::time::Duration) -> String {
     let secs = |d: std::time::Duration| d.as_secs_f64().round() as u64;
     let hold = duration.saturating_sub(plan.ramp_up + plan.ramp_down);
     format!(
@@ -49,7 +49,7 @@ pub fn test_plan(plan: &ClosedPlan, duration: std::time::Duration) -> String {
 
 /// Runs the closed model until goose's test plan ends; returns goose's report file name
 /// (relative to `report_dir`).
-pub async fn run(
+pub(crate) async fn run(
     world: Arc<World>,
     plan: &ClosedPlan,
     mix: &Mix,

@@ -18,7 +18,7 @@ static WAKE: Notify = Notify::const_new();
 
 /// Asks a measuring run to stop and report. `false` when no run is measuring (the caller
 /// should stop the process instead).
-pub fn request() -> bool {
+pub(crate) fn request() -> bool {
     if !MEASURING.load(Ordering::SeqCst) {
         return false;
     }

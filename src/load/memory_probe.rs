@@ -13,13 +13,13 @@ use crate::metrics::process;
 
 /// Result of a probe.
 #[derive(Debug, Clone, Copy)]
-pub struct ProbeResult {
-    pub devices: u64,
-    pub bytes_per_device: u64,
+pub(crate) struct ProbeResult {
+    pub(crate) devices: u64,
+    pub(crate) bytes_per_device: u64,
 }
 
 /// Registers and connects `n` devices, measures, then disconnects them.
-pub async fn run(world: &Arc<World>, n: u32) -> Result<Option<ProbeResult>, SetupError> {
+pub(crate) async fn run(world: &Arc<World>, n: u32) -> Result<Option<ProbeResult>, SetupError> {
     if n == 0 {
         return Ok(None);
     }

@@ -19,7 +19,7 @@ impl Mix {
         }
     }
 
-    pub fn pick(&self, rng: &mut impl Rng) -> FlowKind {
+    pub(crate) fn pick(&self, rng: &mut impl Rng) -> FlowKind {
         FlowKind::ALL[self.index.sample(rng)]
     }
 }

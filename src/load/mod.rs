@@ -1,17 +1,17 @@
 //! Running a scenario against a server: set up the population, apply the load (open model:
 //! [`open`]; closed model on goose: [`closed`]), drain, and turn what was measured into a
-//! [`Report`].
+//! [`RunReport`].
 
-pub mod capability;
-pub mod closed;
-pub mod interrupt;
-pub mod memory_probe;
+pub(crate) mod capability;
+pub(crate) mod closed;
+pub(crate) mod interrupt;
+pub(crate) mod memory_probe;
 pub mod mix;
-pub mod open;
+pub(crate) mod open;
 pub mod pacer;
 pub mod schedule;
 pub mod shard;
-pub mod start_at;
+pub(crate) mod start_at;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,20 +28,20 @@ use crate::metrics::machine::MachineProbe;
 use crate::metrics::progress::{self, Progress};
 use crate::metrics::{process, GeneratorCounters, Ledger, Recorder};
 use crate::report::model::{
-    BudgetVerdict, Environment, Generator, Report, Resilience, ScenarioInfo, StageInfo, Window,
-    MAX_SOURCE_COPY, SCHEMA_VERSION,
+    BudgetVerdict, Environment, GeneratorHealth, Resilience, RunReport, ScenarioInfo, StageInfo,
+    Window, MAX_SOURCE_COPY, SCHEMA_VERSION,
 };
 use crate::scenario::{FlowKind, Load, Scenario};
 use crate::Error;
 
-pub use pacer::LATE_START_THRESHOLD;
+pub(crate) use pacer::LATE_START_THRESHOLD;
 /// Time the drain always gets after the flows ended (to reconnect devices and take their
 /// queued messages), even when the flows used up the whole drain period.
-pub const END_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const END_GRACE: Duration = Duration::from_secs(2);
 /// The longest drain after a Ctrl-C: enough for replies already on their way.
 const INTERRUPT_DRAIN: Duration = Duration::from_secs(2);
 /// How long a flow waits for a peer to decrypt before giving up on the exchange.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Registrations in flight at once while setting up the population.
 const SETUP_PARALLELISM: usize = 16;
 
@@ -122,7 +122,7 @@ async fn precompute_keys(
 
 /// Runs `scenario` and returns what it measured: a report without a verdict (not yet judged
 /// by [`crate::verdict::judge`], not yet written).
-pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report, Error> {
+pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<RunReport, Error> {
     execute_with_faults(scenario, ctx, None).await
 }
 
@@ -131,11 +131,11 @@ pub async fn execute(scenario: &Scenario, ctx: RunContext<'_>) -> Result<Report,
 /// Four phases: [`prepare`] (keys and population, before the clock), [`drive`] (the
 /// schedule and the faults), [`drain`] (what is still on its way) and [`measure`] (the report,
 /// without a verdict: [`crate::verdict`] judges it).
-pub async fn execute_with_faults(
+pub(crate) async fn execute_with_faults(
     scenario: &Scenario,
     ctx: RunContext<'_>,
     targets: Option<&fault::Targets<'_>>,
-) -> Result<Report, Error> {
+) -> Result<RunReport, Error> {
     let started_at = Utc::now();
     let mut machine = MachineProbe::begin();
     let prepared = prepare(scenario, &ctx).await?;
@@ -408,7 +408,7 @@ struct Measured<'a> {
 /// The report of what was measured: operations, integrity, generator health, faults. No
 /// verdict: [`crate::verdict::judge`] gives it. (Over 80 lines only because it takes its
 /// inputs apart field by field.)
-fn measure(m: Measured<'_>) -> Report {
+fn measure(m: Measured<'_>) -> RunReport {
     let Measured {
         scenario,
         ctx,
@@ -480,7 +480,7 @@ fn measure(m: Measured<'_>) -> Report {
         goose_report,
         slice: &slice,
     });
-    Report {
+    RunReport {
         schema_version: SCHEMA_VERSION,
         scenario: scenario_info(scenario, ctx.api.dialect().name()),
         environment: Environment {
@@ -558,7 +558,7 @@ struct GeneratorInputs<'a> {
 }
 
 /// How the generator held up: schedule, cancellations, CPU, memory, connections.
-fn generator_health(i: GeneratorInputs<'_>) -> Generator {
+fn generator_health(i: GeneratorInputs<'_>) -> GeneratorHealth {
     let GeneratorInputs {
         scenario,
         counters,
@@ -577,7 +577,7 @@ fn generator_health(i: GeneratorInputs<'_>) -> Generator {
     let (start_lag_p50_us, start_lag_p99_us) = counters.start_lags.p50_p99();
     let generator_cpu = cpu.saturating_sub(server_cpu);
     let flows_started = g(&counters.flows_started);
-    Generator {
+    GeneratorHealth {
         model: match scenario.load {
             Load::Open(_) => "open".into(),
             Load::Closed(_) => "closed".into(),

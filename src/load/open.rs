@@ -23,7 +23,7 @@ use crate::scenario::OpenPlan;
 /// The schedule runs on the [`pacer`] thread (tokio's timer would start every flow up to
 /// 1 ms late); it spawns each flow onto this runtime just before its intended start, and the
 /// task waits for that instant. A flow's start lag is measured when it really starts.
-pub async fn run(
+pub(crate) async fn run(
     world: Arc<World>,
     plan: &OpenPlan,
     mix: &Mix,
@@ -116,7 +116,7 @@ impl Starter {
 
 /// Waits for in-flight flows until `deadline`, then cancels the rest (each cancelled flow
 /// records itself as failed: see [`flows::FlowCtx`]).
-pub async fn finish(mut flows: JoinSet<()>, world: &World, deadline: Instant) {
+pub(crate) async fn finish(mut flows: JoinSet<()>, world: &World, deadline: Instant) {
     let wait_all = async { while flows.join_next().await.is_some() {} };
     if tokio::time::timeout_at(deadline.into(), wait_all)
         .await

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 /// Work (a flow, a db-bench operation) that starts more than this after its intended start
 /// counts as a late start: one threshold for `run` and `db-bench`.
-pub const LATE_START_THRESHOLD: Duration = Duration::from_millis(1);
+pub(crate) const LATE_START_THRESHOLD: Duration = Duration::from_millis(1);
 
 /// The most a start is handed over ahead of its time (and so the most a task spins).
-pub const HANDOFF_AHEAD: Duration = Duration::from_micros(500);
+pub(crate) const HANDOFF_AHEAD: Duration = Duration::from_micros(500);
 
 /// A margin that covers a latency observed again and again (a thread's wake-up after a
 /// sleep or a hand-off): `scale` times the recent worst plus a floor, within `[min, max]`.

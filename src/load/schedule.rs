@@ -34,7 +34,7 @@ impl ArrivalSchedule {
     }
 
     /// Offset from the start at which arrival `k` (0-based) is due; `None` past the plan.
-    pub fn time_of(&self, k: u64) -> Option<Duration> {
+    pub(crate) fn time_of(&self, k: u64) -> Option<Duration> {
         let n = k as f64;
         for &(start, d, r0, r1, before) in &self.stages {
             let in_stage = (r0 + r1) / 2.0 * d;

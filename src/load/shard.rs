@@ -27,12 +27,12 @@ use crate::report::model::ShardInfo;
 use crate::scenario::{ClosedPlan, FlowKind, Load, Scenario};
 
 /// Most shards of one test: the shard index must fit the two bytes of a message id.
-pub const MAX_SHARDS: u32 = u16::MAX as u32;
+pub(crate) const MAX_SHARDS: u32 = u16::MAX as u32;
 
 /// The environment variable `--shard` is read from.
-pub const SHARD_ENV: &str = "E2EE_HARNESS_SHARD";
+pub(crate) const SHARD_ENV: &str = "E2EE_HARNESS_SHARD";
 /// Kubernetes sets it (from 0) in the pods of an Indexed Job; `--shards N` uses it.
-pub const JOB_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
+pub(crate) const JOB_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
 /// Shard `index` (from 1) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub struct Shard {
 
 /// Why a shard could not be had, or does not fit the scenario.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ShardError {
+pub(crate) enum ShardError {
     #[error("{from} {value:?}: not a shard like 2/3 (shard I of N, I counting from 1)")]
     Malformed { from: &'static str, value: String },
     #[error("{from} {value:?}: N must be between 1 and {MAX_SHARDS}")]
@@ -84,16 +84,8 @@ impl Shard {
             .then_some(Shard { index, count })
     }
 
-    pub fn index(&self) -> u32 {
-        self.index
-    }
-
-    pub fn count(&self) -> u32 {
-        self.count
-    }
-
     /// Parses `I/N`; `from` names where the text came from, for the error.
-    pub fn parse(text: &str, from: &'static str) -> Result<Shard, ShardError> {
+    pub(crate) fn parse(text: &str, from: &'static str) -> Result<Shard, ShardError> {
         let malformed = || ShardError::Malformed {
             from,
             value: text.to_string(),
@@ -118,7 +110,7 @@ impl Shard {
     /// The shard of a command line: `--shard I/N` (or [`SHARD_ENV`]), or `--shards N` with
     /// the index from [`JOB_INDEX_ENV`] (which counts from 0). `None`: not sharded.
     /// `shard_from` names where `shard` came from (the flag or [`SHARD_ENV`]).
-    pub fn resolve(
+    pub(crate) fn resolve(
         shard: Option<&str>,
         shard_from: &'static str,
         shards: Option<u32>,
@@ -149,7 +141,7 @@ impl Shard {
     }
 
     /// This shard's part of `total` things dealt out as evenly as possible.
-    pub fn share(&self, total: u32) -> u32 {
+    pub(crate) fn share(&self, total: u32) -> u32 {
         let (base, extra) = (total / self.count, total % self.count);
         base + u32::from(self.index - 1 < extra)
     }
@@ -161,7 +153,7 @@ impl Shard {
 
     /// The seed of this shard's key material and devices: distinct per shard, the same on
     /// every attempt.
-    pub fn seed(&self, seed: u64) -> u64 {
+    pub(crate) fn seed(&self, seed: u64) -> u64 {
         seed ^ u64::from(self.index)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .rotate_left(29)
@@ -169,20 +161,21 @@ impl Shard {
 
     /// `id` with the shard index in its first two bytes: message ids of different shards
     /// can never be equal.
-    pub fn stamp(&self, id: Uuid) -> Uuid {
+    pub(crate) fn stamp(&self, id: Uuid) -> Uuid {
         let mut bytes = *id.as_bytes();
         bytes[..2].copy_from_slice(&(self.index as u16).to_be_bytes());
         Uuid::from_bytes(bytes)
     }
 
+    #[cfg(test)]
     /// The shard a stamped message id belongs to.
-    pub fn of_message(id: Uuid) -> u32 {
+    pub(crate) fn of_message(id: Uuid) -> u32 {
         let b = id.as_bytes();
         u32::from(u16::from_be_bytes([b[0], b[1]]))
     }
 
     /// Refuses a split that leaves a shard too little to run the scenario's flows.
-    pub fn check(&self, scenario: &Scenario) -> Result<(), ShardError> {
+    pub(crate) fn check(&self, scenario: &Scenario) -> Result<(), ShardError> {
         let too_small = |what, total: u64, share: u64, least: u64, why| ShardError::TooSmall {
             path: scenario.path.display().to_string(),
             what,
@@ -232,13 +225,13 @@ impl Shard {
 pub(crate) struct Slice {
     shard: Option<Shard>,
     /// Users of the population this worker sets up.
-    pub users: u32,
+    pub(crate) users: u32,
     /// Seed of this worker's key material and devices.
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 impl Slice {
-    pub fn new(scenario: &Scenario, shard: Option<Shard>) -> Slice {
+    pub(crate) fn new(scenario: &Scenario, shard: Option<Shard>) -> Slice {
         let users = scenario.population.users;
         Slice {
             shard,
@@ -248,12 +241,12 @@ impl Slice {
     }
 
     /// Into how many parts the scenario is split (1 when not sharded).
-    pub fn parts(&self) -> f64 {
+    pub(crate) fn parts(&self) -> f64 {
         self.shard.map_or(1.0, |s| f64::from(s.count))
     }
 
     /// The closed-model plan of this worker: its share of the virtual users.
-    pub fn closed_plan(&self, plan: &ClosedPlan) -> ClosedPlan {
+    pub(crate) fn closed_plan(&self, plan: &ClosedPlan) -> ClosedPlan {
         ClosedPlan {
             users: self.shard.map_or(plan.users, |s| s.share(plan.users)),
             ..plan.clone()
@@ -261,7 +254,7 @@ impl Slice {
     }
 
     /// What the report says of the slice.
-    pub fn info(&self, scenario: &Scenario) -> Option<ShardInfo> {
+    pub(crate) fn info(&self, scenario: &Scenario) -> Option<ShardInfo> {
         self.shard.map(|s| ShardInfo {
             index: s.index,
             count: s.count,
@@ -276,7 +269,7 @@ impl Slice {
 
 /// The global number of a closed-model iteration: the `n`-th iteration (from 0) of this
 /// worker, numbered so that no two workers share one (its flow's seed comes from it).
-pub fn iteration_number(shard: Option<Shard>, n: u64) -> u64 {
+pub(crate) fn iteration_number(shard: Option<Shard>, n: u64) -> u64 {
     shard.map_or(n, |s| n * u64::from(s.count) + u64::from(s.index - 1))
 }
 

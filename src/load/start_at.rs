@@ -11,18 +11,16 @@ use chrono::{DateTime, Utc};
 
 use crate::report::model::StartAtInfo;
 
-/// The environment variable `--start-at` is read from.
-pub const START_AT_ENV: &str = "E2EE_HARNESS_START_AT";
 /// Lateness below this is on time (waking from a sleep, scheduling on a busy machine): it is
 /// recorded, but neither the summary nor `report merge` calls it late.
-pub const ON_TIME: Duration = Duration::from_millis(100);
+pub(crate) const ON_TIME: Duration = Duration::from_millis(100);
 /// Furthest ahead a start may be: further is almost certainly a mistake, and a worker would
 /// hold its connections idle all that time.
-pub const MAX_AHEAD: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_AHEAD: Duration = Duration::from_secs(3600);
 
 /// Why `--start-at` could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StartAtError {
+pub(crate) enum StartAtError {
     #[error(
         "--start-at {value:?}{from}: not an RFC 3339 time like 2026-11-29T20:15:00Z ({reason})"
     )]
@@ -49,7 +47,7 @@ pub enum StartAtError {
 
 /// Parses `--start-at`: an RFC 3339 time, or `@PATH` of a file holding one (surrounding
 /// whitespace ignored). Checked against the clock now, before anything starts.
-pub fn parse(value: &str) -> Result<DateTime<Utc>, StartAtError> {
+pub(crate) fn parse(value: &str) -> Result<DateTime<Utc>, StartAtError> {
     let (text, from) = match value.strip_prefix('@') {
         Some(path) => {
             let path = PathBuf::from(path);
@@ -80,7 +78,7 @@ pub fn parse(value: &str) -> Result<DateTime<Utc>, StartAtError> {
 }
 
 /// Waits until `at` (at once if it has passed) and says how late the clock starts.
-pub async fn wait(at: DateTime<Utc>, quiet: bool) -> StartAtInfo {
+pub(crate) async fn wait(at: DateTime<Utc>, quiet: bool) -> StartAtInfo {
     let ahead = (at - Utc::now()).to_std().unwrap_or_default();
     if !ahead.is_zero() {
         if !quiet {

@@ -13,42 +13,42 @@ use crate::scenario::FlowKind;
 /// Shared by the executors and the virtual clients; read by progress and the report.
 #[derive(Debug, Default)]
 pub struct GeneratorCounters {
-    pub flows_intended: AtomicU64,
-    pub flows_started: AtomicU64,
+    pub(crate) flows_intended: AtomicU64,
+    pub(crate) flows_started: AtomicU64,
     /// Flows (started in the measured window) whose actual start lagged their intended start
     /// by more than the threshold.
-    pub late_starts: AtomicU64,
-    pub max_start_lag_us: AtomicU64,
+    pub(crate) late_starts: AtomicU64,
+    pub(crate) max_start_lag_us: AtomicU64,
     /// Start lag of every flow started in the measured window.
-    pub start_lags: StartLags,
-    pub flows_in_flight: AtomicU64,
+    pub(crate) start_lags: StartLags,
+    pub(crate) flows_in_flight: AtomicU64,
     /// Every flow launched, warm-up included: what live progress counts (the measured
     /// counters start at the window, so a rate from them reads 0 while ramping).
-    pub flows_launched: AtomicU64,
+    pub(crate) flows_launched: AtomicU64,
     /// Most flows in flight at once: in the closed model, the virtual users actually busy.
-    pub peak_in_flight: AtomicU64,
-    pub flows_cancelled: AtomicU64,
+    pub(crate) peak_in_flight: AtomicU64,
+    pub(crate) flows_cancelled: AtomicU64,
     /// Cancelled flows per kind, indexed by `FlowKind as usize`.
-    pub cancelled_by_flow: [AtomicU64; FlowKind::COUNT],
-    pub flows_failed: AtomicU64,
-    pub devices: AtomicU64,
-    pub open_websockets: AtomicU64,
-    pub peak_open_websockets: AtomicU64,
+    pub(crate) cancelled_by_flow: [AtomicU64; FlowKind::COUNT],
+    pub(crate) flows_failed: AtomicU64,
+    pub(crate) devices: AtomicU64,
+    pub(crate) open_websockets: AtomicU64,
+    pub(crate) peak_open_websockets: AtomicU64,
     /// Devices whose WebSocket could not be reopened for the drain.
-    pub drain_reconnect_failures: AtomicU64,
+    pub(crate) drain_reconnect_failures: AtomicU64,
     /// WebSockets whose close handshake did not finish in time (the task was aborted).
-    pub ws_close_timeouts: AtomicU64,
+    pub(crate) ws_close_timeouts: AtomicU64,
     /// Attempts after the first, per operation (indexed by `Op::index`).
-    pub retries: [AtomicU64; crate::metrics::Op::COUNT],
+    pub(crate) retries: [AtomicU64; crate::metrics::Op::COUNT],
     /// Operations that ran out of retry budget, per operation.
-    pub retry_exhausted: [AtomicU64; crate::metrics::Op::COUNT],
+    pub(crate) retry_exhausted: [AtomicU64; crate::metrics::Op::COUNT],
     /// Dropped WebSockets that reconnected by themselves, and the attempts it took.
     pub ws_reconnects: AtomicU64,
-    pub ws_reconnect_attempts: AtomicU64,
+    pub(crate) ws_reconnect_attempts: AtomicU64,
 }
 
 /// Start lags (intended start → real start), in microseconds, for the report's percentiles.
-pub struct StartLags(Mutex<Histogram<u64>>);
+pub(crate) struct StartLags(Mutex<Histogram<u64>>);
 
 impl Default for StartLags {
     fn default() -> Self {
@@ -63,13 +63,13 @@ impl std::fmt::Debug for StartLags {
 }
 
 impl StartLags {
-    pub fn record(&self, lag: Duration) {
+    pub(crate) fn record(&self, lag: Duration) {
         let mut h = self.0.lock().unwrap_or_else(|p| p.into_inner());
         h.saturating_record(crate::report::model::clamp_us(lag.as_micros()));
     }
 
     /// `(p50, p99)` in microseconds (hdrhistogram's `value_at_quantile`); zeros when empty.
-    pub fn p50_p99(&self) -> (u64, u64) {
+    pub(crate) fn p50_p99(&self) -> (u64, u64) {
         let h = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if h.is_empty() {
             return (0, 0);
@@ -80,29 +80,29 @@ impl StartLags {
 
 impl GeneratorCounters {
     /// A flow starts (any phase): counted for live progress and the in-flight peak.
-    pub fn flow_launched(&self) {
+    pub(crate) fn flow_launched(&self) {
         self.flows_launched.fetch_add(1, Ordering::Relaxed);
         let now = self.flows_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
     }
 
-    pub fn ws_opened(&self) {
+    pub(crate) fn ws_opened(&self) {
         let now = self.open_websockets.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_open_websockets.fetch_max(now, Ordering::Relaxed);
     }
 
-    pub fn ws_closed(&self) {
+    pub(crate) fn ws_closed(&self) {
         self.open_websockets.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// A flow of `kind` was cancelled before it finished.
-    pub fn flow_cancelled(&self, kind: FlowKind) {
+    pub(crate) fn flow_cancelled(&self, kind: FlowKind) {
         self.flows_cancelled.fetch_add(1, Ordering::Relaxed);
         self.cancelled_by_flow[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Cancelled flows per flow operation name (`flow_<kind>`), only those above zero.
-    pub fn cancelled_by_flow_name(&self) -> std::collections::BTreeMap<String, u64> {
+    pub(crate) fn cancelled_by_flow_name(&self) -> std::collections::BTreeMap<String, u64> {
         FlowKind::ALL
             .iter()
             .map(|k| {
@@ -116,7 +116,7 @@ impl GeneratorCounters {
     }
 
     /// Per operation name, only those above zero.
-    pub fn by_op(
+    pub(crate) fn by_op(
         counts: &[AtomicU64; crate::metrics::Op::COUNT],
     ) -> std::collections::BTreeMap<String, u64> {
         crate::metrics::Op::ALL
@@ -126,7 +126,7 @@ impl GeneratorCounters {
             .collect()
     }
 
-    pub fn get(a: &AtomicU64) -> u64 {
+    pub(crate) fn get(a: &AtomicU64) -> u64 {
         a.load(Ordering::Relaxed)
     }
 }

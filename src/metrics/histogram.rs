@@ -20,7 +20,7 @@ use crate::metrics::Op;
 use crate::report::model::{clamp_us, new_histogram, IntervalStats, OperationStats};
 
 /// Width of an interval histogram.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 
 /// The run's latency recorder. Shared (`Arc`) by every task; recording locks only the
 /// calling thread's shard, which no other thread normally touches.
@@ -86,11 +86,11 @@ impl OpShard {
 
 /// A moment's view for live progress.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// Per operation (indexed by [`Op::index`]): window samples, errors (warm-up included), p95.
-    pub count: Vec<u64>,
-    pub errors: Vec<u64>,
-    pub p95_us: Vec<Option<u64>>,
+    pub(crate) count: Vec<u64>,
+    pub(crate) errors: Vec<u64>,
+    pub(crate) p95_us: Vec<Option<u64>>,
 }
 
 thread_local! {
@@ -109,7 +109,7 @@ impl Recorder {
 
     /// A recorder that counts everything as warm-up until [`Recorder::set_window_start`]
     /// (for setup, before the run's clock is known).
-    pub fn unstarted() -> Self {
+    pub(crate) fn unstarted() -> Self {
         let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         let shards = (0..n)
             .map(|_| {
@@ -126,22 +126,22 @@ impl Recorder {
     }
 
     /// Sets the end of warm-up (once; later calls are ignored).
-    pub fn set_window_start(&self, at: Instant) {
+    pub(crate) fn set_window_start(&self, at: Instant) {
         let _ = self.window_start.set(at);
     }
 
     /// From now on every sample is also shown to `watch` (once; later calls are ignored).
-    pub fn set_fault_watch(&self, watch: std::sync::Arc<crate::fault::FaultWatch>) {
+    pub(crate) fn set_fault_watch(&self, watch: std::sync::Arc<crate::fault::FaultWatch>) {
         let _ = self.fault_watch.set(watch);
     }
 
     /// The fault watch, if faults are injected in this run.
-    pub fn fault_watch(&self) -> Option<&crate::fault::FaultWatch> {
+    pub(crate) fn fault_watch(&self) -> Option<&crate::fault::FaultWatch> {
         self.fault_watch.get().map(|w| &**w)
     }
 
     /// End of warm-up, if set.
-    pub fn window_start(&self) -> Option<Instant> {
+    pub(crate) fn window_start(&self) -> Option<Instant> {
         self.window_start.get().copied()
     }
 
@@ -165,7 +165,7 @@ impl Recorder {
     }
 
     /// Records a success that started (or was intended to start) at `start` and ended at `end`.
-    pub fn record(&self, op: Op, start: Instant, end: Instant) {
+    pub(crate) fn record(&self, op: Op, start: Instant, end: Instant) {
         if let Some(w) = self.fault_watch.get() {
             w.success(op, end);
         }
@@ -186,7 +186,7 @@ impl Recorder {
     }
 
     /// Records a failure of an operation that started at `start`.
-    pub fn record_error(&self, op: Op, start: Instant) {
+    pub(crate) fn record_error(&self, op: Op, start: Instant) {
         if let Some(w) = self.fault_watch.get() {
             w.error(op, Instant::now());
         }
@@ -204,7 +204,7 @@ impl Recorder {
     }
 
     /// Merges the shards' window histograms for live progress.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let mut merged: Vec<Histogram<u64>> = (0..Op::COUNT).map(|_| new_histogram()).collect();
         let mut snap = Snapshot {
             count: vec![0; Op::COUNT],

@@ -20,8 +20,8 @@ use crate::report::model::{EnvelopeRef, Integrity, IntegrityProblems};
 /// A device of a user: the unit that receives envelopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceAddr {
-    pub user: Uuid,
-    pub device: u32,
+    pub(crate) user: Uuid,
+    pub(crate) device: u32,
 }
 
 type Key = (Uuid, DeviceAddr);
@@ -45,7 +45,7 @@ struct Entry {
 }
 
 /// A delivery WebSocket connection of this run (each connect gets a new one).
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 /// What an arriving envelope is, as far as the ledger knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl Ledger {
 
     /// Announces envelopes about to be sent (before the request, so a fast recipient never
     /// sees an envelope the ledger does not know yet).
-    pub fn expect(&self, message_id: Uuid, recipients: &[DeviceAddr], intended: Instant) {
+    pub(crate) fn expect(&self, message_id: Uuid, recipients: &[DeviceAddr], intended: Instant) {
         for r in recipients {
             let key = (message_id, *r);
             let mut shard = self.shards[self.shard_of(&key)]
@@ -145,7 +145,7 @@ impl Ledger {
     }
 
     /// The server acknowledged storing the envelopes of `message_id` for `recipients`.
-    pub fn confirm(&self, message_id: Uuid, recipients: &[DeviceAddr]) {
+    pub(crate) fn confirm(&self, message_id: Uuid, recipients: &[DeviceAddr]) {
         for r in recipients {
             self.with_entry(&(message_id, *r), |e| {
                 if let Some(e) = e {
@@ -160,7 +160,7 @@ impl Ledger {
 
     /// A send was refused for these recipients (e.g. `409 mismatched_devices` for a device that
     /// no longer exists): forget them, since the server stored nothing.
-    pub fn withdraw(&self, message_id: Uuid, recipients: &[DeviceAddr]) {
+    pub(crate) fn withdraw(&self, message_id: Uuid, recipients: &[DeviceAddr]) {
         for r in recipients {
             let key = (message_id, *r);
             let mut shard = self.shards[self.shard_of(&key)]
@@ -176,7 +176,7 @@ impl Ledger {
     }
 
     /// Envelope `envelope_id` of `message_id` arrived at `recipient` on connection `conn`.
-    pub fn arrived(
+    pub(crate) fn arrived(
         &self,
         message_id: Uuid,
         recipient: DeviceAddr,
@@ -234,7 +234,7 @@ impl Ledger {
     }
 
     /// The ack frame for `message_id` at `recipient` was written on connection `conn`.
-    pub fn ack_written(&self, message_id: Uuid, recipient: DeviceAddr, conn: ConnId) {
+    pub(crate) fn ack_written(&self, message_id: Uuid, recipient: DeviceAddr, conn: ConnId) {
         self.with_entry(&(message_id, recipient), |e| {
             if let Some(e) = e {
                 e.acked_on = Some(conn);
@@ -243,7 +243,7 @@ impl Ledger {
     }
 
     /// We closed `conn` and the server replied to the close: it read every ack before.
-    pub fn closed_cleanly_after_acks(&self, conn: ConnId) {
+    pub(crate) fn closed_cleanly_after_acks(&self, conn: ConnId) {
         self.clean_closes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -252,7 +252,7 @@ impl Ledger {
 
     /// The recipient's verdict on a fresh arrival: `ok` when it decrypted to exactly what was
     /// sent. Wakes anyone waiting for it.
-    pub fn decrypted(&self, message_id: Uuid, recipient: DeviceAddr, ok: bool) {
+    pub(crate) fn decrypted(&self, message_id: Uuid, recipient: DeviceAddr, ok: bool) {
         let waiters = self.with_entry(&(message_id, recipient), |e| match e {
             Some(e) => {
                 e.verdict = Some(ok);
@@ -293,7 +293,7 @@ impl Ledger {
 
     /// Hands out a one-time prekey (device, key id) to an initiator. Returns false, and counts
     /// a reuse, if it was already handed out in this run.
-    pub fn claim_prekey(&self, device: DeviceAddr, key_id: u32) -> bool {
+    pub(crate) fn claim_prekey(&self, device: DeviceAddr, key_id: u32) -> bool {
         let key = (device, key_id);
         let fresh = self.prekeys[self.shard_of(&key)]
             .lock()
@@ -305,12 +305,12 @@ impl Ledger {
         fresh
     }
 
-    pub fn signature_failure(&self) {
+    pub(crate) fn signature_failure(&self) {
         self.signature_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Acknowledged envelopes not yet delivered.
-    pub fn outstanding(&self) -> u64 {
+    pub(crate) fn outstanding(&self) -> u64 {
         self.shards
             .iter()
             .map(|s| {
@@ -324,12 +324,12 @@ impl Ledger {
     }
 
     /// Messages sent so far (for progress).
-    pub fn sent(&self) -> u64 {
+    pub(crate) fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
 
     /// Failure counts so far (for progress).
-    pub fn failures_so_far(&self) -> u64 {
+    pub(crate) fn failures_so_far(&self) -> u64 {
         self.snapshot_counts(0)
             .failure_counts()
             .iter()
@@ -355,7 +355,7 @@ impl Ledger {
 
     /// Which envelopes were lost (acknowledged, never arrived), duplicated or undecryptable,
     /// sorted, each list at most [`IntegrityProblems::LIMIT`] long.
-    pub fn problems(&self) -> IntegrityProblems {
+    pub(crate) fn problems(&self) -> IntegrityProblems {
         let as_ref = |(m, d): &Key| EnvelopeRef {
             message_id: *m,
             recipient_user: d.user,

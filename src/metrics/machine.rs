@@ -6,13 +6,13 @@ use crate::report::model::Machine;
 
 /// Cumulative CPU time counters of `/proc/stat`'s `cpu` line (all in clock ticks).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CpuTimes {
+pub(crate) struct CpuTimes {
     total: u64,
     steal: u64,
 }
 
 impl CpuTimes {
-    pub fn now() -> CpuTimes {
+    pub(crate) fn now() -> CpuTimes {
         std::fs::read_to_string("/proc/stat")
             .ok()
             .and_then(|s| parse_cpu_line(s.lines().next()?))
@@ -20,7 +20,7 @@ impl CpuTimes {
     }
 
     /// Share of CPU time stolen between `self` and `later` (0 when unknown).
-    pub fn steal_share_until(&self, later: &CpuTimes) -> f64 {
+    pub(crate) fn steal_share_until(&self, later: &CpuTimes) -> f64 {
         let total = later.total.saturating_sub(self.total);
         if total == 0 {
             return 0.0;
@@ -44,7 +44,7 @@ fn parse_cpu_line(line: &str) -> Option<CpuTimes> {
 }
 
 /// 1, 5 and 15-minute load averages (zeros when unknown).
-pub fn load_average() -> [f64; 3] {
+pub(crate) fn load_average() -> [f64; 3] {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut out = [0.0; 3];
     for (slot, v) in out.iter_mut().zip(text.split_whitespace()) {
@@ -55,13 +55,13 @@ pub fn load_average() -> [f64; 3] {
 
 /// Samples taken at the harness's start, at the clock's start and at its end.
 #[derive(Debug, Clone, Copy)]
-pub struct MachineProbe {
+pub(crate) struct MachineProbe {
     setup: CpuTimes,
     start: Option<(CpuTimes, [f64; 3])>,
 }
 
 impl MachineProbe {
-    pub fn begin() -> MachineProbe {
+    pub(crate) fn begin() -> MachineProbe {
         MachineProbe {
             setup: CpuTimes::now(),
             start: None,
@@ -69,12 +69,12 @@ impl MachineProbe {
     }
 
     /// The measured run starts now.
-    pub fn clock_started(&mut self) {
+    pub(crate) fn clock_started(&mut self) {
         self.start = Some((CpuTimes::now(), load_average()));
     }
 
     /// The run ended now: what the report records.
-    pub fn finish(&self) -> Machine {
+    pub(crate) fn finish(&self) -> Machine {
         let (start_cpu, load_start) = self.start.unwrap_or((self.setup, load_average()));
         let end = CpuTimes::now();
         Machine {

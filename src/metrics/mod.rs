@@ -1,12 +1,12 @@
 //! Measurement: per-worker HDR histograms (merged, never averaged) with per-second intervals,
 //! integrity accounting, live progress, and the generator's own CPU and memory.
 
-pub mod generator;
-pub mod histogram;
-pub mod integrity;
-pub mod machine;
+pub(crate) mod generator;
+pub(crate) mod histogram;
+pub(crate) mod integrity;
+pub(crate) mod machine;
 mod op;
-pub mod process;
+pub(crate) mod process;
 pub mod progress;
 
 pub use generator::GeneratorCounters;

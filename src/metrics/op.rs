@@ -51,10 +51,10 @@ impl Op {
         }
         all
     };
-    pub const COUNT: usize = Self::ALL.len();
+    pub(crate) const COUNT: usize = Self::ALL.len();
 
     /// Dense index into per-operation arrays.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Op::BundleFetch => 0,
             Op::KeyInsert => 1,
@@ -80,7 +80,7 @@ impl Op {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Op> {
+    pub(crate) fn from_name(name: &str) -> Option<Op> {
         Op::ALL.into_iter().find(|op| op.name() == name)
     }
 }

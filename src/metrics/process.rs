@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Thread-name prefix of the in-process reference server's runtime; its CPU is not the
 /// generator's.
-pub const SERVER_THREAD_PREFIX: &str = "refserver";
+pub(crate) const SERVER_THREAD_PREFIX: &str = "refserver";
 
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
@@ -30,13 +30,13 @@ fn stat_cpu(stat: &str) -> Option<(String, f64)> {
 }
 
 /// CPU seconds used so far by the whole process.
-pub fn process_cpu() -> Option<Duration> {
+pub(crate) fn process_cpu() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     stat_cpu(&stat).map(|(_, s)| Duration::from_secs_f64(s))
 }
 
 /// CPU seconds used so far by live threads whose name starts with `prefix`.
-pub fn threads_cpu(prefix: &str) -> Option<Duration> {
+pub(crate) fn threads_cpu(prefix: &str) -> Option<Duration> {
     let mut total = 0.0;
     for entry in std::fs::read_dir("/proc/self/task").ok()? {
         let Ok(entry) = entry else { continue };
@@ -66,17 +66,17 @@ fn status_bytes(field: &str) -> Option<u64> {
 }
 
 /// Peak resident set size (VmHWM).
-pub fn peak_rss() -> Option<u64> {
+pub(crate) fn peak_rss() -> Option<u64> {
     status_bytes("VmHWM:")
 }
 
 /// Current resident set size (VmRSS).
-pub fn current_rss() -> Option<u64> {
+pub(crate) fn current_rss() -> Option<u64> {
     status_bytes("VmRSS:")
 }
 
 /// Logical CPUs available to this process.
-pub fn cpus() -> usize {
+pub(crate) fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -25,7 +25,7 @@ pub enum Mode {
 
 impl Mode {
     /// Bar on a terminal, plain lines otherwise, nothing when quiet.
-    pub fn detect(quiet: bool) -> Mode {
+    pub(crate) fn detect(quiet: bool) -> Mode {
         if quiet {
             Mode::Quiet
         } else if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
@@ -48,23 +48,23 @@ const SHOWN: [Op; 4] = [
 
 /// What progress reads.
 #[derive(Clone)]
-pub struct Sources {
-    pub recorder: Arc<Recorder>,
-    pub ledger: Arc<Ledger>,
-    pub counters: Arc<GeneratorCounters>,
-    pub start: Instant,
-    pub total: Duration,
-    pub warmup: Duration,
+pub(crate) struct Sources {
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) counters: Arc<GeneratorCounters>,
+    pub(crate) start: Instant,
+    pub(crate) total: Duration,
+    pub(crate) warmup: Duration,
 }
 
 /// A running progress display; [`Progress::finish`] stops it.
-pub struct Progress {
+pub(crate) struct Progress {
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
 
 impl Progress {
-    pub fn start(mode: Mode, sources: Sources) -> Progress {
+    pub(crate) fn start(mode: Mode, sources: Sources) -> Progress {
         let (stop, mut stopped) = watch::channel(false);
         if mode == Mode::Quiet {
             return Progress { stop, task: None };
@@ -123,7 +123,7 @@ impl Progress {
         }
     }
 
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         let _ = self.stop.send(true);
         if let Some(t) = self.task.take() {
             let _ = t.await;

@@ -1,14 +1,31 @@
-//! Small inline-SVG line charts for `report.html`: axes (linear or log10), ticks, grid, series,
-//! horizontal reference lines (budgets), legend. Drawn in Rust so the report needs no
-//! JavaScript and fetches nothing.
+//! Small inline-SVG line charts for the `report.html` of `run` and of `db-bench`: axes (linear
+//! or log10), ticks, grid, series, horizontal reference lines (budgets), legend. Drawn in Rust
+//! so the reports need no JavaScript and fetch nothing. Also the one escaper of their text.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use quick_xml::escape::escape;
+/// Escapes text for HTML and SVG (`&`, `<`, `>`, `"`, `'`): the one escaper of every page the
+/// harness writes.
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
+    quick_xml::escape::escape(text)
+}
+
+/// The style a page needs for [`Chart::render`]'s classes (self-contained: no variables).
+pub(crate) const CHART_CSS: &str = r#"
+svg.chart { background: #fff; }
+svg.chart text { font: 11px system-ui, sans-serif; fill: #1f2328; }
+svg.chart text.title { font-size: 13px; font-weight: 600; }
+svg.chart text.axis { fill: #57606a; }
+svg.chart text.empty { fill: #57606a; font-size: 13px; }
+svg.chart line.grid { stroke: #eaeef2; }
+svg.chart rect.frame { fill: none; stroke: #8c959f; }
+svg.chart line.reference { stroke-dasharray: 6 4; stroke-width: 1.5; }
+"#;
 
 /// How an axis maps values.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Scale {
+pub(crate) enum Scale {
     Linear,
     /// log10 of the value; values must be > 0.
     Log10,
@@ -16,12 +33,12 @@ pub enum Scale {
 
 /// One axis: its range (in data units), scale, tick marks with labels, and title.
 #[derive(Debug, Clone)]
-pub struct Axis {
-    pub scale: Scale,
-    pub min: f64,
-    pub max: f64,
-    pub ticks: Vec<(f64, String)>,
-    pub title: String,
+pub(crate) struct Axis {
+    pub(crate) scale: Scale,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) ticks: Vec<(f64, String)>,
+    pub(crate) title: String,
 }
 
 impl Axis {
@@ -43,7 +60,7 @@ impl Axis {
 
     /// A linear axis from 0 to a "nice" value at or above `max`, about five ticks, labelled by
     /// `label`.
-    pub fn linear_from_zero(max: f64, title: &str, label: impl Fn(f64) -> String) -> Axis {
+    pub(crate) fn linear_from_zero(max: f64, title: &str, label: impl Fn(f64) -> String) -> Axis {
         let step = nice_step(if max > 0.0 { max } else { 1.0 } / 5.0);
         let top = (max / step).ceil().max(1.0) * step;
         let ticks = (0..)
@@ -61,7 +78,12 @@ impl Axis {
     }
 
     /// A log10 axis covering `min..=max` (both > 0) with a tick at each power of ten.
-    pub fn log10_decades(min: f64, max: f64, title: &str, label: impl Fn(f64) -> String) -> Axis {
+    pub(crate) fn log10_decades(
+        min: f64,
+        max: f64,
+        title: &str,
+        label: impl Fn(f64) -> String,
+    ) -> Axis {
         let lo = min.max(1e-9).log10().floor();
         let hi = max.max(min * 10.0).log10().ceil().max(lo + 1.0);
         let ticks = (lo as i32..=hi as i32)
@@ -92,56 +114,54 @@ fn nice_step(raw: f64) -> f64 {
 
 /// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Style {
+pub(crate) enum Style {
     Line,
     /// A wide translucent line, drawn under the others: where a thin line runs on top of it
     /// (p95 equal to p99), both stay visible.
     Halo,
-    /// Vertical bars from the x axis, one per point.
-    Bars,
 }
 
 #[derive(Debug, Clone)]
-pub struct Series {
-    pub name: String,
-    pub color: String,
-    pub style: Style,
-    pub points: Vec<(f64, f64)>,
+pub(crate) struct Series {
+    pub(crate) name: String,
+    pub(crate) color: String,
+    pub(crate) style: Style,
+    pub(crate) points: Vec<(f64, f64)>,
 }
 
 /// A dashed horizontal reference line, e.g. a budget limit.
 #[derive(Debug, Clone)]
-pub struct Reference {
-    pub y: f64,
-    pub label: String,
-    pub color: String,
+pub(crate) struct Reference {
+    pub(crate) y: f64,
+    pub(crate) label: String,
+    pub(crate) color: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct Chart {
+pub(crate) struct Chart {
     /// Identifies the chart in the page (`data-chart`), e.g. `spectrum`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// The operation the chart is about, if any (`data-op`).
-    pub operation: Option<String>,
-    pub title: String,
-    pub width: u32,
-    pub height: u32,
-    pub x: Axis,
-    pub y: Axis,
-    pub series: Vec<Series>,
-    pub references: Vec<Reference>,
+    pub(crate) operation: Option<String>,
+    pub(crate) title: String,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) x: Axis,
+    pub(crate) y: Axis,
+    pub(crate) series: Vec<Series>,
+    pub(crate) references: Vec<Reference>,
     /// Shown in the plot area when no series has a point.
-    pub empty_note: String,
+    pub(crate) empty_note: String,
     /// Events on the x axis (injected faults): a shaded span and a labelled line.
-    pub markers: Vec<Marker>,
+    pub(crate) markers: Vec<Marker>,
 }
 
 /// An event on a time axis: a vertical line at `from`, a shaded span to `to`, a label.
 #[derive(Debug, Clone)]
-pub struct Marker {
-    pub from: f64,
-    pub to: f64,
-    pub label: String,
+pub(crate) struct Marker {
+    pub(crate) from: f64,
+    pub(crate) to: f64,
+    pub(crate) label: String,
 }
 
 const MARGIN_LEFT: f64 = 64.0;
@@ -152,7 +172,7 @@ const MARGIN_BOTTOM: f64 = 58.0;
 impl Chart {
     /// The chart as an `<svg>` element. `data-points` counts the points drawn, so tests (and
     /// readers of the page source) can tell an empty chart from one with data.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let w = self.width as f64;
         let legend = self.legend_layout(w);
         let legend_rows = legend.last().map(|(_, row, _, _)| row + 1).unwrap_or(0);
@@ -252,26 +272,6 @@ impl Chart {
                         pts.join(" ")
                     );
                 }
-                Style::Bars => {
-                    let n = series.points.len().max(1) as f64;
-                    let bar_w = (plot_w / n * 0.8).clamp(1.0, 24.0);
-                    let base = py(self.y.min);
-                    let _ = write!(
-                        s,
-                        r#"<g class="series" data-series="{name}" fill="{}">"#,
-                        series.color
-                    );
-                    for (x, y) in &series.points {
-                        let top = py(*y);
-                        let _ = write!(
-                            s,
-                            r#"<rect x="{:.1}" y="{top:.1}" width="{bar_w:.1}" height="{:.1}"><title>{name}: {y}</title></rect>"#,
-                            px(*x) - bar_w / 2.0,
-                            (base - top).max(0.0)
-                        );
-                    }
-                    let _ = write!(s, "</g>");
-                }
             }
         }
         for r in &self.references {
@@ -351,14 +351,14 @@ impl Chart {
 
 /// Twenty distinguishable colours (Tableau 20: ten hues, each dark then light), so every
 /// operation of a run gets its own; cycled only past twenty.
-pub const PALETTE: [&str; 20] = [
+pub(crate) const PALETTE: [&str; 20] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
     "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 ];
 
 /// The palette's colour for series `i`.
-pub fn color(i: usize) -> String {
+pub(crate) fn color(i: usize) -> String {
     PALETTE[i % PALETTE.len()].to_string()
 }
 

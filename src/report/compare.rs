@@ -21,12 +21,12 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 
-use crate::report::model::{decode_histogram, quantile, Machine, OperationStats, Report};
+use crate::report::model::{decode_histogram, quantile, Machine, OperationStats, RunReport};
 use crate::report::summary::format_us;
 use crate::Error;
 
 /// Samples a percentile needs beyond it, in both runs, to be gated.
-pub const MIN_TAIL_SAMPLES: f64 = 10.0;
+pub(crate) const MIN_TAIL_SAMPLES: f64 = 10.0;
 /// z of the two-sided 99 % confidence interval of a percentile.
 const Z: f64 = 2.576;
 
@@ -41,7 +41,7 @@ const COMPARED: [(&str, f64, bool); 6] = [
 ];
 
 /// Samples a percentile needs (in each run) to be gated: `10 / (1 - q)`.
-pub fn min_samples(percentile: f64) -> u64 {
+pub(crate) fn min_samples(percentile: f64) -> u64 {
     (MIN_TAIL_SAMPLES / (1.0 - quantile(percentile))).round() as u64
 }
 
@@ -70,7 +70,7 @@ fn confidence_interval(h: &Histogram<u64>, percentile: f64) -> (u64, u64) {
 }
 
 /// Parses `--max-regression`: `10%`, `10` (percent) or `2.5%`. Must be finite and >= 0.
-pub fn parse_threshold(s: &str) -> Result<f64, Error> {
+pub(crate) fn parse_threshold(s: &str) -> Result<f64, Error> {
     let t = s.trim();
     let number = t.strip_suffix('%').unwrap_or(t).trim();
     match number.parse::<f64>() {
@@ -83,7 +83,7 @@ pub fn parse_threshold(s: &str) -> Result<f64, Error> {
 
 /// What a comparison of one percentile concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Not worse by more than the threshold, with confidence.
     Ok,
     /// Worse by more than the threshold even at the edges of both confidence intervals.
@@ -97,7 +97,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Verdict::Ok => "ok",
             Verdict::Regressed => "REGRESSED",
@@ -110,49 +110,49 @@ impl Verdict {
 
 /// One operation and percentile, baseline against current.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delta {
-    pub operation: String,
-    pub percentile: &'static str,
-    pub baseline_us: u64,
-    pub current_us: u64,
+pub(crate) struct Delta {
+    pub(crate) operation: String,
+    pub(crate) percentile: &'static str,
+    pub(crate) baseline_us: u64,
+    pub(crate) current_us: u64,
     /// `current / baseline - 1` (baseline floored at 1 µs).
-    pub change: f64,
+    pub(crate) change: f64,
     /// Samples behind each side.
-    pub baseline_count: u64,
-    pub current_count: u64,
+    pub(crate) baseline_count: u64,
+    pub(crate) current_count: u64,
     /// 99 % confidence intervals of the percentile, when computed.
-    pub baseline_ci: Option<(u64, u64)>,
-    pub current_ci: Option<(u64, u64)>,
-    pub verdict: Verdict,
+    pub(crate) baseline_ci: Option<(u64, u64)>,
+    pub(crate) current_ci: Option<(u64, u64)>,
+    pub(crate) verdict: Verdict,
     /// Whether this percentile gates the comparison (enough samples, not max).
-    pub gated: bool,
-    pub regressed: bool,
+    pub(crate) gated: bool,
+    pub(crate) regressed: bool,
 }
 
 /// The outcome of comparing two reports.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
-    pub baseline: String,
-    pub current: String,
+pub(crate) struct Comparison {
+    pub(crate) baseline: String,
+    pub(crate) current: String,
     /// Allowed regression as a fraction (0.10 for 10 %).
-    pub threshold: f64,
-    pub deltas: Vec<Delta>,
+    pub(crate) threshold: f64,
+    pub(crate) deltas: Vec<Delta>,
     /// Operations with samples in the baseline only, and in the current run only.
-    pub only_in_baseline: Vec<String>,
-    pub only_in_current: Vec<String>,
+    pub(crate) only_in_baseline: Vec<String>,
+    pub(crate) only_in_current: Vec<String>,
     /// Differences between the runs that make the comparison less fair.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Compares `current` against `baseline`. `threshold` is a fraction (0.10 for 10 %).
-pub fn compare(
-    baseline: &Report,
-    current: &Report,
+pub(crate) fn compare(
+    baseline: &RunReport,
+    current: &RunReport,
     baseline_label: &str,
     current_label: &str,
     threshold: f64,
 ) -> Comparison {
-    let with_samples = |r: &Report| -> Vec<String> {
+    let with_samples = |r: &RunReport| -> Vec<String> {
         r.operations
             .iter()
             .filter(|(_, op)| op.count > 0)
@@ -187,11 +187,11 @@ pub fn compare(
 }
 
 impl Comparison {
-    pub fn regressions(&self) -> impl Iterator<Item = &Delta> {
+    pub(crate) fn regressions(&self) -> impl Iterator<Item = &Delta> {
         self.deltas.iter().filter(|d| d.regressed)
     }
 
-    pub fn regressed(&self) -> bool {
+    pub(crate) fn regressed(&self) -> bool {
         self.regressions().next().is_some()
     }
 
@@ -216,7 +216,7 @@ impl Comparison {
     }
 
     /// Plain text for the terminal: one row per operation and percentile.
-    pub fn render_text(&self) -> String {
+    pub(crate) fn render_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -279,7 +279,7 @@ impl Comparison {
 
     /// Markdown, e.g. for `$GITHUB_STEP_SUMMARY`: one row per operation, one column per
     /// percentile showing `baseline → current (change)`.
-    pub fn render_markdown(&self) -> String {
+    pub(crate) fn render_markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -405,7 +405,7 @@ fn compare_operation(
 }
 
 /// Differences between the runs' setups and machines that make the comparison less fair.
-fn environment_notes(baseline: &Report, current: &Report) -> Vec<String> {
+fn environment_notes(baseline: &RunReport, current: &RunReport) -> Vec<String> {
     let mut notes = Vec::new();
     let (be, ce) = (&baseline.environment, &current.environment);
     let mut differ = |what: &str, b: String, c: String| {

@@ -6,14 +6,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::report::model::Report;
+use crate::report::model::RunReport;
+use crate::report::outdir::write_file;
 use crate::report::{hlog, html, json, junit, markdown};
 use crate::Error;
 
 /// Paths of the files [`write_report_dir`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportFiles {
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pub json: PathBuf,
     pub html: PathBuf,
     pub markdown: PathBuf,
@@ -24,7 +25,7 @@ pub struct ReportFiles {
 /// Writes a full report directory for `report`: `report.json`, `report.html`, `summary.md`,
 /// `junit.xml` and `latency.hlog`, creating `dir` if needed. Existing files of those names
 /// are replaced; other files in `dir` (goose's report, …) are left alone.
-pub fn write_report_dir(dir: &Path, report: &Report) -> Result<ReportFiles, Error> {
+pub fn write_report_dir(dir: &Path, report: &RunReport) -> Result<ReportFiles, Error> {
     let html_text = html::render(report)?;
     let hlog_bytes = hlog::render(report)?;
     let markdown_text = markdown::render(report);
@@ -40,20 +41,4 @@ pub fn write_report_dir(dir: &Path, report: &Report) -> Result<ReportFiles, Erro
         hlog: write_file(dir, hlog::HLOG_FILE, &hlog_bytes)?,
     };
     Ok(files)
-}
-
-/// Writes `dir/name` under a temporary name and renames it into place, so a reader never
-/// sees half a file.
-pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(|source| Error::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
 }

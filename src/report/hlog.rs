@@ -13,11 +13,11 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
-use crate::report::model::{decode_histogram, Report};
+use crate::report::model::{decode_histogram, RunReport};
 use crate::Error;
 
 /// File name of the interval log inside a report directory.
-pub const HLOG_FILE: &str = "latency.hlog";
+pub(crate) const HLOG_FILE: &str = "latency.hlog";
 
 /// The column legend HdrHistogram's Java writer puts after the header; readers skip it.
 const LEGEND: &str =
@@ -25,7 +25,7 @@ const LEGEND: &str =
 
 /// Renders the interval log of a report. Fails (as bad input) only when a stored histogram
 /// does not decode, naming the operation and interval.
-pub fn render(report: &Report) -> Result<Vec<u8>, Error> {
+pub(crate) fn render(report: &RunReport) -> Result<Vec<u8>, Error> {
     // Every interval of every operation, ordered by time as interval logs expect.
     let mut entries: Vec<(u64, &str, Histogram<u64>)> = Vec::new();
     for (name, op) in &report.operations {

@@ -9,15 +9,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use quick_xml::escape::escape;
-
-use crate::report::chart::{color, Axis, Chart, Marker, Reference, Series, Style};
-use crate::report::model::{decode_histogram, OperationStats, Report};
+use crate::report::chart::{
+    color, escape, Axis, Chart, Marker, Reference, Series, Style, CHART_CSS,
+};
+use crate::report::model::{decode_histogram, OperationStats, RunReport};
 use crate::report::summary::format_us;
 use crate::Error;
 
 /// File name of the HTML report inside a report directory.
-pub const HTML_FILE: &str = "report.html";
+pub(crate) const HTML_FILE: &str = "report.html";
 
 /// Highest percentile the spectrum shows: 99.999 %, x = 10^5.
 const SPECTRUM_MAX_X: f64 = 100_000.0;
@@ -42,19 +42,11 @@ ul.failures li { color: var(--bad); }
 .op { border-top: 1px solid var(--line); padding-top: 8px; margin-top: 8px; }
 .op:first-of-type { border-top: none; }
 pre { background: #f6f8fa; padding: 8px; overflow-x: auto; }
-svg.chart { background: #fff; }
-svg.chart text { font: 11px system-ui, sans-serif; fill: #1f2328; }
-svg.chart text.title { font-size: 13px; font-weight: 600; }
-svg.chart text.axis { fill: var(--muted); }
-svg.chart text.empty { fill: var(--muted); font-size: 13px; }
-svg.chart line.grid { stroke: #eaeef2; }
-svg.chart rect.frame { fill: none; stroke: #8c959f; }
-svg.chart line.reference { stroke-dasharray: 6 4; stroke-width: 1.5; }
 .kv th { width: 260px; color: var(--muted); font-weight: 500; }
 "#;
 
 /// Renders the HTML report. Fails (as bad input) only when a stored histogram does not decode.
-pub fn render(report: &Report) -> Result<String, Error> {
+pub(crate) fn render(report: &RunReport) -> Result<String, Error> {
     let mut out = String::new();
     let verdict = if report.passed { "PASS" } else { "FAIL" };
     let name = escape(report.scenario.name.as_str());
@@ -62,7 +54,7 @@ pub fn render(report: &Report) -> Result<String, Error> {
         out,
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>e2ee-harness · {name} · {verdict}</title><style>{CSS}</style></head><body><main>
+<title>e2ee-harness · {name} · {verdict}</title><style>{CSS}{CHART_CSS}</style></head><body><main>
 "#
     );
     header(&mut out, report);
@@ -86,7 +78,7 @@ pub fn render(report: &Report) -> Result<String, Error> {
     Ok(out)
 }
 
-fn header(out: &mut String, report: &Report) {
+fn header(out: &mut String, report: &RunReport) {
     let (class, verdict) = if report.passed {
         ("pass", "PASS")
     } else {
@@ -108,7 +100,7 @@ fn header(out: &mut String, report: &Report) {
     );
 }
 
-fn failures(out: &mut String, report: &Report) {
+fn failures(out: &mut String, report: &RunReport) {
     if report.failures.is_empty() {
         return;
     }
@@ -122,7 +114,7 @@ fn failures(out: &mut String, report: &Report) {
     let _ = writeln!(out, "</ul></section>");
 }
 
-fn operations_table(out: &mut String, report: &Report) {
+fn operations_table(out: &mut String, report: &RunReport) {
     let _ = write!(
         out,
         r#"<section id="summary"><h2>Operations</h2><table><thead><tr><th>operation</th><th class="num">count</th><th class="num">errors</th><th class="num">p50</th><th class="num">p90</th><th class="num">p95</th><th class="num">p99</th><th class="num">p99.9</th><th class="num">max</th><th class="num">mean</th><th class="num">rate/s</th></tr></thead><tbody>"#
@@ -147,7 +139,7 @@ fn operations_table(out: &mut String, report: &Report) {
     let _ = writeln!(out, "</tbody></table></section>");
 }
 
-fn budgets(out: &mut String, report: &Report) {
+fn budgets(out: &mut String, report: &RunReport) {
     let _ = write!(out, r#"<section id="budgets"><h2>Budgets</h2>"#);
     if report.budgets.is_empty() {
         let _ = write!(out, r#"<p class="sub">No budgets configured.</p>"#);
@@ -179,7 +171,7 @@ fn budgets(out: &mut String, report: &Report) {
     let _ = writeln!(out, "</section>");
 }
 
-fn integrity(out: &mut String, report: &Report) {
+fn integrity(out: &mut String, report: &RunReport) {
     let i = &report.integrity;
     let _ = write!(
         out,
@@ -202,7 +194,7 @@ fn integrity(out: &mut String, report: &Report) {
 
 /// Number of intervals in the window (the last one may be partial).
 /// Each injected fault as a marker on the time series: from its start to its end.
-fn fault_markers(report: &Report) -> Vec<Marker> {
+fn fault_markers(report: &RunReport) -> Vec<Marker> {
     report
         .resilience
         .faults
@@ -220,7 +212,7 @@ fn fault_markers(report: &Report) -> Vec<Marker> {
 
 /// Faults injected: when, errors and retries during and after, time to recovery; and the
 /// clients' retries and reconnects over the run.
-fn faults(out: &mut String, report: &Report) {
+fn faults(out: &mut String, report: &RunReport) {
     let r = &report.resilience;
     if r.faults.is_empty() && r.retries.is_empty() && r.ws_reconnects == 0 {
         return;
@@ -276,7 +268,7 @@ fn faults(out: &mut String, report: &Report) {
 }
 
 /// The envelopes behind non-zero integrity counts.
-fn problems(out: &mut String, report: &Report) {
+fn problems(out: &mut String, report: &RunReport) {
     let p = &report.integrity_problems;
     if p.is_empty() {
         return;
@@ -310,7 +302,7 @@ fn problems(out: &mut String, report: &Report) {
     let _ = writeln!(out, "</section>");
 }
 
-fn interval_count(report: &Report) -> u64 {
+fn interval_count(report: &RunReport) -> u64 {
     let interval_ms = report.window.interval_ms.max(1);
     let window_ms = (report.window.duration_s * 1000.0).round().max(0.0) as u64;
     let from_ops = report
@@ -324,7 +316,7 @@ fn interval_count(report: &Report) -> u64 {
 
 /// Seconds from the window's start to its end: every time chart ends where the measured
 /// window ends (a last partial interval is plotted at its start, inside it).
-fn time_axis(report: &Report) -> Axis {
+fn time_axis(report: &RunReport) -> Axis {
     let end_s = if report.window.duration_s > 0.0 {
         report.window.duration_s
     } else {
@@ -346,7 +338,7 @@ fn trim_number(v: f64) -> String {
 /// A per-interval series of `value(op interval)`, with zero for intervals the report omits
 /// (those had neither samples nor errors).
 fn dense_series(
-    report: &Report,
+    report: &RunReport,
     op: &OperationStats,
     value: impl Fn(&crate::report::model::IntervalStats) -> f64,
 ) -> Vec<(f64, f64)> {
@@ -366,7 +358,7 @@ fn dense_series(
         .collect()
 }
 
-fn over_time(out: &mut String, report: &Report) {
+fn over_time(out: &mut String, report: &RunReport) {
     let interval_s = report.window.interval_ms.max(1) as f64 / 1000.0;
     let mut throughput = Vec::new();
     let mut errors = Vec::new();
@@ -429,7 +421,7 @@ fn max_y(series: &[Series]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn per_operation(out: &mut String, report: &Report) -> Result<(), Error> {
+fn per_operation(out: &mut String, report: &RunReport) -> Result<(), Error> {
     let _ = write!(
         out,
         r#"<section id="latency"><h2>Latency per operation</h2><p class="sub">Left: the percentile spectrum of the whole window (x = 1/(1−p) on a log scale, as in HdrHistogram's plots). Right: p50/p95/p99 per interval. Dashed lines: budgets.</p>"#
@@ -563,7 +555,7 @@ fn latency_axis(max_us: f64) -> Axis {
     Axis::linear_from_zero(max_us.max(1.0), "latency", |v| format_us(v.round() as u64))
 }
 
-fn environment(out: &mut String, report: &Report) {
+fn environment(out: &mut String, report: &RunReport) {
     let e = &report.environment;
     let g = &report.generator;
     let s = &report.scenario;

@@ -2,25 +2,21 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::report::model::{Report, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
+use crate::report::model::{RunReport, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 use crate::Error;
 
 /// File name of the report inside a report directory.
-pub const REPORT_FILE: &str = "report.json";
+pub(crate) const REPORT_FILE: &str = "report.json";
 
 /// Writes `dir/report.json` (pretty-printed), creating `dir`. The file is written to a
 /// temporary name and renamed, so a reader never sees half a report.
-pub fn write(dir: &Path, report: &Report) -> Result<PathBuf, Error> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let text = serde_json::to_string_pretty(report).expect("a Report always serializes");
-    super::dir::write_file(dir, REPORT_FILE, text.as_bytes())
+pub fn write(dir: &Path, report: &RunReport) -> Result<PathBuf, Error> {
+    let text = serde_json::to_string_pretty(report).expect("a RunReport always serializes");
+    super::outdir::write_file(dir, REPORT_FILE, text.as_bytes())
 }
 
 /// Reads a report from a `report.json` file or a report directory.
-pub fn read(path: &Path) -> Result<Report, Error> {
+pub fn read(path: &Path) -> Result<RunReport, Error> {
     let file = if path.is_dir() {
         path.join(REPORT_FILE)
     } else {
@@ -30,7 +26,7 @@ pub fn read(path: &Path) -> Result<Report, Error> {
         path: file.clone(),
         source,
     })?;
-    let report: Report = serde_json::from_str(&text).map_err(|e| {
+    let report: RunReport = serde_json::from_str(&text).map_err(|e| {
         Error::BadInput(format!(
             "{}:{}:{}: not a harness report: {e}",
             file.display(),

@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 
 use quick_xml::escape::escape;
 
-use crate::report::model::Report;
+use crate::report::model::RunReport;
 use crate::report::summary::format_us;
 use crate::verdict::Failure;
 
 /// File name of the JUnit report inside a report directory.
-pub const JUNIT_FILE: &str = "junit.xml";
+pub(crate) const JUNIT_FILE: &str = "junit.xml";
 
 struct Case {
     name: String,
@@ -20,9 +20,19 @@ struct Case {
     failure: Option<(String, String)>,
 }
 
-/// Renders the JUnit XML of a report.
-pub fn render(report: &Report) -> String {
-    let budgets: Vec<Case> = report
+/// Renders the JUnit XML of a report: one suite each for budgets, integrity and the run.
+pub(crate) fn render(report: &RunReport) -> String {
+    let suites = [
+        ("budgets", budget_cases(report)),
+        ("integrity", integrity_cases(report)),
+        ("run", run_cases(report)),
+    ];
+    xml(report, &suites)
+}
+
+/// One case per budget.
+fn budget_cases(report: &RunReport) -> Vec<Case> {
+    report
         .budgets
         .iter()
         .map(|b| {
@@ -62,10 +72,13 @@ pub fn render(report: &Report) -> String {
             });
             Case { name, failure }
         })
-        .collect();
+        .collect()
+}
+
+/// One case per integrity count.
+fn integrity_cases(report: &RunReport) -> Vec<Case> {
     let i = &report.integrity;
-    let integrity: Vec<Case> = i
-        .failure_counts()
+    i.failure_counts()
         .iter()
         .map(|(name, n)| Case {
             name: format!("{name} == 0"),
@@ -79,7 +92,11 @@ pub fn render(report: &Report) -> String {
                 )
             }),
         })
-        .collect();
+        .collect()
+}
+
+/// One case: the run completed (no error-rate or run-level failure).
+fn run_cases(report: &RunReport) -> Vec<Case> {
     // Error rates and run-level failures: neither a budget nor an integrity count.
     let run_failures: Vec<String> = report
         .failures
@@ -87,13 +104,15 @@ pub fn render(report: &Report) -> String {
         .filter(|f| matches!(f, Failure::ErrorRate { .. } | Failure::Run { .. }))
         .map(ToString::to_string)
         .collect();
-    let run = vec![Case {
+    vec![Case {
         name: "run completed".into(),
         failure: (!run_failures.is_empty())
             .then(|| (run_failures.join("; "), run_failures.join("\n"))),
-    }];
-    let suites = [("budgets", budgets), ("integrity", integrity), ("run", run)];
+    }]
+}
 
+/// The suites as JUnit XML.
+fn xml(report: &RunReport, suites: &[(&str, Vec<Case>)]) -> String {
     let tests: usize = suites.iter().map(|(_, c)| c.len()).sum();
     let failures: usize = suites
         .iter()
@@ -109,7 +128,7 @@ pub fn render(report: &Report) -> String {
         out,
         r#"<testsuites name="e2ee-harness {scenario}" tests="{tests}" failures="{failures}" errors="0" time="{time:.3}">"#
     );
-    for (suite, cases) in &suites {
+    for (suite, cases) in suites {
         let suite_failures = cases.iter().filter(|c| c.failure.is_some()).count();
         let _ = writeln!(
             out,

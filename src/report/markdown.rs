@@ -3,15 +3,24 @@
 
 use std::fmt::Write as _;
 
-use crate::report::model::Report;
+use crate::report::model::RunReport;
 use crate::report::summary::format_us;
 
 /// File name of the Markdown summary inside a report directory.
-pub const MARKDOWN_FILE: &str = "summary.md";
+pub(crate) const MARKDOWN_FILE: &str = "summary.md";
 
 /// Renders the Markdown summary of a report.
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &RunReport) -> String {
     let mut out = String::new();
+    heading(&mut out, report);
+    tables(&mut out, report);
+    integrity(&mut out, report);
+    generator_and_failures(&mut out, report);
+    out
+}
+
+/// The verdict and what ran where.
+fn heading(out: &mut String, report: &RunReport) {
     let verdict = if report.passed {
         "✅ PASS"
     } else {
@@ -43,7 +52,10 @@ pub fn render(report: &Report) -> String {
         env.harness_version,
         report.started_at.format("%Y-%m-%d %H:%M:%SZ")
     );
+}
 
+/// Operations, then budgets.
+fn tables(out: &mut String, report: &RunReport) {
     let _ = writeln!(
         out,
         "| operation | count | errors | p50 | p95 | p99 | max | rate/s |"
@@ -81,7 +93,10 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+}
 
+/// The integrity line, then faults and recovery.
+fn integrity(out: &mut String, report: &RunReport) {
     let i = &report.integrity;
     let _ = write!(
         out,
@@ -111,7 +126,10 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "- {}", cell(&l));
         }
     }
+}
 
+/// The generator's line and each failure.
+fn generator_and_failures(out: &mut String, report: &RunReport) {
     let g = &report.generator;
     let _ = writeln!(
         out,
@@ -129,7 +147,6 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "- {}", cell(&f.to_string()));
         }
     }
-    out
 }
 
 /// Text safe inside a Markdown table cell: pipes escaped, line breaks flattened.

@@ -17,14 +17,14 @@ use hdrhistogram::Histogram;
 use crate::report::merge_check;
 use crate::report::model::{
     decode_histogram, new_histogram, BudgetVerdict, IntervalStats, MergeInfo, OperationStats,
-    Report, Window,
+    RunReport, Window,
 };
 use crate::verdict::{Failure, RunFailure};
 use crate::Error;
 
 /// Merges worker reports. `labels` name the inputs in error messages and carried-over failure
 /// lines (usually their paths); it must be as long as `reports`.
-pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
+pub fn merge(reports: &[RunReport], labels: &[String]) -> Result<RunReport, Error> {
     assert_eq!(reports.len(), labels.len(), "one label per report");
     let layout = merge_check::check(reports, labels).map_err(|e| Error::BadInput(e.to_string()))?;
     let first = &reports[0];
@@ -188,7 +188,7 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
     }
 
     let missing = missing_shards(&layout, reports.len());
-    let mut merged = Report {
+    let mut merged = RunReport {
         schema_version: first.schema_version,
         scenario: first.scenario.clone(),
         environment,
@@ -225,7 +225,7 @@ pub fn merge(reports: &[Report], labels: &[String]) -> Result<Report, Error> {
     };
     // Budgets, integrity and error rates judged again on the sums; each worker's run-level
     // failures (cut short, …) still fail the merged run.
-    let workers: Vec<(String, &Report)> = labels.iter().cloned().zip(reports).collect();
+    let workers: Vec<(String, &RunReport)> = labels.iter().cloned().zip(reports).collect();
     crate::verdict::judge_merged(&mut merged, &workers);
     if let Some(missing) = missing {
         merged.failures.push(Failure::Run {
@@ -259,7 +259,7 @@ fn add(into: &mut Histogram<u64>, h: &Histogram<u64>, label: &str, op: &str) -> 
 }
 
 /// Every worker's problem envelopes, each list capped as in one report.
-fn merge_problems(reports: &[Report]) -> crate::report::model::IntegrityProblems {
+fn merge_problems(reports: &[RunReport]) -> crate::report::model::IntegrityProblems {
     let mut out = crate::report::model::IntegrityProblems::default();
     let cap = crate::report::model::IntegrityProblems::LIMIT;
     for r in reports {
@@ -275,7 +275,7 @@ fn merge_problems(reports: &[Report]) -> crate::report::model::IntegrityProblems
 }
 
 /// Retries and reconnects summed; every worker's faults listed.
-fn merge_resilience(reports: &[Report]) -> crate::report::model::Resilience {
+fn merge_resilience(reports: &[RunReport]) -> crate::report::model::Resilience {
     let mut out = crate::report::model::Resilience::default();
     for r in reports {
         let x = &r.resilience;

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::load::start_at::ON_TIME;
-use crate::report::model::{MergedInput, Report, StartAtInfo};
+use crate::report::model::{MergedInput, RunReport, StartAtInfo};
 
 /// Why reports cannot be merged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum MergeRefusal {
+pub(crate) enum MergeRefusal {
     #[error("report merge needs at least one report")]
     Empty,
     #[error("{b} is the same report as {a} (given twice); each worker's report counts once")]
@@ -63,16 +63,16 @@ pub enum MergeRefusal {
 
 /// What the inputs are, once they are known to belong together.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// `N` when the inputs are shards of one test.
-    pub shards: Option<u32>,
+    pub(crate) shards: Option<u32>,
     /// Shards of the layout that are not among the inputs.
-    pub missing: Vec<u32>,
-    pub warnings: Vec<String>,
+    pub(crate) missing: Vec<u32>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Refuses the same report given twice by path (a directory and its `report.json` are one).
-pub fn check_paths(paths: &[PathBuf]) -> Result<(), MergeRefusal> {
+pub(crate) fn check_paths(paths: &[PathBuf]) -> Result<(), MergeRefusal> {
     let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
     for p in paths {
         let Some(dir) = report_dir(p) else { continue };
@@ -87,13 +87,13 @@ pub fn check_paths(paths: &[PathBuf]) -> Result<(), MergeRefusal> {
 }
 
 /// The canonical directory of a report given as a directory or as its `report.json`.
-pub fn report_dir(p: &Path) -> Option<PathBuf> {
+pub(crate) fn report_dir(p: &Path) -> Option<PathBuf> {
     let dir = if p.is_file() { p.parent()? } else { p };
     dir.canonicalize().ok()
 }
 
 /// Checks that `reports` (named by `labels`) are parts of one test.
-pub fn check(reports: &[Report], labels: &[String]) -> Result<Layout, MergeRefusal> {
+pub(crate) fn check(reports: &[RunReport], labels: &[String]) -> Result<Layout, MergeRefusal> {
     let first = reports.first().ok_or(MergeRefusal::Empty)?;
     for (i, (r, label)) in reports.iter().zip(labels).enumerate().skip(1) {
         same_test(first, &labels[0], r, label)?;
@@ -124,9 +124,9 @@ pub fn check(reports: &[Report], labels: &[String]) -> Result<Layout, MergeRefus
 
 /// Same scenario (name, text, seed) and interval grid as the first report.
 fn same_test(
-    first: &Report,
+    first: &RunReport,
     first_label: &str,
-    r: &Report,
+    r: &RunReport,
     label: &str,
 ) -> Result<(), MergeRefusal> {
     let (a, b) = (&first.scenario, &r.scenario);
@@ -174,7 +174,7 @@ fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 
-fn layout_name(r: &Report) -> String {
+fn layout_name(r: &RunReport) -> String {
     match &r.shard {
         Some(s) => format!("shard {}/{}", s.index, s.count),
         None => "not a shard".into(),
@@ -182,7 +182,7 @@ fn layout_name(r: &Report) -> String {
 }
 
 /// All inputs unsharded, or all shards of one layout `N` with distinct indexes.
-fn shard_layout(reports: &[Report], labels: &[String]) -> Result<Option<u32>, MergeRefusal> {
+fn shard_layout(reports: &[RunReport], labels: &[String]) -> Result<Option<u32>, MergeRefusal> {
     let first = &reports[0];
     let mut by_index: BTreeMap<u32, &str> = BTreeMap::new();
     for (r, label) in reports.iter().zip(labels) {
@@ -212,12 +212,12 @@ fn shard_layout(reports: &[Report], labels: &[String]) -> Result<Option<u32>, Me
     Ok(first.shard.as_ref().map(|s| s.count))
 }
 
-fn window_end(r: &Report) -> DateTime<Utc> {
+fn window_end(r: &RunReport) -> DateTime<Utc> {
     r.window.start + chrono::Duration::milliseconds((r.window.duration_s * 1000.0).round() as i64)
 }
 
 /// Windows that do not overlap or are spread out, and clocks started late.
-fn warnings(reports: &[Report], labels: &[String]) -> Vec<String> {
+fn warnings(reports: &[RunReport], labels: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let latest_start = reports
         .iter()
@@ -260,7 +260,7 @@ fn warnings(reports: &[Report], labels: &[String]) -> Vec<String> {
 }
 
 /// The inputs as the merged report lists them.
-pub fn inputs(reports: &[Report], labels: &[String]) -> Vec<MergedInput> {
+pub(crate) fn inputs(reports: &[RunReport], labels: &[String]) -> Vec<MergedInput> {
     reports
         .iter()
         .zip(labels)

@@ -1,7 +1,7 @@
 //! The serde model of `report.json`: the single source of truth for everything a run reports.
 //!
 //! Every other output (the terminal summary, HTML, JUnit, HDR logs, `report compare`,
-//! `report merge`) is derived from a [`Report`], so they can never disagree with each other.
+//! `report merge`) is derived from a [`RunReport`], so they can never disagree with each other.
 //! Latency figures are in whole microseconds. Besides the percentiles, each operation carries
 //! its full HdrHistogram and its per-second interval histograms (HdrHistogram "V2 + DEFLATE",
 //! standard base64), so reports of several workers can be *merged* (histograms added, never
@@ -21,17 +21,17 @@ use serde::{Deserialize, Serialize};
 /// Version of this document's shape. Readers refuse a major they do not know.
 pub const SCHEMA_VERSION: u32 = 2;
 /// Oldest schema this harness still reads (1: `failures` were text lines).
-pub const OLDEST_READABLE_SCHEMA: u32 = 1;
+pub(crate) const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 /// Highest latency a histogram can hold: one hour in microseconds. Anything slower is a hang,
 /// recorded as this value (saturated), never dropped.
 pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
 /// Significant decimal digits of every latency histogram (0.1 % value resolution).
-pub const HISTOGRAM_SIGFIG: u8 = 3;
+pub(crate) const HISTOGRAM_SIGFIG: u8 = 3;
 
 /// One run's report (`report.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
+pub struct RunReport {
     pub schema_version: u32,
     pub scenario: ScenarioInfo,
     pub environment: Environment,
@@ -48,7 +48,7 @@ pub struct Report {
     /// Which envelopes were lost, duplicated or undecryptable (empty when clean).
     #[serde(default)]
     pub integrity_problems: IntegrityProblems,
-    pub generator: Generator,
+    pub generator: GeneratorHealth,
     /// Faults injected, and the clients' retries and reconnects.
     #[serde(default)]
     pub resilience: Resilience,
@@ -95,7 +95,7 @@ pub struct StartAtInfo {
     /// Milliseconds after `at` that the clock started: a few on a busy machine; more when
     /// the setup took longer than the time left before `at` (from 100 ms on it is called
     /// late).
-    pub late_ms: u64,
+    pub(crate) late_ms: u64,
 }
 
 /// What a merged report was made of.
@@ -119,15 +119,15 @@ pub struct MergeInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergedInput {
     /// As given on the command line.
-    pub label: String,
+    pub(crate) label: String,
     /// `I/N` when the input was a shard.
     pub shard: Option<String>,
-    pub hostname: Option<String>,
-    pub window_start: DateTime<Utc>,
-    pub window_duration_s: f64,
-    pub flows_started: u64,
+    pub(crate) hostname: Option<String>,
+    pub(crate) window_start: DateTime<Utc>,
+    pub(crate) window_duration_s: f64,
+    pub(crate) flows_started: u64,
     /// How late the input started its clock after `--start-at`, if it had one.
-    pub start_late_ms: Option<u64>,
+    pub(crate) start_late_ms: Option<u64>,
 }
 
 /// What was run.
@@ -173,7 +173,7 @@ fn default_api() -> String {
 }
 
 /// Largest scenario text copied into a report: a 50 MB file is not repeated in every report.
-pub const MAX_SOURCE_COPY: usize = 64 * 1024;
+pub(crate) const MAX_SOURCE_COPY: usize = 64 * 1024;
 
 /// One load stage as configured: ramp linearly to `target` over `duration_s`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,12 +215,12 @@ pub struct Environment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
     /// `/proc/loadavg` (1, 5, 15 minutes) when the measured clock started, and at its end.
-    pub load_avg_start: [f64; 3],
-    pub load_avg_end: [f64; 3],
+    pub(crate) load_avg_start: [f64; 3],
+    pub(crate) load_avg_end: [f64; 3],
     /// Share of CPU time stolen by a hypervisor (0..1): over the setup before the clock
     /// started, and over the run itself.
-    pub cpu_steal_start: f64,
-    pub cpu_steal_end: f64,
+    pub(crate) cpu_steal_start: f64,
+    pub(crate) cpu_steal_end: f64,
 }
 
 /// The measured window, relative to which rates and interval offsets are computed.
@@ -345,13 +345,13 @@ pub struct IntegrityProblems {
     #[serde(default)]
     pub lost: Vec<EnvelopeRef>,
     #[serde(default)]
-    pub duplicated: Vec<EnvelopeRef>,
+    pub(crate) duplicated: Vec<EnvelopeRef>,
     #[serde(default)]
-    pub undecryptable: Vec<EnvelopeRef>,
+    pub(crate) undecryptable: Vec<EnvelopeRef>,
 }
 
 impl IntegrityProblems {
-    pub const LIMIT: usize = 1000;
+    pub(crate) const LIMIT: usize = 1000;
 
     pub fn is_empty(&self) -> bool {
         self.lost.is_empty() && self.duplicated.is_empty() && self.undecryptable.is_empty()
@@ -361,9 +361,9 @@ impl IntegrityProblems {
 /// One envelope: a logical message to one recipient device.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EnvelopeRef {
-    pub message_id: uuid::Uuid,
-    pub recipient_user: uuid::Uuid,
-    pub recipient_device: u32,
+    pub(crate) message_id: uuid::Uuid,
+    pub(crate) recipient_user: uuid::Uuid,
+    pub(crate) recipient_device: u32,
 }
 
 /// How the clients rode out failures: retries of idempotent operations and sends, WebSocket
@@ -372,15 +372,15 @@ pub struct EnvelopeRef {
 pub struct Resilience {
     /// Retries (attempts after the first) per operation.
     #[serde(default)]
-    pub retries: BTreeMap<String, u64>,
+    pub(crate) retries: BTreeMap<String, u64>,
     /// Operations that ran out of their retry budget (then recorded as errors).
     #[serde(default)]
-    pub retry_budget_exhausted: BTreeMap<String, u64>,
+    pub(crate) retry_budget_exhausted: BTreeMap<String, u64>,
     /// Dropped WebSockets that reconnected by themselves (with backoff), and the attempts.
     #[serde(default)]
     pub ws_reconnects: u64,
     #[serde(default)]
-    pub ws_reconnect_attempts: u64,
+    pub(crate) ws_reconnect_attempts: u64,
     #[serde(default)]
     pub faults: Vec<FaultReport>,
 }
@@ -393,34 +393,34 @@ pub struct FaultReport {
     /// The user's command that injected it, if any.
     pub command: Option<String>,
     /// Line of the fault in the scenario file.
-    pub line: usize,
+    pub(crate) line: usize,
     /// Scheduled offset, and how long the server stays down / the database frozen.
-    pub at_s: f64,
-    pub hold_s: f64,
+    pub(crate) at_s: f64,
+    pub(crate) hold_s: f64,
     /// When the injection began and ended (server healthy again, database thawed or back).
-    pub started_s: Option<f64>,
-    pub ended_s: Option<f64>,
+    pub(crate) started_s: Option<f64>,
+    pub(crate) ended_s: Option<f64>,
     /// Why it could not be injected (fails the run).
     pub error: Option<String>,
     /// From `started_s` until a message was stored and one delivered again after `ended_s`.
     pub recovery_s: Option<f64>,
     /// Errors and retries per operation while the fault lasted and in the 10 s after it.
     #[serde(default)]
-    pub errors_during: BTreeMap<String, u64>,
+    pub(crate) errors_during: BTreeMap<String, u64>,
     #[serde(default)]
-    pub errors_after: BTreeMap<String, u64>,
+    pub(crate) errors_after: BTreeMap<String, u64>,
     #[serde(default)]
-    pub retries_during: BTreeMap<String, u64>,
+    pub(crate) retries_during: BTreeMap<String, u64>,
     #[serde(default)]
-    pub retries_after: BTreeMap<String, u64>,
+    pub(crate) retries_after: BTreeMap<String, u64>,
     /// Per operation: seconds from `ended_s` to its first success.
     #[serde(default)]
-    pub first_success_after_s: BTreeMap<String, f64>,
+    pub(crate) first_success_after_s: BTreeMap<String, f64>,
 }
 
 /// The load generator's own behaviour: proof that it was not the bottleneck.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Generator {
+pub struct GeneratorHealth {
     /// Load model actually used (`open` or `closed`).
     pub model: String,
     /// CPU time of the generator's threads over the run divided by (wall time × CPUs), 0..=1.
@@ -496,7 +496,7 @@ pub struct Generator {
 /// `0.999`. Dividing by 100 is not enough: `99.9 / 100.0` is `0.9990000000000001`, and
 /// `value_at_quantile` then takes the ceiling one sample too high (at n = 1000, the maximum
 /// instead of the 999th value).
-pub fn quantile(percentile: f64) -> f64 {
+pub(crate) fn quantile(percentile: f64) -> f64 {
     ((percentile * 1e9).round() / 1e11).clamp(0.0, 1.0)
 }
 
@@ -504,7 +504,7 @@ pub fn quantile(percentile: f64) -> f64 {
 /// percentile the harness reports: the smallest recorded value `v` such that at least
 /// `ceil(q × count)` samples are `<= v` (at least one), given as the highest value equivalent
 /// to it at the histogram's precision. So p99 of fewer than 101 samples is the maximum.
-pub fn value_at_percentile(h: &Histogram<u64>, percentile: f64) -> u64 {
+pub(crate) fn value_at_percentile(h: &Histogram<u64>, percentile: f64) -> u64 {
     if h.is_empty() {
         return 0;
     }
@@ -512,7 +512,7 @@ pub fn value_at_percentile(h: &Histogram<u64>, percentile: f64) -> u64 {
 }
 
 /// Percentiles of a histogram as [`OperationStats`] reports them.
-pub const REPORTED_PERCENTILES: [(&str, f64); 5] = [
+pub(crate) const REPORTED_PERCENTILES: [(&str, f64); 5] = [
     ("p50", 50.0),
     ("p90", 90.0),
     ("p95", 95.0),
@@ -527,12 +527,12 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 /// Clamps a latency to what histograms hold (1 µs ..= [`HISTOGRAM_MAX_US`]).
-pub fn clamp_us(us: u128) -> u64 {
+pub(crate) fn clamp_us(us: u128) -> u64 {
     us.clamp(1, HISTOGRAM_MAX_US as u128) as u64
 }
 
 /// Serializes a histogram as V2 + DEFLATE, base64 (the format of `histogram` fields).
-pub fn encode_histogram(h: &Histogram<u64>) -> String {
+pub(crate) fn encode_histogram(h: &Histogram<u64>) -> String {
     let mut buf = Vec::new();
     V2DeflateSerializer::new()
         .serialize(h, &mut buf)
@@ -593,7 +593,7 @@ impl OperationStats {
 
     /// The value at a percentile written as in budgets (`p95`, `p99.9`), from the full histogram
     /// when it decodes (any percentile), else from the stored fields.
-    pub fn percentile_us(&self, percentile: f64) -> Option<u64> {
+    pub(crate) fn percentile_us(&self, percentile: f64) -> Option<u64> {
         if self.count == 0 {
             return None;
         }

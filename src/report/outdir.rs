@@ -1,6 +1,8 @@
 //! Where a command writes its report, checked before any work starts: a bad `--report-dir`
 //! (a file, a directory that cannot be created or written, an earlier report) exits 2 before
 //! the load, instead of losing the results after it. Nothing is created by the check.
+//!
+//! [`write_file`] is the one writer of report files for `run`, `conform` and `db-bench`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,7 @@ const MAX_NAME: usize = 64;
 /// `name` made safe as one path component: ASCII letters, digits, `.`, `_`, `-` kept, every
 /// other character `-`, no leading dot or dash (so `..` or `/etc` cannot escape `reports/`),
 /// at most [`MAX_NAME`] characters; `scenario` when nothing is left.
-pub fn path_safe(name: &str) -> String {
+pub(crate) fn path_safe(name: &str) -> String {
     let mapped: String = name
         .chars()
         .map(|c| {
@@ -37,7 +39,7 @@ pub fn path_safe(name: &str) -> String {
 
 /// A default report directory `reports/<name>-<UTC time>` that does not exist yet (a
 /// second run within the same second gets `-2`, `-3`, …).
-pub fn default_dir(prefix: &str, name: &str) -> PathBuf {
+pub(crate) fn default_dir(prefix: &str, name: &str) -> PathBuf {
     let base = format!(
         "{prefix}{}-{}",
         path_safe(name),
@@ -56,7 +58,7 @@ pub fn default_dir(prefix: &str, name: &str) -> PathBuf {
 /// Checks that a report can be written to `dir` without creating anything: `dir` is a
 /// writable directory or can be created under a writable one, and it holds no earlier
 /// report (`marker`, e.g. `report.json`) unless `force`.
-pub fn check(dir: &Path, marker: &str, force: bool) -> Result<(), Error> {
+pub(crate) fn check(dir: &Path, marker: &str, force: bool) -> Result<(), Error> {
     let bad = |why: String| Error::BadInput(format!("--report-dir {}: {why}", dir.display()));
     if dir.exists() {
         if !dir.is_dir() {
@@ -86,6 +88,36 @@ pub fn check(dir: &Path, marker: &str, force: bool) -> Result<(), Error> {
         ancestor = a.parent();
     }
     Ok(())
+}
+
+/// Writes `dir/name` (creating `dir`) under a temporary name in the same directory and
+/// renames it into place, so a reader never sees half a file.
+pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(|source| Error::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Writes `value` as pretty-printed JSON with a final newline, as [`write_file`] does.
+pub(crate) fn write_json(
+    dir: &Path,
+    name: &str,
+    value: &impl serde::Serialize,
+) -> Result<PathBuf, Error> {
+    let text = serde_json::to_string_pretty(value).expect("a report always serializes");
+    write_file(dir, name, format!("{text}\n").as_bytes())
 }
 
 /// Proves `dir` writable by creating (and at once removing) a temporary file in it.
@@ -128,6 +160,13 @@ mod tests {
             .to_string()
             .contains("--force"));
         check(dir.path(), "report.json", true).unwrap();
+        let written = write_file(&dir.path().join("made"), "a.txt", b"whole").unwrap();
+        assert_eq!(std::fs::read(&written).unwrap(), b"whole");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("made")).unwrap().count(),
+            1,
+            "no temporary file is left"
+        );
         check(&dir.path().join("new/deeper"), "report.json", false).unwrap();
         assert!(
             !dir.path().join("new").exists(),

@@ -3,11 +3,29 @@
 
 use std::fmt::Write as _;
 
-use crate::report::model::Report;
+use crate::report::model::RunReport;
 
-/// Renders the summary of a report.
-pub fn render(report: &Report) -> String {
+/// Renders the summary of a report: one section after the other.
+pub(crate) fn render(report: &RunReport) -> String {
     let mut out = String::new();
+    operations(&mut out, report);
+    budgets(&mut out, report);
+    integrity(&mut out, report);
+    for line in resilience_lines(report) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "{}", health_line(&report.generator));
+    generator(&mut out, report);
+    environment(&mut out, report);
+    for line in shard_lines(report) {
+        let _ = writeln!(out, "{line}");
+    }
+    result(&mut out, report);
+    out
+}
+
+/// One line per operation: counts, percentiles, rate.
+fn operations(out: &mut String, report: &RunReport) {
     let name_w = report
         .operations
         .keys()
@@ -34,6 +52,10 @@ pub fn render(report: &Report) -> String {
             op.rate_per_s
         );
     }
+}
+
+/// Each budget's verdict.
+fn budgets(out: &mut String, report: &RunReport) {
     if !report.budgets.is_empty() {
         let _ = writeln!(out, "\nbudgets:");
         for b in &report.budgets {
@@ -52,6 +74,10 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+}
+
+/// The integrity counts, on one line.
+fn integrity(out: &mut String, report: &RunReport) {
     let i = &report.integrity;
     let _ = writeln!(
         out,
@@ -67,11 +93,11 @@ pub fn render(report: &Report) -> String {
         i.signature_failures,
         i.messages_unexpected
     );
-    for line in resilience_lines(report) {
-        let _ = writeln!(out, "{line}");
-    }
+}
+
+/// The load achieved and what the generator cost.
+fn generator(out: &mut String, report: &RunReport) {
     let g = &report.generator;
-    let _ = writeln!(out, "{}", health_line(g));
     // The open model has a configured rate; the closed model has users and no schedule.
     let load = if g.model == "closed" {
         format!(
@@ -109,6 +135,10 @@ pub fn render(report: &Report) -> String {
             String::new()
         }
     );
+}
+
+/// The database and the machine.
+fn environment(out: &mut String, report: &RunReport) {
     let e = &report.environment;
     let _ = writeln!(
         out,
@@ -140,9 +170,10 @@ pub fn render(report: &Report) -> String {
             m.cpu_steal_end * 100.0
         );
     }
-    for line in shard_lines(report) {
-        let _ = writeln!(out, "{line}");
-    }
+}
+
+/// PASS, or the verdict and each failure.
+fn result(out: &mut String, report: &RunReport) {
     if report.passed {
         let _ = writeln!(out, "result: PASS");
     } else {
@@ -156,11 +187,10 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "  - {f}");
         }
     }
-    out
 }
 
 /// A shard says it is one part of a test; a merge says what it was made of.
-pub fn shard_lines(report: &Report) -> Vec<String> {
+pub(crate) fn shard_lines(report: &RunReport) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(s) = &report.shard {
         out.push(format!(
@@ -202,7 +232,7 @@ pub fn shard_lines(report: &Report) -> Vec<String> {
 }
 
 /// Flows started, cancelled (by flow), late; what the end of the run cut short.
-fn health_line(g: &crate::report::model::Generator) -> String {
+fn health_line(g: &crate::report::model::GeneratorHealth) -> String {
     let by_flow: Vec<String> = g
         .flows_cancelled_by_flow
         .iter()
@@ -245,7 +275,7 @@ const PROBLEMS_SHOWN: usize = 10;
 
 /// One line per injected fault, one for retries and reconnects, and the first problem
 /// envelopes: shared by the terminal summary and summary.md.
-pub fn resilience_lines(report: &Report) -> Vec<String> {
+pub(crate) fn resilience_lines(report: &RunReport) -> Vec<String> {
     let r = &report.resilience;
     let total = |m: &std::collections::BTreeMap<String, u64>| m.values().sum::<u64>();
     let mut out = Vec::new();

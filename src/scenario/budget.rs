@@ -7,13 +7,13 @@ use crate::metrics::Op;
 
 /// Where a budget came from (reported, so a reader knows a flag overrode the file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BudgetSource {
+pub(crate) enum BudgetSource {
     Scenario,
     CommandLine,
 }
 
 impl BudgetSource {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             BudgetSource::Scenario => "scenario",
             BudgetSource::CommandLine => "command line",
@@ -23,19 +23,19 @@ impl BudgetSource {
 
 /// One latency budget.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Budget {
-    pub op: Op,
+pub(crate) struct Budget {
+    pub(crate) op: Op,
     /// 0 < percentile <= 100.
-    pub percentile: f64,
+    pub(crate) percentile: f64,
     /// As written, normalised: `p95`, `p99.9`.
-    pub label: String,
-    pub limit_us: u64,
-    pub source: BudgetSource,
+    pub(crate) label: String,
+    pub(crate) limit_us: u64,
+    pub(crate) source: BudgetSource,
 }
 
 /// Parses a percentile key: `p50`, `p95`, `p99`, `p99.9`, `p999` (= 99.9), `p9999` (= 99.99),
 /// `p100` (= max). Returns the percentile and its normalised label.
-pub fn parse_percentile(key: &str) -> Result<(f64, String), String> {
+pub(crate) fn parse_percentile(key: &str) -> Result<(f64, String), String> {
     let bad =
         || format!("`{key}` is not a percentile; write p50, p90, p95, p99, p99.9 (or p999), p100");
     let digits = key.strip_prefix('p').ok_or_else(bad)?;
@@ -61,7 +61,7 @@ pub fn parse_percentile(key: &str) -> Result<(f64, String), String> {
 }
 
 /// Parses a limit such as `10ms`, `250us`, `1.5s` into whole microseconds (at least 1).
-pub fn parse_limit(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_limit(text: &str) -> Result<u64, String> {
     let d: Duration = humantime::parse_duration(text.trim()).map_err(|e| {
         format!(
             "limit `{text}` is not a duration ({}); write a number and a unit, e.g. 10ms, 250us or 1.5s",
@@ -89,7 +89,7 @@ fn duration_problem(e: &humantime::DurationError) -> String {
 }
 
 /// Resolves an operation name, listing the known ones when it is wrong.
-pub fn parse_op(name: &str) -> Result<Op, String> {
+pub(crate) fn parse_op(name: &str) -> Result<Op, String> {
     Op::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
         format!(
@@ -100,7 +100,7 @@ pub fn parse_op(name: &str) -> Result<Op, String> {
 }
 
 /// Parses one `--budget OP.pNN=LIMIT` flag.
-pub fn parse_flag(flag: &str) -> Result<Budget, String> {
+pub(crate) fn parse_flag(flag: &str) -> Result<Budget, String> {
     let (lhs, limit) = flag.split_once('=').ok_or_else(|| {
         format!("`{flag}` must look like OP.pNN=LIMIT, e.g. bundle_fetch.p95=10ms")
     })?;
@@ -120,7 +120,7 @@ pub fn parse_flag(flag: &str) -> Result<Budget, String> {
 }
 
 /// Adds `extra` to `budgets`, replacing any budget on the same operation and percentile.
-pub fn merge(budgets: &mut Vec<Budget>, extra: Vec<Budget>) {
+pub(crate) fn merge(budgets: &mut Vec<Budget>, extra: Vec<Budget>) {
     for b in extra {
         budgets.retain(|x| !(x.op == b.op && x.label == b.label));
         budgets.push(b);

@@ -2,21 +2,21 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A problem in a scenario file (or in a `--budget` flag), with its location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
     /// The file, or `--budget` for a command-line budget.
-    pub origin: String,
+    pub(crate) origin: String,
     /// 1-based line and column, when the problem has a place in the file.
-    pub position: Option<(usize, usize)>,
-    pub message: String,
+    pub(crate) position: Option<(usize, usize)>,
+    pub(crate) message: String,
 }
 
 impl ScenarioError {
     /// An error at a byte span of `source` (the file's text).
-    pub fn at(
+    pub(crate) fn at(
         path: &Path,
         source: &str,
         span: Option<Range<usize>>,
@@ -30,16 +30,12 @@ impl ScenarioError {
     }
 
     /// An error in a command-line `--budget` value.
-    pub fn flag(value: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn flag(value: &str, message: impl Into<String>) -> Self {
         ScenarioError {
             origin: format!("--budget {value}"),
             position: None,
             message: message.into(),
         }
-    }
-
-    pub fn path(&self) -> PathBuf {
-        PathBuf::from(&self.origin)
     }
 }
 
@@ -60,7 +56,7 @@ impl From<ScenarioError> for crate::Error {
     }
 }
 
-pub use crate::source::line_column;
+pub(crate) use crate::source::line_column;
 
 #[cfg(test)]
 mod tests {

@@ -9,29 +9,29 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// How long a killed server stays down when the fault does not say.
-pub const DEFAULT_DOWN: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_DOWN: Duration = Duration::from_secs(2);
 /// How long a paused database stays frozen when the fault does not say.
-pub const DEFAULT_PAUSE: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_PAUSE: Duration = Duration::from_secs(3);
 
 /// A fault as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFault {
+pub(crate) struct RawFault {
     /// Offset from the start of the measured window (after warm-up).
-    pub at: Spanned<String>,
-    pub kind: Spanned<String>,
+    pub(crate) at: Spanned<String>,
+    pub(crate) kind: Spanned<String>,
     /// kill_server: how long the server stays down before it is started again.
-    pub down: Option<Spanned<String>>,
+    pub(crate) down: Option<Spanned<String>>,
     /// pause_db: how long the database stays frozen.
     #[serde(rename = "for")]
-    pub for_: Option<Spanned<String>>,
+    pub(crate) for_: Option<Spanned<String>>,
     /// Run this shell command instead of the built-in injection (user orchestration).
-    pub command: Option<Spanned<String>>,
+    pub(crate) command: Option<Spanned<String>>,
 }
 
 /// What a fault does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// SIGKILL the bundled server, start it again on the same address after `down`.
     KillServer,
     /// SIGTERM (graceful shutdown) and start again.
@@ -45,7 +45,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
+    pub(crate) const ALL: [FaultKind; 5] = [
         FaultKind::KillServer,
         FaultKind::RestartServer,
         FaultKind::RestartDb,
@@ -53,7 +53,7 @@ impl FaultKind {
         FaultKind::DropDbConnections,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             FaultKind::KillServer => "kill_server",
             FaultKind::RestartServer => "restart_server",
@@ -62,23 +62,18 @@ impl FaultKind {
             FaultKind::DropDbConnections => "drop_db_connections",
         }
     }
-
-    /// Whether the fault acts on the server (else on the database).
-    pub fn on_server(self) -> bool {
-        matches!(self, FaultKind::KillServer | FaultKind::RestartServer)
-    }
 }
 
 /// A validated fault.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fault {
-    pub at: Duration,
-    pub kind: FaultKind,
+pub(crate) struct Fault {
+    pub(crate) at: Duration,
+    pub(crate) kind: FaultKind,
     /// kill_server: time down; pause_db: time frozen; zero otherwise.
-    pub hold: Duration,
-    pub command: Option<String>,
+    pub(crate) hold: Duration,
+    pub(crate) command: Option<String>,
     /// 1-based line and column of the fault's `kind` (for errors found later, at run time).
-    pub position: (usize, usize),
+    pub(crate) position: (usize, usize),
 }
 
 /// Validates one `[[faults]]` entry; `err` builds a located error, `duration` parses one.

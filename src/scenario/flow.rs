@@ -19,8 +19,8 @@ pub enum FlowKind {
 }
 
 impl FlowKind {
-    pub const COUNT: usize = 8;
-    pub const ALL: [FlowKind; FlowKind::COUNT] = [
+    pub(crate) const COUNT: usize = 8;
+    pub(crate) const ALL: [FlowKind; FlowKind::COUNT] = [
         FlowKind::Register,
         FlowKind::Replenish,
         FlowKind::Rotate,
@@ -37,7 +37,7 @@ impl FlowKind {
     }
 
     /// The flow whose `[mix]` key is `name`.
-    pub fn from_name(name: &str) -> Option<FlowKind> {
+    pub(crate) fn from_name(name: &str) -> Option<FlowKind> {
         FlowKind::ALL.into_iter().find(|k| k.name() == name)
     }
 }

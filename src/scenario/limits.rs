@@ -7,30 +7,30 @@
 use std::time::Duration;
 
 /// population.users (and closed.users): every user is registered and connected up front.
-pub const MAX_USERS: u32 = 100_000;
+pub(crate) const MAX_USERS: u32 = 100_000;
 /// population.devices_per_user.
-pub const MAX_DEVICES_PER_USER: u32 = 64;
+pub(crate) const MAX_DEVICES_PER_USER: u32 = 64;
 /// users × devices_per_user: each device holds a WebSocket and precomputed keys.
-pub const MAX_DEVICES: u64 = 200_000;
+pub(crate) const MAX_DEVICES: u64 = 200_000;
 /// Any arrival rate, flows per second.
-pub const MAX_RATE: f64 = 100_000.0;
+pub(crate) const MAX_RATE: f64 = 100_000.0;
 /// duration, each stage, warm-up, ramps.
-pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// drain, offline.away, think_time: waits inside or after a run.
-pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// memory_probe_devices: connected on top of the population.
-pub const MAX_PROBE_DEVICES: u32 = 20_000;
+pub(crate) const MAX_PROBE_DEVICES: u32 = 20_000;
 /// converse.messages and offline.messages, per flow; the ratchet skips at most 1000 keys.
-pub const MAX_MESSAGES_PER_FLOW: u32 = 1_000;
+pub(crate) const MAX_MESSAGES_PER_FLOW: u32 = 1_000;
 /// open.max_in_flight.
-pub const MAX_IN_FLIGHT: u32 = 1_000_000;
+pub(crate) const MAX_IN_FLIGHT: u32 = 1_000_000;
 /// Flows one run may schedule (mean rate × duration): bounds the schedule and its keys.
-pub const MAX_FLOWS: f64 = 50_000_000.0;
+pub(crate) const MAX_FLOWS: f64 = 50_000_000.0;
 
 /// A scenario file's size.
-pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Human form of a duration bound for messages ("24h").
-pub fn show(d: Duration) -> String {
+pub(crate) fn show(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }

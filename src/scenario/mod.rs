@@ -4,66 +4,65 @@
 //! type, unknown key) or ours (negative rate, unknown budget operation, …) is reported as
 //! `file:line:column: what is wrong`, using toml's spans.
 
-pub mod budget;
+pub(crate) mod budget;
 mod error;
-pub mod fault;
+pub(crate) mod fault;
 mod file;
 mod flow;
-pub mod limits;
+pub(crate) mod limits;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use budget::{Budget, BudgetSource};
-pub use error::{line_column, ScenarioError};
-pub use fault::{Fault, FaultKind};
-pub use file::LoadModel;
+pub(crate) use budget::{Budget, BudgetSource};
+pub(crate) use error::{line_column, ScenarioError};
+pub(crate) use fault::{Fault, FaultKind};
+pub(crate) use file::LoadModel;
 pub use flow::FlowKind;
 use toml::Spanned;
 
 /// The server's per-request limit on one-time prekeys (docs/api.md).
-pub const MAX_PREKEYS_PER_UPLOAD: u32 = 100;
+pub(crate) const MAX_PREKEYS_PER_UPLOAD: u32 = 100;
 
 /// Late starts (share of flows started) above which a run fails: the schedule was not held.
-pub const DEFAULT_MAX_LATE_STARTS: f64 = 0.01;
+pub(crate) const DEFAULT_MAX_LATE_STARTS: f64 = 0.01;
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    pub name: String,
-    pub description: Option<String>,
-    pub path: PathBuf,
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
     /// The file's full text (embedded in the report).
-    pub source: String,
+    pub(crate) source: String,
     pub seed: u64,
     /// The server API named by the file (`api = "..."`), if any; `--api` overrides it.
-    pub api: Option<crate::client::Dialect>,
+    pub(crate) api: Option<crate::client::Dialect>,
     pub load: Load,
     /// Total run time including warm-up.
-    pub duration: Duration,
-    pub warmup: Duration,
-    pub drain: Duration,
-    pub population: Population,
+    pub(crate) duration: Duration,
+    pub(crate) warmup: Duration,
+    pub(crate) drain: Duration,
+    pub(crate) population: Population,
     /// Weight per [`FlowKind`], indexed by `FlowKind as usize`.
     pub weights: [u32; FlowKind::COUNT],
     pub converse_messages: u32,
-    pub fanout_group_size: u32,
-    pub offline_messages: u32,
-    pub offline_away: Duration,
-    pub message_size: u32,
+    pub(crate) fanout_group_size: u32,
+    pub(crate) offline_messages: u32,
+    pub(crate) offline_away: Duration,
+    pub(crate) message_size: u32,
     /// Largest share of failed attempts per operation that still passes (0..=1).
-    pub max_error_rate: f64,
+    pub(crate) max_error_rate: f64,
     /// Open model: largest share of late starts that still passes (0..=1).
-    pub max_late_start_share: f64,
-    pub memory_probe_devices: u32,
-    pub budgets: Vec<Budget>,
+    pub(crate) max_late_start_share: f64,
+    pub(crate) memory_probe_devices: u32,
+    pub(crate) budgets: Vec<Budget>,
     /// Failures to inject, by offset from the start of the measured window.
-    pub faults: Vec<Fault>,
+    pub(crate) faults: Vec<Fault>,
     /// Flows taken out of the mix because the server's API cannot run them
     /// (`--skip-unsupported`); empty as loaded.
-    pub skipped_flows: Vec<crate::load::capability::SkippedFlow>,
+    pub(crate) skipped_flows: Vec<crate::load::capability::SkippedFlow>,
 }
 
 /// The flows' own settings, as validated.
@@ -84,11 +83,11 @@ struct RunLimits {
 
 /// The population set up before the clock starts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Population {
-    pub users: u32,
-    pub devices_per_user: u32,
-    pub one_time_prekeys: u32,
-    pub replenish_threshold: u32,
+pub(crate) struct Population {
+    pub(crate) users: u32,
+    pub(crate) devices_per_user: u32,
+    pub(crate) one_time_prekeys: u32,
+    pub(crate) replenish_threshold: u32,
 }
 
 /// How load is applied.
@@ -101,30 +100,30 @@ pub enum Load {
 /// Open model: flows start at an arrival rate, linearly interpolated between stage ends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenPlan {
-    pub start_rate: f64,
-    pub stages: Vec<Stage>,
-    pub max_in_flight: u32,
+    pub(crate) start_rate: f64,
+    pub(crate) stages: Vec<Stage>,
+    pub(crate) max_in_flight: u32,
 }
 
 /// Ramp linearly to `rate` flows/s over `duration`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stage {
-    pub duration: Duration,
-    pub rate: f64,
+pub(crate) struct Stage {
+    pub(crate) duration: Duration,
+    pub(crate) rate: f64,
 }
 
 /// Closed model: N virtual users looping over flows, ramped up and down.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedPlan {
-    pub users: u32,
-    pub ramp_up: Duration,
-    pub ramp_down: Duration,
-    pub think_time: Duration,
+    pub(crate) users: u32,
+    pub(crate) ramp_up: Duration,
+    pub(crate) ramp_down: Duration,
+    pub(crate) think_time: Duration,
 }
 
 impl OpenPlan {
     /// Configured average rate over the whole run.
-    pub fn mean_rate(&self) -> f64 {
+    pub(crate) fn mean_rate(&self) -> f64 {
         let total: f64 = self.stages.iter().map(|s| s.duration.as_secs_f64()).sum();
         if total == 0.0 {
             return 0.0;
@@ -141,7 +140,7 @@ impl OpenPlan {
 
 impl Scenario {
     /// An error about fault `f` found after parsing (e.g. the provider cannot inject it).
-    pub fn fault_error(&self, f: &Fault, message: impl Into<String>) -> ScenarioError {
+    pub(crate) fn fault_error(&self, f: &Fault, message: impl Into<String>) -> ScenarioError {
         ScenarioError {
             origin: self.path.display().to_string(),
             position: Some(f.position),
@@ -181,19 +180,12 @@ impl Scenario {
         Validator { path, source }.validate(raw)
     }
 
-    pub fn model(&self) -> LoadModel {
-        match self.load {
-            Load::Open(_) => LoadModel::Open,
-            Load::Closed(_) => LoadModel::Closed,
-        }
-    }
-
-    pub fn weight(&self, flow: FlowKind) -> u32 {
+    pub(crate) fn weight(&self, flow: FlowKind) -> u32 {
         self.weights[flow as usize]
     }
 
     /// Adds or overrides budgets from `--budget` flags.
-    pub fn apply_budget_flags(&mut self, flags: &[String]) -> Result<(), ScenarioError> {
+    pub(crate) fn apply_budget_flags(&mut self, flags: &[String]) -> Result<(), ScenarioError> {
         let mut extra = Vec::new();
         for f in flags {
             extra.push(budget::parse_flag(f).map_err(|m| ScenarioError::flag(f, m))?);
@@ -309,7 +301,6 @@ impl Validator<'_> {
 
         Ok(Scenario {
             name,
-            description: raw.description,
             path: self.path.to_path_buf(),
             source: self.source.to_string(),
             seed: raw.seed,

@@ -2,9 +2,10 @@
 //! schema with the defect (flagged, with evidence) and one without (not flagged), on a real
 //! PostgreSQL from the provider.
 
-use e2ee_harness::conform::{self, outcome::Report, pack::Pack};
+use e2ee_harness::conform::{self, outcome::ConformReport};
+use e2ee_harness::schema_pack::SchemaPack;
 
-async fn run(files: &[(&str, &str)]) -> Report {
+async fn run(files: &[(&str, &str)]) -> ConformReport {
     let dir = tempfile::tempdir().expect("temp dir");
     for (path, body) in files {
         let p = dir.path().join(path);
@@ -12,15 +13,15 @@ async fn run(files: &[(&str, &str)]) -> Report {
         std::fs::write(p, body).unwrap();
     }
     let pg = disposable_pg::shared_for_tests();
-    let (pack, expect) = conform::load(Pack::load(dir.path()).unwrap()).unwrap();
+    let (pack, expect) = conform::load(SchemaPack::load(dir.path()).unwrap()).unwrap();
     conform::run(pg, &pack, &expect).await.expect("run")
 }
 
-fn listing(r: &Report) -> String {
+fn listing(r: &ConformReport) -> String {
     conform::report::text(r, None)
 }
 
-fn objects(r: &Report, rule: &str) -> Vec<String> {
+fn objects(r: &ConformReport, rule: &str) -> Vec<String> {
     r.findings_of(rule)
         .map(|c| c.object.clone().unwrap_or_default())
         .collect()

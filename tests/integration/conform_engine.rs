@@ -2,7 +2,8 @@
 //! PostgreSQL from the provider. Each test asserts the engine reports that defect (and that a
 //! correct schema yields no findings).
 
-use e2ee_harness::conform::{self, outcome::Report, outcome::Status, pack::Pack};
+use e2ee_harness::conform::{self, outcome::ConformReport, outcome::Status};
+use e2ee_harness::schema_pack::SchemaPack;
 use e2ee_harness::Error;
 
 /// Writes a pack into a temp dir: `files` are paths relative to the pack (e.g.
@@ -17,14 +18,14 @@ fn pack(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-async fn run(files: &[(&str, &str)]) -> Result<Report, Error> {
+async fn run(files: &[(&str, &str)]) -> Result<ConformReport, Error> {
     let dir = pack(files);
     let pg = disposable_pg::shared_for_tests();
-    let (pack, expect) = conform::load(Pack::load(dir.path())?)?;
+    let (pack, expect) = conform::load(SchemaPack::load(dir.path())?)?;
     conform::run(pg, &pack, &expect).await
 }
 
-fn listing(r: &Report) -> String {
+fn listing(r: &ConformReport) -> String {
     conform::report::text(r, None)
 }
 
@@ -566,7 +567,7 @@ async fn bad_pack_layouts_are_refused_before_any_database() {
         ("migrations/001_a.sql", "SELECT 1;"),
         ("migrations/a.sql", "SELECT 1;"),
     ]);
-    let e = Pack::load(dir.path()).unwrap_err();
+    let e = SchemaPack::load(dir.path()).unwrap_err();
     assert_eq!(e.outcome().code(), 2);
     assert!(
         e.to_string().contains("a.sql: not a migration file name"),
@@ -577,7 +578,7 @@ async fn bad_pack_layouts_are_refused_before_any_database() {
         ("migrations/001_a.sql", "SELECT 1;"),
         ("migrations/002_b.down.sql", "SELECT 1;"),
     ]);
-    assert!(Pack::load(dir.path())
+    assert!(SchemaPack::load(dir.path())
         .unwrap_err()
         .to_string()
         .contains("a rollback for migration 2, which does not exist"));
@@ -589,14 +590,14 @@ async fn bad_pack_layouts_are_refused_before_any_database() {
             "[[table]]\nname = \"t\"\nprimary_key = \"id\"\n",
         ),
     ]);
-    let e = conform::load(Pack::load(dir.path()).unwrap()).unwrap_err();
+    let e = conform::load(SchemaPack::load(dir.path()).unwrap()).unwrap_err();
     assert!(e.to_string().contains("expect.toml:3:15"), "{e}");
 
     let dir = pack(&[
         ("migrations/001_a.sql", "SELECT 1;"),
         ("expect.toml", "[[seed]]\nbefore = 9\nsql = \"SELECT 1\"\n"),
     ]);
-    let e = conform::load(Pack::load(dir.path()).unwrap()).unwrap_err();
+    let e = conform::load(SchemaPack::load(dir.path()).unwrap()).unwrap_err();
     assert!(
         e.to_string().contains("no up migration has that number"),
         "{e}"
@@ -609,7 +610,7 @@ async fn bad_pack_layouts_are_refused_before_any_database() {
             "[[table]]\nname = \"t\"\nindexes = [ { columns = [\"at NULLS\"] } ]\n",
         ),
     ]);
-    let e = conform::load(Pack::load(dir.path()).unwrap()).unwrap_err();
+    let e = conform::load(SchemaPack::load(dir.path()).unwrap()).unwrap_err();
     assert_eq!(e.outcome().code(), 2);
     let msg = e.to_string();
     assert!(

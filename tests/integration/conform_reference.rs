@@ -1,13 +1,15 @@
 //! Acceptance: `e2ee-harness conform --schema reference` passes, with the reference schema's
 //! expectations (reference-server/expect.toml) written out in full.
 
-use e2ee_harness::conform::{self, outcome::Kind, outcome::Status, pack::Pack};
+use e2ee_harness::conform::{self, outcome::Kind, outcome::Status};
+use e2ee_harness::schema_pack::SchemaPack;
 
 #[tokio::test]
 async fn the_reference_schema_conforms_to_its_expectations() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (pack, expect) = conform::load(Pack::resolve("reference", root).expect("reference pack"))
-        .expect("expect.toml");
+    let (pack, expect) =
+        conform::load(SchemaPack::resolve("reference", root).expect("reference pack"))
+            .expect("expect.toml");
     let pg = disposable_pg::shared_for_tests();
     let report = conform::run(pg, &pack, &expect).await.expect("run");
     let text = conform::report::text(&report, None);

@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use e2ee_harness::dbbench::{self, report, Options, Report};
+use e2ee_harness::dbbench::{self, report, BenchReport, Options};
+use e2ee_harness::verdict::bench::BenchOutcome;
 
 /// Writes a pack (one migration, one workload) into `dir`.
 fn pack(dir: &Path, migration: &str, workload: &str) {
@@ -16,7 +17,7 @@ fn pack(dir: &Path, migration: &str, workload: &str) {
     std::fs::write(dir.join("workload.toml"), workload).unwrap();
 }
 
-async fn bench(dir: &Path, scales: &[u64]) -> Report {
+async fn bench(dir: &Path, scales: &[u64]) -> BenchReport {
     let (p, w) = dbbench::prepare(dir.to_str().unwrap()).unwrap();
     let options = Options {
         scales: scales.to_vec(),
@@ -113,11 +114,11 @@ async fn an_insert_trigger_taking_an_exclusive_lock_is_a_lock_wait_finding() {
         report
             .findings
             .iter()
-            .any(|f| f.starts_with("dbbench.lock_wait: at 100 devices, insert_event waited for insert_event: ExclusiveLock")),
+            .any(|f| f.to_string().starts_with("dbbench.lock_wait: at 100 devices, insert_event waited for insert_event: ExclusiveLock")),
         "{:?}",
         report.findings
     );
-    assert_eq!(report.outcome, "failed");
+    assert_eq!(report.outcome, BenchOutcome::Failed);
 
     // Every output carries it: the terminal summary, report.json and report.html.
     let summary = report::summary(&report);
@@ -153,7 +154,7 @@ async fn inserts_as_slow_but_without_a_shared_lock_are_no_finding() {
         !report
             .findings
             .iter()
-            .any(|f| f.starts_with("dbbench.lock_wait")),
+            .any(|f| f.to_string().starts_with("dbbench.lock_wait")),
         "{:?}",
         report.findings
     );
@@ -262,10 +263,9 @@ async fn a_scan_without_index_and_a_counting_trigger_are_growth_findings() {
         evidence.contains("trigger audit_recount on audit (function recount_devices()"),
         "{evidence}"
     );
-    assert!(report
-        .findings
-        .iter()
-        .any(|f| f.starts_with("dbbench.growth: audit_insert: cost grows as devices^")));
+    assert!(report.findings.iter().any(|f| f
+        .to_string()
+        .starts_with("dbbench.growth: audit_insert: cost grows as devices^")));
 
     let summary = report::summary(&report);
     assert!(summary.contains("Seq Scan on devices"), "{summary}");

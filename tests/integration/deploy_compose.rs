@@ -14,7 +14,7 @@ use e2ee_harness::load::mix::Mix;
 use e2ee_harness::load::schedule::ArrivalSchedule;
 use e2ee_harness::load::shard::{ArrivalDraws, Shard};
 use e2ee_harness::report::json;
-use e2ee_harness::report::model::{decode_histogram, new_histogram, Report};
+use e2ee_harness::report::model::{decode_histogram, new_histogram, RunReport};
 use e2ee_harness::scenario::{FlowKind, Load, Scenario};
 
 const WORKERS: u32 = 3;
@@ -226,7 +226,7 @@ fn three_compose_workers_run_exactly_the_scenario_and_merge_exactly() {
     }
 
     let scenario = Scenario::parse(Path::new("sharded.toml"), SCENARIO).unwrap();
-    let workers: Vec<Report> = (1..=WORKERS)
+    let workers: Vec<RunReport> = (1..=WORKERS)
         .map(|i| json::read(&reports.join(format!("worker-{i}"))).unwrap())
         .collect();
     let merged = json::read(&reports.join("merged")).unwrap();
@@ -241,7 +241,7 @@ fn three_compose_workers_run_exactly_the_scenario_and_merge_exactly() {
     assert!(left.is_empty(), "left behind by compose down: {left}");
 }
 
-fn assert_workers_are_their_shards(workers: &[Report], scenario: &Scenario) {
+fn assert_workers_are_their_shards(workers: &[RunReport], scenario: &Scenario) {
     let Load::Open(plan) = &scenario.load else {
         unreachable!()
     };
@@ -263,7 +263,7 @@ fn assert_workers_are_their_shards(workers: &[Report], scenario: &Scenario) {
     }
 }
 
-fn assert_totals_are_the_scenarios(merged: &Report, scenario: &Scenario) {
+fn assert_totals_are_the_scenarios(merged: &RunReport, scenario: &Scenario) {
     let (total, kinds) = intended_kinds(scenario);
     let info = merged.merged.as_ref().expect("merge info");
     assert_eq!((info.workers, info.shards), (WORKERS, Some(WORKERS)));
@@ -297,7 +297,7 @@ fn assert_totals_are_the_scenarios(merged: &Report, scenario: &Scenario) {
     assert!(merged.passed, "{:?}", merged.failures);
 }
 
-fn assert_histograms_are_the_union(merged: &Report, workers: &[Report]) {
+fn assert_histograms_are_the_union(merged: &RunReport, workers: &[RunReport]) {
     for (name, op) in &merged.operations {
         let mut union = new_histogram();
         let mut count = 0;
@@ -334,7 +334,7 @@ fn assert_histograms_are_the_union(merged: &Report, workers: &[Report]) {
 
 /// The server's own tables: every device has its own identity key, every message id is
 /// stored once, and each carries the shard of the worker that sent it.
-fn assert_no_id_is_shared(project: &Project, merged: &Report, workers: &[Report]) {
+fn assert_no_id_is_shared(project: &Project, merged: &RunReport, workers: &[RunReport]) {
     let devices: u64 = workers.iter().map(|w| w.generator.devices).sum();
     assert_eq!(
         project.psql("SELECT count(*) || ' ' || count(DISTINCT identity_key) FROM devices"),

@@ -10,7 +10,7 @@ use crate::common::hlog;
 use std::collections::BTreeMap;
 
 use common::{build_report, record_run, RunSpec};
-use e2ee_harness::report::model::{decode_histogram, Integrity, Report};
+use e2ee_harness::report::model::{decode_histogram, Integrity, RunReport};
 use e2ee_harness::report::{json, write_report_dir};
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
@@ -19,7 +19,7 @@ use quick_xml::Reader;
 
 /// A recorded run with one budget that holds, one that cannot (half the observed value),
 /// and one integrity failure.
-fn failing_report() -> Report {
+fn failing_report() -> RunReport {
     let samples = record_run(4, 25, 11);
     let probe = build_report(&samples, &RunSpec::new("files", 4));
     let fetch_p95 = probe.operations["bundle_fetch"].p95_us;

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{build_report, path_str, record_run, run_harness, stderr, RunSpec, Sample};
-use e2ee_harness::report::model::{decode_histogram, Integrity, OperationStats, Report};
+use e2ee_harness::report::model::{decode_histogram, Integrity, OperationStats, RunReport};
 use e2ee_harness::report::{json, merge::merge, write_report_dir};
 use e2ee_harness::verdict::{Failure, RunFailure};
 
@@ -93,7 +93,7 @@ fn assert_same_operation(m: &OperationStats, w: &OperationStats, name: &str) {
     }
 }
 
-fn assert_merged_equals_whole(merged: &Report, whole: &Report) {
+fn assert_merged_equals_whole(merged: &RunReport, whole: &RunReport) {
     assert_eq!(
         merged.operations.keys().collect::<Vec<_>>(),
         whole.operations.keys().collect::<Vec<_>>()
@@ -335,7 +335,7 @@ fn merge_judges_error_rates_again_on_the_merged_counts() {
 }
 
 /// The error-rate failures of `bundle_fetch` (the fixture has errors elsewhere too).
-fn bundle_failures(r: &Report) -> Vec<Failure> {
+fn bundle_failures(r: &RunReport) -> Vec<Failure> {
     r.failures
         .iter()
         .filter(

@@ -8,12 +8,12 @@ use crate::common;
 
 use common::{build_report, path_str, record_run, run_harness, stderr, RunSpec, Sample};
 use e2ee_harness::report::merge::merge;
-use e2ee_harness::report::model::{Report, ShardInfo};
+use e2ee_harness::report::model::{RunReport, ShardInfo};
 use e2ee_harness::report::{json, write_report_dir};
 use e2ee_harness::verdict::{Failure, RunFailure};
 
 /// Reports of shards `1..=n` of a test of `count` shards, each from its own samples.
-fn shards(n: u32, count: u32, spec: &RunSpec) -> Vec<Report> {
+fn shards(n: u32, count: u32, spec: &RunSpec) -> Vec<RunReport> {
     let samples = record_run(2, 12, 40);
     (1..=n)
         .map(|i| {
@@ -39,7 +39,7 @@ fn labels(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("worker-{i}")).collect()
 }
 
-fn refusal(reports: &[Report]) -> String {
+fn refusal(reports: &[RunReport]) -> String {
     match merge(reports, &labels(reports.len())) {
         Ok(_) => panic!("merged reports that do not belong together"),
         Err(e) => {

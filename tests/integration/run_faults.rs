@@ -11,7 +11,7 @@ use crate::common;
 use std::path::Path;
 
 use common::{path_str, run_harness, stderr, stdout};
-use e2ee_harness::report::Report;
+use e2ee_harness::report::RunReport;
 
 /// Schedule and error-rate checks are loose: they are about timing, which a test must not
 /// judge; the run is judged here by its integrity ledger and its fault accounting.
@@ -93,7 +93,7 @@ fn write_scenario(dir: &Path, faults: &str) -> std::path::PathBuf {
     path
 }
 
-fn read_report(dir: &Path) -> Report {
+fn read_report(dir: &Path) -> RunReport {
     e2ee_harness::report::json::read(&dir.join("report.json")).unwrap()
 }
 

@@ -27,7 +27,7 @@ fn environment(target: &str) -> Environment {
     }
 }
 
-async fn run(file: &str) -> (e2ee_harness::report::Report, tempfile::TempDir) {
+async fn run(file: &str) -> (e2ee_harness::report::RunReport, tempfile::TempDir) {
     let server = common::server().await;
     let scenario = Scenario::load(&common::scenario(file)).unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();

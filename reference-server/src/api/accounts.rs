@@ -19,7 +19,7 @@ use crate::store::NewDevice;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
+pub(super) struct RegisterRequest {
     /// 1..=16380, chosen by the client.
     #[schema(minimum = 1, maximum = 16380)]
     pub registration_id: u32,
@@ -33,7 +33,7 @@ pub struct RegisterRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RegisterResponse {
+pub(super) struct RegisterResponse {
     pub user_id: Uuid,
     pub device_id: u32,
     /// Bearer token of the new device; shown once, stored only as its SHA-256.
@@ -68,7 +68,7 @@ fn new_device(req: &RegisterRequest) -> Result<(NewDevice, String), ApiError> {
         (status = 400, body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, description = "bad signed prekey signature; nothing stored", body = ErrorBody)))]
-pub async fn register_user(
+pub(super) async fn register_user(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
@@ -92,7 +92,7 @@ pub async fn register_user(
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 422, description = "bad signed prekey signature; nothing stored", body = ErrorBody)))]
-pub async fn add_device(
+pub(super) async fn add_device(
     State(app): State<AppState>,
     caller: Device,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -117,7 +117,7 @@ pub async fn add_device(
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "the caller's user has no such device", body = ErrorBody)))]
-pub async fn remove_device(
+pub(super) async fn remove_device(
     State(app): State<AppState>,
     caller: Device,
     ApiPath(device_id): ApiPath<u32>,

@@ -127,6 +127,6 @@ impl PartialSchema for Blob {
 impl ToSchema for Blob {}
 
 /// Encodes bytes read from the database; lengths there are guaranteed by CHECKs.
-pub fn fixed<const N: usize>(v: Vec<u8>) -> Fixed<N> {
+pub(super) fn fixed<const N: usize>(v: Vec<u8>) -> Fixed<N> {
     Fixed(v.try_into().unwrap_or([0; N]))
 }

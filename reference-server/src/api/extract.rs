@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 
 /// A JSON body: `application/json`, within the route's size limit, no unknown fields.
-pub struct ApiJson<T>(pub T);
+pub(super) struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -73,7 +73,7 @@ fn is_length_limit(e: &axum::Error) -> bool {
 
 /// The limit of the route, recorded so a 413 can say what it is.
 #[derive(Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub(super) struct BodyLimit(pub usize);
 
 fn body_error(e: BytesRejection, limit: usize) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -84,7 +84,7 @@ fn body_error(e: BytesRejection, limit: usize) -> ApiError {
 }
 
 /// Deserializes with the path of the failing field in the message.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -121,7 +121,7 @@ pub(super) fn strip_position(s: &str) -> String {
 }
 
 /// Path parameters, with JSON errors.
-pub struct ApiPath<T>(pub T);
+pub(super) struct ApiPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;

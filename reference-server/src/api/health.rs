@@ -13,7 +13,7 @@ use super::AppState;
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(super) struct Health {
     pub status: &'static str,
     pub database: &'static str,
     /// WebSocket sessions on this instance.
@@ -26,7 +26,7 @@ pub struct Health {
 /// Liveness and database reachability.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, description = "database unreachable", body = ErrorBody)))]
-pub async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
+pub(super) async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
     let durable = app.store.ping().await?;
     Ok(Json(Health {
         status: "ok",
@@ -39,7 +39,7 @@ pub async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiErr
 /// Prometheus text: request counts and latency histograms per route.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain")))]
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+pub(super) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let status = app.store.pool_status();
     let mut text = app.metrics.render();
     let in_use = status.size.saturating_sub(status.available);

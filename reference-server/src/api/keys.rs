@@ -19,7 +19,7 @@ use crate::store;
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignedPrekeyBody {
+pub(super) struct SignedPrekeyBody {
     /// Any unsigned 32-bit value.
     #[schema(value_type = i64, minimum = 0, maximum = 4_294_967_295.0)]
     pub key_id: u32,
@@ -31,7 +31,7 @@ pub struct SignedPrekeyBody {
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct OneTimePrekeyBody {
+pub(super) struct OneTimePrekeyBody {
     /// Any unsigned 32-bit value.
     #[schema(value_type = i64, minimum = 0, maximum = 4_294_967_295.0)]
     pub key_id: u32,
@@ -41,25 +41,25 @@ pub struct OneTimePrekeyBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UploadPrekeysRequest {
+pub(super) struct UploadPrekeysRequest {
     /// 1 to 100 one-time prekeys.
     #[schema(min_items = 1, max_items = 100)]
     pub prekeys: Vec<OneTimePrekeyBody>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct UploadPrekeysResponse {
+pub(super) struct UploadPrekeysResponse {
     pub stored: i64,
     pub available: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PrekeyCount {
+pub(super) struct PrekeyCount {
     pub one_time: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BundleBody {
+pub(super) struct BundleBody {
     #[schema(value_type = i64, minimum = 0, maximum = 4_294_967_295.0)]
     pub device_id: u32,
     #[schema(minimum = 1, maximum = 16380)]
@@ -72,7 +72,7 @@ pub struct BundleBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BundlesResponse {
+pub(super) struct BundlesResponse {
     pub user_id: Uuid,
     pub bundles: Vec<BundleBody>,
 }
@@ -143,7 +143,7 @@ pub(super) fn signed_prekey(spk: &SignedPrekeyBody) -> store::SignedPrekey {
         (status = 401, body = ErrorBody),
         (status = 409, description = "a key id the device already has (`duplicate_key_id`); nothing stored", body = ErrorBody),
         (status = 413, body = ErrorBody)))]
-pub async fn upload_one_time(
+pub(super) async fn upload_one_time(
     State(app): State<AppState>,
     device: Device,
     ApiJson(body): ApiJson<UploadPrekeysRequest>,
@@ -168,7 +168,7 @@ pub async fn upload_one_time(
         (status = 401, body = ErrorBody),
         (status = 409, description = "key id already used by this device", body = ErrorBody),
         (status = 422, description = "bad signature; nothing stored", body = ErrorBody)))]
-pub async fn rotate_signed(
+pub(super) async fn rotate_signed(
     State(app): State<AppState>,
     device: Device,
     ApiJson(body): ApiJson<SignedPrekeyBody>,
@@ -183,7 +183,7 @@ pub async fn rotate_signed(
 /// How many one-time prekeys the caller has left.
 #[utoipa::path(get, path = "/v1/keys/count", tag = "keys", security(("bearer" = [])),
     responses((status = 200, body = PrekeyCount), (status = 401, body = ErrorBody)))]
-pub async fn count(
+pub(super) async fn count(
     State(app): State<AppState>,
     device: Device,
 ) -> Result<Json<PrekeyCount>, ApiError> {
@@ -219,7 +219,7 @@ fn bundle_body(b: store::Bundle) -> BundleBody {
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "unknown user", body = ErrorBody)))]
-pub async fn user_bundles(
+pub(super) async fn user_bundles(
     State(app): State<AppState>,
     _caller: Device,
     ApiPath(user_id): ApiPath<Uuid>,
@@ -244,7 +244,7 @@ pub async fn user_bundles(
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "unknown user or device", body = ErrorBody)))]
-pub async fn device_bundle(
+pub(super) async fn device_bundle(
     State(app): State<AppState>,
     _caller: Device,
     ApiPath((user_id, device_id)): ApiPath<(Uuid, u32)>,

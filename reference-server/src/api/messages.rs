@@ -19,7 +19,7 @@ use crate::store::{OutgoingEnvelope, SendOutcome, StoredEnvelope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum EnvelopeType {
+pub(super) enum EnvelopeType {
     /// Starts a session (carries the X3DH initial data).
     Prekey,
     /// A Double Ratchet message in an established session.
@@ -37,7 +37,7 @@ impl EnvelopeType {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct OutgoingMessage {
+pub(super) struct OutgoingMessage {
     pub device_id: u32,
     #[serde(rename = "type")]
     pub kind: EnvelopeType,
@@ -49,7 +49,7 @@ pub struct OutgoingMessage {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SendRequest {
+pub(super) struct SendRequest {
     /// Chosen by the sender and shared by the fan-out; resending it is idempotent.
     pub message_id: Uuid,
     /// One per current device of the recipient (the sending device excluded).
@@ -57,14 +57,14 @@ pub struct SendRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SendResponse {
+pub(super) struct SendResponse {
     pub message_id: Uuid,
     pub stored: i64,
     pub duplicate: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Envelope {
+pub(super) struct Envelope {
     pub id: i64,
     pub message_id: Uuid,
     pub sender_user: Uuid,
@@ -77,7 +77,7 @@ pub struct Envelope {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PollResponse {
+pub(super) struct PollResponse {
     /// Oldest first, at most 100.
     pub envelopes: Vec<Envelope>,
     /// More are queued beyond these.
@@ -157,7 +157,7 @@ fn validate(messages: Vec<OutgoingMessage>) -> Result<Vec<OutgoingEnvelope>, Api
         (status = 404, description = "unknown recipient user", body = ErrorBody),
         (status = 409, description = "`mismatched_devices`, with `missing_devices` and `extra_devices`", body = ErrorBody),
         (status = 413, body = ErrorBody)))]
-pub async fn send(
+pub(super) async fn send(
     State(app): State<AppState>,
     sender: Device,
     ApiPath(user_id): ApiPath<Uuid>,
@@ -222,7 +222,7 @@ fn ack_then_store(
 /// The caller's queued envelopes, oldest first.
 #[utoipa::path(get, path = "/v1/messages", tag = "messages", security(("bearer" = [])),
     responses((status = 200, body = PollResponse), (status = 401, body = ErrorBody)))]
-pub async fn poll(
+pub(super) async fn poll(
     State(app): State<AppState>,
     device: Device,
 ) -> Result<Json<PollResponse>, ApiError> {
@@ -242,7 +242,7 @@ pub async fn poll(
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "not one of the caller's envelopes", body = ErrorBody)))]
-pub async fn acknowledge(
+pub(super) async fn acknowledge(
     State(app): State<AppState>,
     device: Device,
     ApiPath(envelope_id): ApiPath<i64>,

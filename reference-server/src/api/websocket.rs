@@ -33,7 +33,7 @@ pub const MAX_SESSIONS_PER_DEVICE: usize = 4;
 /// database (`delivered_at`, the push time); one acknowledged sooner is deleted unmarked, which
 /// saves a write and a commit flush per envelope. Unacknowledged pushes are also marked when
 /// the session ends.
-pub const MARK_DELIVERED_AFTER: Duration = Duration::from_secs(1);
+pub(super) const MARK_DELIVERED_AFTER: Duration = Duration::from_secs(1);
 
 /// Largest frame a client may send (acks are tiny).
 const MAX_CLIENT_FRAME: usize = 4 * 1024;
@@ -41,7 +41,7 @@ const MAX_CLIENT_FRAME: usize = 4 * 1024;
 /// Server → client.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerFrame {
+pub(super) enum ServerFrame {
     Envelope {
         envelope: Envelope,
     },
@@ -58,7 +58,7 @@ pub enum ServerFrame {
 /// Client → server.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientFrame {
+pub(super) enum ClientFrame {
     Ack { id: i64 },
 }
 
@@ -70,7 +70,7 @@ pub enum ClientFrame {
         (status = 400, description = "not a WebSocket upgrade request", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 429, description = "the device already has the maximum number of open sessions", body = ErrorBody)))]
-pub async fn upgrade(
+pub(super) async fn upgrade(
     State(app): State<AppState>,
     SocketDevice(device): SocketDevice,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,

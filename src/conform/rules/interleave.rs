@@ -66,7 +66,7 @@ impl Wait {
                 format!(
                     "{} (its last statement: {})",
                     names(*pid),
-                    crate::conform::runner::excerpt(q, 160)
+                    crate::schema_pack::apply::excerpt(q, 160)
                 )
             })
             .collect();
@@ -120,7 +120,7 @@ pub(crate) async fn finish(running: &mut Running) -> Result<Vec<Row>, String> {
     match handle.await {
         Ok(Ok(rows)) => Ok(rows),
         Ok(Err(e)) => {
-            let (code, msg) = crate::conform::runner::describe(&e);
+            let (code, msg) = crate::schema_pack::apply::describe(&e);
             Err(format!("{msg} (SQLSTATE {code})"))
         }
         Err(e) => Err(format!("task: {e}")),

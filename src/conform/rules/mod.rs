@@ -20,8 +20,8 @@ use tokio_postgres::Client;
 use crate::conform::catalog::Catalog;
 use crate::conform::expect::Expect;
 use crate::conform::outcome::{Check, Kind, Status};
-use crate::conform::pack::Pack;
 use crate::conform::Scratch;
+use crate::schema_pack::SchemaPack;
 use crate::Error;
 
 /// One documented rule.
@@ -96,7 +96,7 @@ pub(crate) const RULES: &[Rule] = &[
 /// must start clean or break things.
 pub(crate) struct Context<'a> {
     pub(crate) pg: &'a Postgres,
-    pub(crate) pack: &'a Pack,
+    pub(crate) pack: &'a SchemaPack,
     pub(crate) expect: &'a Expect,
     pub(crate) cat: &'a Catalog,
     pub(crate) client: &'a Client,
@@ -154,7 +154,7 @@ pub(crate) struct Template {
 impl Template {
     async fn create(
         pg: &Postgres,
-        pack: &Pack,
+        pack: &SchemaPack,
         expect: &Expect,
         timeout: Duration,
     ) -> Result<Template, Error> {

@@ -19,7 +19,7 @@ use crate::conform::rules::interleave::{finish, watch, Session, Watched};
 use crate::conform::rules::names::Name;
 use crate::conform::rules::{Context, Template};
 use crate::dbbench::claims::claimed_value;
-use crate::dbbench::params::{Generator, Value};
+use crate::dbbench::params::{ParamGenerator, Value};
 use crate::dbbench::seed;
 use crate::dbbench::workload::{self, Operation, Param, Workload};
 use crate::Error;
@@ -102,7 +102,7 @@ async fn probe(wl: &Workload, op: &Operation, url: &str) -> Result<Check, Error>
     let setup = disposable_pg::connect(url).await?;
     seed::load(&setup, wl, &counts).await?;
     let sql = workload::substitute(&op.sql, &counts);
-    let mut gen = Generator::new(ChaCha8Rng::seed_from_u64(wl.load.rng_seed), counts.clone());
+    let mut gen = ParamGenerator::new(ChaCha8Rng::seed_from_u64(wl.load.rng_seed), counts.clone());
     // Phase 2: the fetchers, all for device ordinal 1.
     let monitor = setup;
     let mut sessions = Vec::new();

@@ -8,7 +8,7 @@
 //! and answers that show it. The checks are general properties; none is written for one
 //! server. Every check sets up users of its own, so one check's state never leaks into another.
 //!
-//! The report is the schema conformance report ([`super::outcome::Report`]), so the text,
+//! The report is the schema conformance report ([`super::outcome::ConformReport`]), so the text,
 //! `junit.xml` and `conform.json` look the same; FINDING fails like FAIL (exit 1).
 
 mod actor;
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::api::{ApiError, Capability, PushError, ServerApi};
-use crate::conform::outcome::{Check, Kind, Report, Status};
+use crate::conform::outcome::{Check, ConformReport, Kind, Status};
 use crate::crypto::CryptoError;
 
 pub use preflight::preflight;
@@ -159,7 +159,7 @@ pub(crate) struct Target {
 }
 
 /// Runs every check against the server behind `api` (which has passed [`preflight`]).
-pub async fn run(api: Arc<dyn ServerApi>) -> Result<Report, crate::Error> {
+pub async fn run(api: Arc<dyn ServerApi>) -> Result<ConformReport, crate::Error> {
     // No pooled connections for raw requests: a server may refuse a huge body and close the
     // connection without reading it, and a pooled connection reused right after would fail
     // the next, unrelated request.
@@ -175,7 +175,7 @@ pub async fn run(api: Arc<dyn ServerApi>) -> Result<Report, crate::Error> {
     checks.extend(delivery::run(&t).await);
     checks.extend(input::run(&t).await);
     checks.sort_by_key(|c| c.kind);
-    Ok(Report {
+    Ok(ConformReport {
         pack: format!("target ({} API)", t.api.dialect()),
         source: t.api.base().to_string(),
         postgres: String::new(),
@@ -185,7 +185,7 @@ pub async fn run(api: Arc<dyn ServerApi>) -> Result<Report, crate::Error> {
 
 /// `conform.json` of a protocol run: the schema report's shape, with the target and API
 /// instead of the pack and PostgreSQL.
-pub fn json(report: &Report, api: &dyn ServerApi) -> serde_json::Value {
+pub fn json(report: &ConformReport, api: &dyn ServerApi) -> serde_json::Value {
     let mut v = super::report::json(report);
     if let Some(o) = v.as_object_mut() {
         o.remove("pack");

@@ -13,7 +13,7 @@ use crate::crypto::params::{
 
 /// `KDF_RK(rk, dh_out)` → `(root_key, chain_key)`: HKDF-SHA256 with `rk` as salt, `dh_out` as
 /// input key material and `KDF_RK_INFO`, 64 bytes split in two.
-pub fn kdf_rk(rk: &Secret32, dh_out: &Secret32) -> (Secret32, Secret32) {
+pub(crate) fn kdf_rk(rk: &Secret32, dh_out: &Secret32) -> (Secret32, Secret32) {
     let mut okm = Zeroizing::new([0u8; KDF_RK_OUTPUT_LEN]);
     Hkdf::<Sha256>::new(Some(rk.as_bytes()), dh_out.as_bytes())
         .expand(KDF_RK_INFO, okm.as_mut())
@@ -26,7 +26,7 @@ pub fn kdf_rk(rk: &Secret32, dh_out: &Secret32) -> (Secret32, Secret32) {
 
 /// `KDF_CK(ck)` → `(chain_key, message_key)`: HMAC-SHA256 keyed with `ck` over the single
 /// byte 0x02 (next chain key) and 0x01 (message key).
-pub fn kdf_ck(ck: &Secret32) -> (Secret32, Secret32) {
+pub(crate) fn kdf_ck(ck: &Secret32) -> (Secret32, Secret32) {
     (
         hmac_byte(ck, KDF_CK_CHAIN_KEY_CONSTANT),
         hmac_byte(ck, KDF_CK_MESSAGE_KEY_CONSTANT),

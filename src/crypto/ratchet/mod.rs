@@ -18,7 +18,7 @@ use super::prekeys::SignedPreKey;
 use super::x3dh::X3dhOutput;
 use super::{cipher, CryptoError};
 
-pub use kdf::{kdf_ck, kdf_rk};
+pub(crate) use kdf::{kdf_ck, kdf_rk};
 use skipped::{SkippedKey, SkippedKeys};
 
 /// `HEADER(dh_pair, pn, n)`: the sender's current ratchet public key, the length of its
@@ -243,11 +243,6 @@ impl Session {
     /// X3DH's `AD` this session binds every message to.
     pub fn associated_data(&self) -> &[u8] {
         &self.ad
-    }
-
-    /// Our current ratchet public key (`DHs`).
-    pub fn ratchet_public(&self) -> [u8; 32] {
-        self.state.dhs.public()
     }
 
     /// The current ratchet private key, for test vectors only.

@@ -10,33 +10,33 @@ use crate::crypto::params::MAX_STORED_SKIPPED_KEYS;
 
 /// One skipped message key, indexed by the sender's ratchet public key and message number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkippedKey {
+pub(crate) struct SkippedKey {
     #[serde(with = "hex_array")]
-    pub dh: [u8; 32],
-    pub n: u32,
-    pub mk: Secret32,
+    pub(crate) dh: [u8; 32],
+    pub(crate) n: u32,
+    pub(crate) mk: Secret32,
 }
 
 /// Skipped keys in insertion order (oldest first).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct SkippedKeys(VecDeque<SkippedKey>);
+pub(crate) struct SkippedKeys(VecDeque<SkippedKey>);
 
 impl SkippedKeys {
-    pub fn position(&self, dh: &[u8; 32], n: u32) -> Option<usize> {
+    pub(crate) fn position(&self, dh: &[u8; 32], n: u32) -> Option<usize> {
         self.0.iter().position(|k| k.n == n && &k.dh == dh)
     }
 
-    pub fn get(&self, index: usize) -> &SkippedKey {
+    pub(crate) fn get(&self, index: usize) -> &SkippedKey {
         &self.0[index]
     }
 
-    pub fn remove(&mut self, index: usize) {
+    pub(crate) fn remove(&mut self, index: usize) {
         self.0.remove(index);
     }
 
     /// Adds keys, deleting the oldest stored ones beyond the per-session cap.
-    pub fn extend(&mut self, keys: Vec<SkippedKey>) {
+    pub(crate) fn extend(&mut self, keys: Vec<SkippedKey>) {
         for key in keys {
             if self.0.len() == MAX_STORED_SKIPPED_KEYS {
                 self.0.pop_front();
@@ -45,7 +45,7 @@ impl SkippedKeys {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 }

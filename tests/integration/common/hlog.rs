@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use e2ee_harness::report::model::new_histogram;
-use e2ee_harness::report::Report;
+use e2ee_harness::report::RunReport;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
@@ -38,7 +38,7 @@ pub fn totals(hlog: &[u8]) -> BTreeMap<String, Histogram<u64>> {
 
 /// Every operation's count, p50..p99.9 and max in `report` equal the crate's
 /// `value_at_quantile` on the histograms of `hlog`, and so does every budget's observed value.
-pub fn assert_percentiles_match(report: &Report, hlog: &[u8]) {
+pub fn assert_percentiles_match(report: &RunReport, hlog: &[u8]) {
     let read = totals(hlog);
     for (name, op) in report.operations.iter().filter(|(_, op)| op.count > 0) {
         let h = read

@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use e2ee_harness::report::model::{
-    new_histogram, BudgetVerdict, Environment, Generator, Integrity, IntervalStats, OperationStats,
-    Report, ScenarioInfo, StageInfo, Window, HISTOGRAM_MAX_US, SCHEMA_VERSION,
+    new_histogram, BudgetVerdict, Environment, GeneratorHealth, Integrity, IntervalStats,
+    OperationStats, RunReport, ScenarioInfo, StageInfo, Window, HISTOGRAM_MAX_US, SCHEMA_VERSION,
 };
 use e2ee_harness::verdict;
 use rand::{Rng, SeedableRng};
@@ -138,7 +138,10 @@ impl RunSpec {
 
 /// Builds a report the way the load engine does: a histogram per operation and per interval,
 /// budgets judged on the full histograms.
-pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &RunSpec) -> Report {
+pub fn build_report<'a>(
+    samples: impl IntoIterator<Item = &'a Sample>,
+    spec: &RunSpec,
+) -> RunReport {
     let interval_ms = 1000;
     let mut whole: BTreeMap<&str, (hdrhistogram::Histogram<u64>, u64)> = BTreeMap::new();
     let mut slots: BTreeMap<(&str, u64), (hdrhistogram::Histogram<u64>, u64)> = BTreeMap::new();
@@ -184,7 +187,7 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
         "name = \"{}\"\nmodel = \"open\"\nduration = \"{}s\"\n[load]\nrate = 10\n",
         spec.name, spec.seconds
     );
-    let mut report = Report {
+    let mut report = RunReport {
         schema_version: SCHEMA_VERSION,
         scenario: ScenarioInfo {
             name: spec.name.clone(),
@@ -239,7 +242,7 @@ pub fn build_report<'a>(samples: impl IntoIterator<Item = &'a Sample>, spec: &Ru
             })
             .collect(),
         integrity: spec.integrity.clone(),
-        generator: Generator {
+        generator: GeneratorHealth {
             model: "open".into(),
             cpu_share: 0.25,
             cpu_share_includes_server: true,

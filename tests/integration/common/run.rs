@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use disposable_pg::TemplateCache;
 use e2ee_harness::metrics::Op;
-use e2ee_harness::report::Report;
+use e2ee_harness::report::RunReport;
 use reference_server::{RunningServer, ServerConfig};
 
 static TEMPLATE: LazyLock<TemplateCache> = LazyLock::new(|| TemplateCache::new("harness_run"));
@@ -44,7 +44,7 @@ pub async fn server() -> RunningServer {
 
 /// What every smoke run must show, whatever the model: every operation measured, every
 /// message accounted for, nothing lost, duplicated or mangled.
-pub fn assert_smoke_report(report: &Report) {
+pub fn assert_smoke_report(report: &RunReport) {
     for op in Op::ALL {
         let stats = report
             .operations
@@ -66,7 +66,7 @@ pub fn assert_smoke_report(report: &Report) {
     assert!(report.generator.peak_rss_bytes > 0);
 }
 
-pub fn read_report(dir: &Path) -> Report {
+pub fn read_report(dir: &Path) -> RunReport {
     e2ee_harness::report::json::read(dir)
         .unwrap_or_else(|e| panic!("reading the report in {}: {e}", dir.display()))
 }

@@ -4,14 +4,16 @@
 //! `load` measures and never judges; `report merge` judges the merged data again with the
 //! same function, so a verdict can always be recomputed from the report alone. Every output
 //! (terminal, JSON, Markdown, JUnit, HTML) renders the same typed failures; none is encoded as
-//! a string and parsed back.
+//! a string and parsed back. A db-bench is judged the same way in [`bench`].
+
+pub mod bench;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::report::model::{BudgetVerdict, Generator, Report, Resilience};
+use crate::report::model::{BudgetVerdict, GeneratorHealth, Resilience, RunReport};
 use crate::report::summary::format_us;
 
 /// Why a run failed.
@@ -118,9 +120,10 @@ impl Failure {
         }
     }
 
+    #[cfg(test)]
     /// Whether this failure can be recomputed from merged data (budgets, integrity, error
     /// rates), as opposed to a fact about one worker's run.
-    pub fn is_run(&self) -> bool {
+    pub(crate) fn is_run(&self) -> bool {
         matches!(self, Failure::Run { .. })
     }
 }
@@ -251,7 +254,9 @@ impl fmt::Display for RunFailure {
 }
 
 /// Reads `failures` as written by any schema: typed objects, or the lines of schema 1.
-pub fn deserialize_failures<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Failure>, D::Error> {
+pub(crate) fn deserialize_failures<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<Failure>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Written {
@@ -270,7 +275,7 @@ pub fn deserialize_failures<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Failu
 
 /// Parses a budget percentile as written in budgets (`p50`, `p95`, `p99.9`, `max`) into a
 /// percentage in `0.0..=100.0`.
-pub fn parse_percentile(s: &str) -> Option<f64> {
+pub(crate) fn parse_percentile(s: &str) -> Option<f64> {
     if s == "max" {
         return Some(100.0);
     }
@@ -280,7 +285,7 @@ pub fn parse_percentile(s: &str) -> Option<f64> {
 
 /// Evaluates one budget against the report's operations: the observed value comes from the
 /// operation's full histogram. A budget on an operation without samples fails.
-pub fn evaluate_budget(report: &Report, budget: &BudgetVerdict) -> BudgetVerdict {
+pub(crate) fn evaluate_budget(report: &RunReport, budget: &BudgetVerdict) -> BudgetVerdict {
     let observed_us = parse_percentile(&budget.percentile).and_then(|p| {
         report
             .operations
@@ -297,14 +302,14 @@ pub fn evaluate_budget(report: &Report, budget: &BudgetVerdict) -> BudgetVerdict
 /// Judges a report: budgets, integrity and error rates on its data, then the run-level
 /// failures its generator, faults and interruption show. Sets `budgets`' verdicts,
 /// `failures` and `passed`.
-pub fn judge(report: &mut Report) {
+pub fn judge(report: &mut RunReport) {
     let run = run_failures(report);
     judge_with(report, run);
 }
 
 /// Judges merged data: budgets, integrity and error rates on the sums, with each worker's
 /// own run-level failures (a fact of its run, not of the sums) carried over, labelled.
-pub fn judge_merged(report: &mut Report, workers: &[(String, &Report)]) {
+pub(crate) fn judge_merged(report: &mut RunReport, workers: &[(String, &RunReport)]) {
     let run = workers
         .iter()
         .flat_map(|(label, r)| {
@@ -320,7 +325,7 @@ pub fn judge_merged(report: &mut Report, workers: &[(String, &Report)]) {
     judge_with(report, run);
 }
 
-fn judge_with(report: &mut Report, run: Vec<Failure>) {
+fn judge_with(report: &mut RunReport, run: Vec<Failure>) {
     report.budgets = report
         .budgets
         .iter()
@@ -347,7 +352,7 @@ fn budget_failures(budgets: &[BudgetVerdict]) -> Vec<Failure> {
         .collect()
 }
 
-fn integrity_failures(report: &Report) -> Vec<Failure> {
+fn integrity_failures(report: &RunReport) -> Vec<Failure> {
     report
         .integrity
         .failure_counts()
@@ -362,7 +367,7 @@ fn integrity_failures(report: &Report) -> Vec<Failure> {
 
 /// Operations whose share of failed attempts is above the scenario's `max_error_rate`
 /// (a report without one, written before it was recorded, is not judged on it).
-fn error_rate_failures(report: &Report) -> Vec<Failure> {
+fn error_rate_failures(report: &RunReport) -> Vec<Failure> {
     let Some(max) = report.scenario.max_error_rate else {
         return Vec::new();
     };
@@ -383,7 +388,7 @@ fn error_rate_failures(report: &Report) -> Vec<Failure> {
 
 /// Run-level failures: no work, work that never finished, a schedule not held, faults that
 /// proved nothing, an interrupted run.
-fn run_failures(report: &Report) -> Vec<Failure> {
+fn run_failures(report: &RunReport) -> Vec<Failure> {
     let g = &report.generator;
     let mut out = Vec::new();
     if g.flows_started == 0 {
@@ -423,7 +428,7 @@ fn carried(reason: &RunFailure) -> bool {
     }
 }
 
-fn cut_short(g: &Generator) -> Vec<RunFailure> {
+fn cut_short(g: &GeneratorHealth) -> Vec<RunFailure> {
     let mut out = Vec::new();
     if g.flows_cancelled > 0 {
         out.push(RunFailure::FlowsCancelled {

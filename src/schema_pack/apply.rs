@@ -1,9 +1,10 @@
-//! Runs migration files statement by statement, so a failure names the file, the statement
+//! Runs a pack's SQL files statement by statement, so a failure names the file, the statement
 //! and PostgreSQL's error position as `file:line:column`.
 
 use tokio_postgres::Client;
 
-use crate::conform::pack::SqlFile;
+use super::{Migration, SchemaPack, SqlFile};
+use crate::Error;
 
 /// A statement PostgreSQL refused.
 #[derive(Debug, Clone)]
@@ -139,4 +140,39 @@ pub(crate) async fn apply_then(
             Err(f)
         }
     }
+}
+
+/// A migration that does not apply on a fresh database makes the pack bad.
+pub(crate) fn not_applied(m: &Migration, failure: SqlFailure) -> Error {
+    Error::BadPack(format!(
+        "migration {} does not apply:\n{failure}",
+        m.up.name()
+    ))
+}
+
+/// Every up migration in order, each in its own transaction, with no bookkeeping table (what
+/// db-bench needs before it seeds).
+pub(crate) async fn apply_ups(client: &Client, pack: &SchemaPack) -> Result<(), Error> {
+    for m in &pack.migrations {
+        apply_then(client, &m.up, None)
+            .await
+            .map_err(|f| not_applied(m, f))?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL's message, SQLSTATE and, when it gives a position, the line it points at, for
+/// SQL that is not a pack file (a workload's seed and operations).
+pub(crate) fn describe_with_line(e: &tokio_postgres::Error, sql: &str) -> String {
+    let Some(db) = e.as_db_error() else {
+        return e.to_string();
+    };
+    let mut out = format!("{} ({})", db.message(), db.code().code());
+    if let Some(tokio_postgres::error::ErrorPosition::Original(pos)) = db.position() {
+        let shifted = (*pos as usize).saturating_sub(1);
+        let text: String = sql.chars().take(shifted).collect();
+        let line = text.matches('\n').count() + 1;
+        out.push_str(&format!(" at line {line}"));
+    }
+    out
 }
