@@ -22,7 +22,6 @@ pub mod metrics;
 pub mod report;
 pub mod scenario;
 pub mod source;
-pub mod target;
 pub mod verdict;
 
 pub use error::Error;

@@ -2,8 +2,8 @@
 //! against the real reference server on a real PostgreSQL, asserting counts and integrity,
 //! never timings.
 
-use crate::common::run as common;
 use crate::common::hlog;
+use crate::common::run as common;
 
 use e2ee_harness::client::Dialect;
 use e2ee_harness::load::{self, RunContext};

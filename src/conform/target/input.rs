@@ -72,6 +72,17 @@ impl Subject {
         Ok(s)
     }
 
+    /// The dialect's examples addressed with this subject (after the dialect fetched what
+    /// they need that is single use, `ServerApi::prepare_raw`).
+    pub(super) async fn examples(&self, t: &Target) -> Result<Vec<RawRequest>, Setup> {
+        let raw = t
+            .api
+            .raw()
+            .ok_or_else(|| Setup::Other("the dialect describes no raw requests".into()))?;
+        t.api.prepare_raw().await.during("prepare_raw")?;
+        Ok(raw.examples(&self.borrow()))
+    }
+
     pub(super) fn borrow(&self) -> RawSubject<'_> {
         RawSubject {
             me_user: self.me_user,
@@ -213,20 +224,23 @@ const STATEMENT: &str = "malformed requests (wrong types, bad base64, wrong key 
     bodies, unknown or invalid ids) never get a 5xx and never write anything";
 
 pub(super) async fn run(t: &Target) -> Vec<Check> {
-    let Some(raw) = t.api.raw() else {
+    if t.api.raw().is_none() {
         let na = Verdict::NotApplicable(format!(
             "the {} dialect describes no raw requests",
             t.api.dialect()
         ));
         return vec![Probe::new(Kind::Input, "input.malformed", STATEMENT).finish(Ok(na))];
-    };
+    }
     let mut setup = Probe::new(Kind::Input, "input.malformed", STATEMENT);
     let (w, spare, envelope) = match parties(t, &mut setup).await {
         Ok(x) => x,
         Err(e) => return vec![setup.finish(Err(e))],
     };
     let operations = match Subject::full(t, &mut setup, &w.me, spare, &w.peer, envelope).await {
-        Ok(s) => raw.examples(&s.borrow()),
+        Ok(s) => match s.examples(t).await {
+            Ok(ops) => ops,
+            Err(e) => return vec![setup.finish(Err(e))],
+        },
         Err(e) => return vec![setup.finish(Err(e))],
     };
     let mut out = Vec::new();
@@ -243,8 +257,9 @@ pub(super) async fn run(t: &Target) -> Vec<Check> {
         let r = async {
             // A fresh subject per operation: fresh key ids, a fresh message.
             let s = Subject::full(t, &mut p, &w.me, spare, &w.peer, envelope).await?;
-            let Some(req) = raw
-                .examples(&s.borrow())
+            let Some(req) = s
+                .examples(t)
+                .await?
                 .into_iter()
                 .find(|r| r.operation == name)
             else {
