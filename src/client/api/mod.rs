@@ -257,9 +257,10 @@ pub trait ServerApi: Send + Sync {
         None
     }
 
-    /// Fetches what the next [`raw::RawRoutes::examples`] needs from the server and cannot be
-    /// reused (HushNet: a single-use enrollment token for its registration example).
-    async fn prepare_raw(&self) -> Result<(), ApiError> {
+    /// Fetches what the next [`raw::RawRoutes::examples`] for the device of `caller` needs
+    /// from the server: what cannot be reused, or what the client does not know yet (HushNet:
+    /// a single-use enrollment token for its registration example; the caller's chats).
+    async fn prepare_raw(&self, _caller: &Credential) -> Result<(), ApiError> {
         Ok(())
     }
 

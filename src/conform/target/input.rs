@@ -11,12 +11,16 @@ use super::corpus::{self, Class};
 use super::http::{line, Wire};
 use super::{Context, Probe, Setup, Target, Verdict};
 use crate::client::api::raw::{RawRequest, RawSubject};
-use crate::client::api::{Capability, EnvelopeType, OneTimePrekeyBody, SignedPrekeyBody};
+use crate::client::api::{
+    Capability, Credential, EnvelopeType, OneTimePrekeyBody, SignedPrekeyBody,
+};
 use crate::client::keys::DeviceKeys;
 use crate::conform::outcome::{Check, Kind};
 
 /// Everything a [`RawSubject`] borrows, owned.
 pub(super) struct Subject {
+    /// The caller's credential (the dialect may fetch what its examples need as the caller).
+    me_cred: Credential,
     me_user: Uuid,
     me_device: u32,
     spare_device: u32,
@@ -35,6 +39,7 @@ impl Subject {
     pub(super) fn simple(me: &Actor, peer: &Actor) -> Subject {
         let fresh = keys(3);
         Subject {
+            me_cred: me.cred().clone(),
             me_user: me.user(),
             me_device: me.id(),
             spare_device: me.id(),
@@ -79,7 +84,10 @@ impl Subject {
             .api
             .raw()
             .ok_or_else(|| Setup::Other("the dialect describes no raw requests".into()))?;
-        t.api.prepare_raw().await.during("prepare_raw")?;
+        t.api
+            .prepare_raw(&self.me_cred)
+            .await
+            .during("prepare_raw")?;
         Ok(raw.examples(&self.borrow()))
     }
 

@@ -120,16 +120,20 @@ impl EventStream {
         }
     }
 
-    /// Sends a close and reads until the server's close reply; true if it came. (HushNet's
-    /// socket task never reads, so it does not answer: the caller bounds the wait.)
-    pub async fn close(&mut self) -> bool {
+    /// Sends a close and reads until the server's close reply, for at most `wait`; true if
+    /// the reply came. (HushNet's socket task never reads, so it never answers: without the
+    /// bound a close would wait for as long as the server keeps the socket.)
+    pub async fn close(&mut self, wait: std::time::Duration) -> bool {
         let _ = self.stream.close(None).await;
-        while let Some(Ok(msg)) = self.stream.next().await {
-            if msg.is_close() {
-                return true;
+        let reply = async {
+            while let Some(Ok(msg)) = self.stream.next().await {
+                if msg.is_close() {
+                    return true;
+                }
             }
-        }
-        false
+            false
+        };
+        tokio::time::timeout(wait, reply).await.unwrap_or(false)
     }
 }
 

@@ -190,6 +190,6 @@ async fn a_conversation_through_hushnet_decrypts() {
         .await
         .unwrap()
         .is_empty());
-    bob_ws.close().await;
-    alice_ws.close().await;
+    bob_ws.close(Duration::from_secs(1)).await;
+    alice_ws.close(Duration::from_secs(1)).await;
 }

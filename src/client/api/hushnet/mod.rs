@@ -223,17 +223,22 @@ impl Inner {
         )?)
     }
 
+    /// Remembers every chat of `me` (`GET /chats`).
+    async fn learn_chats(&self, me: &Me) -> Result<(), ApiError> {
+        for c in self.http.chats(&me.auth()).await? {
+            if let Some(partner) = c.partner_user_id {
+                self.dir.set_chat(me.user, partner, c.id);
+            }
+        }
+        Ok(())
+    }
+
     /// The chat of `me` with `peer` (created when a session between them was confirmed).
     async fn chat_with(&self, me: &Me, peer: Uuid) -> Result<Uuid, ApiError> {
         if let Some(chat) = self.dir.chat(me.user, peer) {
             return Ok(chat);
         }
-        let chats = self.http.chats(&me.auth()).await?;
-        for c in &chats {
-            if let Some(partner) = c.partner_user_id {
-                self.dir.set_chat(me.user, partner, c.id);
-            }
-        }
+        self.learn_chats(me).await?;
         self.dir.chat(me.user, peer).ok_or(ApiError::Unaddressable {
             dialect: Dialect::Hushnet,
             what: format!("user {peer}: no chat with it yet (no session confirmed)"),
@@ -267,13 +272,15 @@ impl ServerApi for HushnetApi {
         Some(self)
     }
 
-    /// One spare enrollment for the raw device-registration example.
-    async fn prepare_raw(&self) -> Result<(), ApiError> {
+    /// One spare enrollment for the raw device-registration example, and the caller's chats
+    /// for its message example.
+    async fn prepare_raw(&self, caller: &Credential) -> Result<(), ApiError> {
         let created = self.inner.http.create_user(&username()).await?;
         self.inner
             .dir
             .stock_enrollment(created.user.id, created.enrollment_token);
-        Ok(())
+        let me = self.inner.me(caller).await?;
+        self.inner.learn_chats(&me).await
     }
 
     /// `GET /health`; HushNet does not say how its database commits.
@@ -422,7 +429,8 @@ impl ServerApi for HushnetApi {
     }
 }
 
-/// A fresh username (HushNet's are unique).
+/// A fresh username (HushNet's are unique). The dot keeps it from reading as base64 (it is
+/// not a key), which the conformance corpus would mutate as one.
 fn username() -> String {
-    format!("harness-{}", Uuid::new_v4().simple())
+    format!("harness.{}", Uuid::new_v4().simple())
 }

@@ -27,6 +27,10 @@ use crate::client::wire as envelope;
 
 type Queue = mpsc::UnboundedSender<Result<Incoming, PushError>>;
 
+/// How long a close waits for the server's close reply (HushNet's never comes: its socket
+/// task does not read), well within the caller's own bound (`receive::CLOSE_TIMEOUT`).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A device's push channel.
 pub(crate) struct HushnetPush {
     rx: mpsc::UnboundedReceiver<Result<Incoming, PushError>>,
@@ -89,7 +93,7 @@ impl Fetcher {
         loop {
             let received = tokio::select! {
                 reply = &mut close => {
-                    let confirmed = events.close().await;
+                    let confirmed = events.close(CLOSE_WAIT).await;
                     if let Ok(reply) = reply {
                         let _ = reply.send(confirmed);
                     }

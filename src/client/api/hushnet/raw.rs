@@ -5,8 +5,9 @@
 //!
 //! The device registration (`register_user`, the request that carries the keys) needs a
 //! single-use enrollment token: [`super::HushnetApi`]'s `prepare_raw` stocks one before each
-//! call of `examples`. `POST /messages` needs a chat, which exists once a session between
-//! the caller and the peer was confirmed: it is described only when this client knows one.
+//! call of `examples`. A send is `send_first` (`POST /sessions`, for `prekey` envelopes) or
+//! `send` (`POST /messages`, for `ratchet` ones), which needs the users' chat: it exists once
+//! a session between the caller and the peer was confirmed, and `prepare_raw` looks it up.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -115,7 +116,7 @@ impl HushnetApi {
             };
             let body = serde_json::to_value(body).ok();
             out.push(request(
-                "send",
+                "send_first",
                 Method::POST,
                 "/sessions",
                 vec![],
@@ -133,7 +134,7 @@ impl HushnetApi {
             };
             let body = serde_json::to_value(body).ok();
             out.push(request(
-                "send_message",
+                "send",
                 Method::POST,
                 "/messages",
                 vec![],
