@@ -286,6 +286,16 @@ pub static FLOWS: [Flow; FlowKind::COUNT] = [
         needs: &[],
         run: run_fn!(offline),
     },
+    Flow {
+        kind: FlowKind::Fetch,
+        name: "fetch",
+        op_name: "flow_fetch",
+        summary: "fetch a user's bundles, nothing else (the prekey-bundle read alone)",
+        params: &[],
+        records: &[Op::BundleFetch],
+        needs: &[],
+        run: run_fn!(fetch),
+    },
 ];
 
 impl Flow {
@@ -398,6 +408,30 @@ async fn initiate(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let to = world.pick_user(&mut ctx.rng, Some(sender.addr.user));
     fetch_and_establish(ctx, &sender, to.id, None).await?;
     send_message(ctx, &sender, &to).await?;
+    Ok(())
+}
+
+/// One bundle fetch of another user, claims recorded and nothing else: no signature check,
+/// no session. It measures the read path alone, and the generator's own cost per request
+/// against a plain HTTP load tool on the same route (docs/performance.md).
+async fn fetch(ctx: &mut FlowCtx) -> Result<(), FlowError> {
+    let world = ctx.world.clone();
+    let sender = world.pick_device(&mut ctx.rng);
+    let to = world.pick_user(&mut ctx.rng, Some(sender.addr.user));
+    let bundles = ctx
+        .timed(Op::BundleFetch, || {
+            world.api.bundles(&sender.credential, to.id)
+        })
+        .await?;
+    for b in &bundles {
+        if let Some(k) = &b.one_time_prekey {
+            let peer = DeviceAddr {
+                user: to.id,
+                device: b.device_id,
+            };
+            world.ledger.claim_prekey(peer, k.key_id);
+        }
+    }
     Ok(())
 }
 

@@ -31,7 +31,7 @@ mod tests {
 
     #[test]
     fn follows_the_weights_and_skips_zero() {
-        let mix = Mix::new([0, 0, 0, 1, 3, 0, 0]);
+        let mix = Mix::new([0, 0, 0, 1, 3, 0, 0, 0]);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let picks: Vec<FlowKind> = (0..4000).map(|_| mix.pick(&mut rng)).collect();
         let converse = picks.iter().filter(|k| **k == FlowKind::Converse).count();

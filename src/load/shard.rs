@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn the_shards_draws_together_are_the_unsharded_draws() {
-        let mix = Mix::new([1, 1, 1, 2, 2, 1, 1]);
+        let mix = Mix::new([1, 1, 1, 2, 2, 1, 1, 0]);
         let mut whole = ArrivalDraws::new(7, mix.clone(), None);
         let all: Vec<(FlowKind, u64)> = (0..60).map(|_| whole.next_flow()).collect();
         for i in 1..=3 {

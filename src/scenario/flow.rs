@@ -15,10 +15,11 @@ pub enum FlowKind {
     Converse = 4,
     Fanout = 5,
     Offline = 6,
+    Fetch = 7,
 }
 
 impl FlowKind {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
     pub const ALL: [FlowKind; FlowKind::COUNT] = [
         FlowKind::Register,
         FlowKind::Replenish,
@@ -27,6 +28,7 @@ impl FlowKind {
         FlowKind::Converse,
         FlowKind::Fanout,
         FlowKind::Offline,
+        FlowKind::Fetch,
     ];
 
     /// Its `[mix]` key.
