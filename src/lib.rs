@@ -23,7 +23,6 @@ pub mod report;
 pub mod scenario;
 pub mod schema_pack;
 pub mod source;
-pub mod target;
 pub mod verdict;
 
 pub use error::Error;

@@ -348,11 +348,15 @@ pub(crate) async fn run(
 /// A new user's device registers (identity, signed prekey, one-time prekeys) and connects.
 async fn register(ctx: &mut FlowCtx) -> Result<(), FlowError> {
     let world = ctx.world.clone();
-    let keys = world.keys.take();
+    // Behind a lock only so that each retry can lend the keys out again (the dialect may
+    // give them ids: `ServerApi::register_user`).
+    let keys = tokio::sync::Mutex::new(world.keys.take());
     let reg = ctx
-        .timed(Op::KeyInsert, || world.api.register_user(&keys))
+        .timed(Op::KeyInsert, || async {
+            world.api.register_user(&mut *keys.lock().await).await
+        })
         .await?;
-    let device = world.device_from(reg, keys);
+    let device = world.device_from(reg, keys.into_inner());
     connect_timed(ctx, &device).await?;
     world.add_user(Arc::new(User {
         id: device.addr.user,

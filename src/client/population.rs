@@ -279,14 +279,14 @@ impl World {
 
     /// Registers a user with `devices` devices, all connected (setup: not timed).
     pub async fn register_user(self: &Arc<Self>, devices: u32) -> Result<Arc<User>, SetupError> {
-        let keys = self.keys.take();
-        let reg = self.api.register_user(&keys).await?;
+        let mut keys = self.keys.take();
+        let reg = self.api.register_user(&mut keys).await?;
         let user_id = reg.user_id;
         let first = self.device_from(reg, keys);
         let mut list = vec![first.clone()];
         for _ in 1..devices {
-            let keys = self.keys.take();
-            let reg = self.api.add_device(&first.credential, &keys).await?;
+            let mut keys = self.keys.take();
+            let reg = self.api.add_device(&first.credential, &mut keys).await?;
             list.push(self.device_from(reg, keys));
         }
         for d in &list {

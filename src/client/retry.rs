@@ -52,6 +52,7 @@ pub(crate) fn retryable(e: &ApiError) -> bool {
         ApiError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
         ApiError::Shape { .. }
         | ApiError::Unsupported { .. }
+        | ApiError::Unaddressable { .. }
         | ApiError::WrongCredential { .. } => false,
     }
 }

@@ -114,10 +114,14 @@ mod tests {
         async fn health(&self) -> Result<Option<bool>, ApiError> {
             unreachable!("capabilities only")
         }
-        async fn register_user(&self, _: &DeviceKeys) -> Result<Registered, ApiError> {
+        async fn register_user(&self, _: &mut DeviceKeys) -> Result<Registered, ApiError> {
             unreachable!("capabilities only")
         }
-        async fn add_device(&self, _: &Credential, _: &DeviceKeys) -> Result<Registered, ApiError> {
+        async fn add_device(
+            &self,
+            _: &Credential,
+            _: &mut DeviceKeys,
+        ) -> Result<Registered, ApiError> {
             unreachable!("capabilities only")
         }
         async fn remove_device(&self, _: &Credential, _: u32) -> Result<(), ApiError> {

@@ -31,7 +31,8 @@ pub(crate) async fn run(world: &Arc<World>, n: u32) -> Result<Option<ProbeResult
         .map(|k| {
             let w = world.clone();
             async move {
-                let reg = w.api.register_user(&k).await?;
+                let mut k = k;
+                let reg = w.api.register_user(&mut k).await?;
                 let d = w.device_from(reg, k);
                 w.connect(&d).await?;
                 Ok::<_, SetupError>(d)

@@ -281,3 +281,64 @@ async fn bad_usage_exits_2_naming_the_flag() {
         assert!(all.contains(says), "{args:?} should say {says:?}: {all}");
     }
 }
+
+/// `--api hushnet` against the reference server: both commands see a server that answers in
+/// another API's shape in their first request and stop with exit 2 before any check or load
+/// (no report is written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hushnet_dialect_against_the_reference_server_exits_2_before_any_load() {
+    let server = common::server().await;
+    let url = server.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::scenario("hushnet.toml");
+    let runs: [(&[&str], &str); 3] = [
+        (
+            &[
+                "conform",
+                "--target",
+                &url,
+                "--api",
+                "hushnet",
+                "--report-dir",
+                "c",
+            ],
+            "c/conform.json",
+        ),
+        // The scenario names `api = "hushnet"` itself.
+        (
+            &[
+                "run",
+                scenario.to_str().unwrap(),
+                "--target",
+                &url,
+                "--report-dir",
+                "r",
+            ],
+            "r/report.json",
+        ),
+        (
+            &[
+                "run",
+                scenario.to_str().unwrap(),
+                "--target",
+                &url,
+                "--api",
+                "hushnet",
+                "--report-dir",
+                "r2",
+            ],
+            "r2/report.json",
+        ),
+    ];
+    for (args, report) in runs {
+        let out = harness(args, dir.path()).await;
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+        assert!(
+            all.contains("answers, but not as a hushnet server") && all.contains("--api"),
+            "{args:?}: {all}"
+        );
+        assert!(!dir.path().join(report).exists(), "{args:?}: {all}");
+    }
+    server.shutdown().await;
+}

@@ -7,9 +7,10 @@
 //! [`Capability`]s. A flow that needs a missing capability is refused before load starts
 //! (or left out of the mix on request), never half-run.
 //!
-//! The dialects: [`reference`] (this project's server, docs/api.md). Adding one is described
-//! in docs/targets.md.
+//! The dialects: [`reference`] (this project's server, docs/api.md) and [`hushnet`] (the
+//! HushNet backend). Adding one is described in docs/targets.md.
 
+pub mod hushnet;
 pub mod raw;
 pub mod reference;
 mod reference_push;
@@ -37,14 +38,17 @@ pub use types::{
 pub enum Dialect {
     /// This project's reference server (docs/api.md), and servers that copy its API.
     Reference,
+    /// The HushNet backend (GitHub `HushNet/HushNet-Backend`, seed document 003).
+    Hushnet,
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 1] = [Dialect::Reference];
+    pub const ALL: [Dialect; 2] = [Dialect::Reference, Dialect::Hushnet];
 
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Reference => "reference",
+            Dialect::Hushnet => "hushnet",
         }
     }
 
@@ -65,6 +69,7 @@ impl Dialect {
     pub fn client(self, base: &str, timeout: Duration) -> Result<Arc<dyn ServerApi>, ApiError> {
         match self {
             Dialect::Reference => Ok(Arc::new(reference::ReferenceApi::new(base, timeout)?)),
+            Dialect::Hushnet => Ok(Arc::new(hushnet::HushnetApi::new(base, timeout)?)),
         }
     }
 }
@@ -170,6 +175,10 @@ pub enum ApiError {
         operation: &'static str,
         capability: Capability,
     },
+    /// The client cannot name what the operation addresses in this dialect (a device or key
+    /// it has never seen, a conversation the server has not set up).
+    #[error("the {dialect} client cannot address {what}")]
+    Unaddressable { dialect: Dialect, what: String },
     /// The credential is not of the kind this dialect uses.
     #[error("the {dialect} API cannot authenticate with {credential:?}")]
     WrongCredential {
@@ -248,15 +257,24 @@ pub trait ServerApi: Send + Sync {
         None
     }
 
+    /// Fetches what the next [`raw::RawRoutes::examples`] for the device of `caller` needs
+    /// from the server: what cannot be reused, or what the client does not know yet (HushNet:
+    /// a single-use enrollment token for its registration example; the caller's chats).
+    async fn prepare_raw(&self, _caller: &Credential) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     /// Whether the server answers; `Some(durable)` when it says how its database commits.
     async fn health(&self) -> Result<Option<bool>, ApiError>;
-    /// Creates a user with its first device and that device's keys.
-    async fn register_user(&self, keys: &DeviceKeys) -> Result<Registered, ApiError>;
+    /// Creates a user with its first device and that device's keys. A dialect whose server
+    /// stores no key ids gives the keys ids derived from their bytes first, so the device
+    /// and its peers name them alike (hence `&mut`).
+    async fn register_user(&self, keys: &mut DeviceKeys) -> Result<Registered, ApiError>;
     /// Adds a device (with its keys) to the user of `cred` ([`Capability::MultiDevice`]).
     async fn add_device(
         &self,
         cred: &Credential,
-        keys: &DeviceKeys,
+        keys: &mut DeviceKeys,
     ) -> Result<Registered, ApiError>;
     /// Removes `device` of the caller's own user ([`Capability::RemoveDevice`]).
     async fn remove_device(&self, cred: &Credential, device: u32) -> Result<(), ApiError>;

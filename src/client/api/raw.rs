@@ -107,6 +107,6 @@ pub trait RawRoutes: Send + Sync {
     /// unregistered key), for the "refuses a forged credential" checks.
     fn forged_credential(&self) -> Credential;
 
-    /// The push channel's path (a WebSocket upgrade), if it has one.
-    fn push_path(&self) -> Option<&'static str>;
+    /// The path of the push channel (a WebSocket upgrade) of `user`'s devices, if it has one.
+    fn push_path(&self, user: Uuid) -> Option<String>;
 }

@@ -226,11 +226,11 @@ impl ServerApi for ReferenceApi {
         Ok(body.get("durable").and_then(serde_json::Value::as_bool))
     }
 
-    async fn register_user(&self, keys: &DeviceKeys) -> Result<Registered, ApiError> {
+    async fn register_user(&self, keys: &mut DeviceKeys) -> Result<Registered, ApiError> {
         let resp = self
             .http
             .post(self.url("/v1/users"))
-            .json(&RegisterRequest::of(keys))
+            .json(&RegisterRequest::of(&*keys))
             .send()
             .await?;
         Self::registered(resp).await
@@ -239,13 +239,13 @@ impl ServerApi for ReferenceApi {
     async fn add_device(
         &self,
         cred: &Credential,
-        keys: &DeviceKeys,
+        keys: &mut DeviceKeys,
     ) -> Result<Registered, ApiError> {
         let resp = self
             .http
             .post(self.url("/v1/devices"))
             .bearer_auth(Self::token(cred)?)
-            .json(&RegisterRequest::of(keys))
+            .json(&RegisterRequest::of(&*keys))
             .send()
             .await?;
         Self::registered(resp).await

@@ -170,7 +170,7 @@ impl RawRoutes for ReferenceApi {
         Credential::Bearer(URL_SAFE_NO_PAD.encode(raw))
     }
 
-    fn push_path(&self) -> Option<&'static str> {
-        Some("/v1/websocket")
+    fn push_path(&self, _user: uuid::Uuid) -> Option<String> {
+        Some("/v1/websocket".into())
     }
 }

@@ -80,10 +80,10 @@ fn actor(reg: crate::client::api::Registered, keys: DeviceKeys) -> Actor {
 impl Target {
     /// A new user with one device holding `one_time` one-time prekeys.
     pub(crate) async fn user(&self, p: &mut Probe, one_time: usize) -> Result<Actor, Setup> {
-        let keys = keys(one_time);
+        let mut keys = keys(one_time);
         let reg = self
             .api
-            .register_user(&keys)
+            .register_user(&mut keys)
             .await
             .during("register_user")?;
         p.note(format!(
@@ -101,10 +101,10 @@ impl Target {
         owner: &Actor,
         one_time: usize,
     ) -> Result<Actor, Setup> {
-        let keys = keys(one_time);
+        let mut keys = keys(one_time);
         let reg = self
             .api
-            .add_device(owner.cred(), &keys)
+            .add_device(owner.cred(), &mut keys)
             .await
             .during("add_device")?;
         p.note(format!(

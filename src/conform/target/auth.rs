@@ -82,12 +82,8 @@ fn no_raw(t: &Target) -> Verdict {
 async fn examples(t: &Target, p: &mut Probe) -> Result<(Actor, Vec<RawRequest>), Setup> {
     let me = t.user(p, 2).await?;
     let peer = t.user(p, 2).await?;
-    let raw = t
-        .api
-        .raw()
-        .ok_or_else(|| Setup::Other("the dialect describes no raw requests".into()))?;
     let subject = Subject::full(t, p, &me, me.id(), &peer, None).await?;
-    Ok((me, raw.examples(&subject.borrow())))
+    Ok((me, subject.examples(t).await?))
 }
 
 async fn routes_need_credential(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
@@ -138,7 +134,9 @@ async fn push_needs_credential(t: &Target, p: &mut Probe) -> Result<Verdict, Set
         if r.is_ok() {
             problems.push("the push channel accepted a forged credential".to_string());
         }
-        if let Some(path) = raw.push_path() {
+        // The channel of a real user's devices (some APIs name the user in the path).
+        let owner = t.user(p, 0).await?;
+        if let Some(path) = raw.push_path(owner.user()) {
             let url = format!(
                 "{}{path}",
                 t.api
@@ -219,7 +217,7 @@ async fn no_cross_ack(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
         "push channel of {} closed (confirmed: {confirmed})",
         other.label()
     ));
-    if let Some(raw) = t.api.raw() {
+    if t.api.raw().is_some() {
         let subject = Subject::full(
             t,
             p,
@@ -229,8 +227,9 @@ async fn no_cross_ack(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
             envelope_ids.first().copied(),
         )
         .await?;
-        if let Some(req) = raw
-            .examples(&subject.borrow())
+        if let Some(req) = subject
+            .examples(t)
+            .await?
             .into_iter()
             .find(|r| r.operation == "acknowledge")
         {
@@ -432,12 +431,12 @@ async fn dead_credential_refused(t: &Target, p: &mut Probe) -> Result<Verdict, S
     match me.cred() {
         Credential::Bearer(_) => revoked_token(t, p, &me).await,
         Credential::IdentitySignature { .. } => {
-            let Some(raw) = t.api.raw() else {
+            if t.api.raw().is_none() {
                 return Ok(no_raw(t));
-            };
+            }
             let peer = t.user(p, 1).await?;
             let subject = Subject::full(t, p, &me, me.id(), &peer, None).await?;
-            let Some(req) = a_read(raw.examples(&subject.borrow())) else {
+            let Some(req) = a_read(subject.examples(t).await?) else {
                 return Ok(Verdict::NotApplicable(
                     "the dialect describes no authenticated read".into(),
                 ));

@@ -11,12 +11,16 @@ use super::corpus::{self, Class};
 use super::http::{line, Wire};
 use super::{Context, Probe, Setup, Target, Verdict};
 use crate::client::api::raw::{RawRequest, RawSubject};
-use crate::client::api::{Capability, EnvelopeType, OneTimePrekeyBody, SignedPrekeyBody};
+use crate::client::api::{
+    Capability, Credential, EnvelopeType, OneTimePrekeyBody, SignedPrekeyBody,
+};
 use crate::client::keys::DeviceKeys;
 use crate::conform::outcome::{Check, Kind};
 
 /// Everything a [`RawSubject`] borrows, owned.
 pub(super) struct Subject {
+    /// The caller's credential (the dialect may fetch what its examples need as the caller).
+    me_cred: Credential,
     me_user: Uuid,
     me_device: u32,
     spare_device: u32,
@@ -35,6 +39,7 @@ impl Subject {
     pub(super) fn simple(me: &Actor, peer: &Actor) -> Subject {
         let fresh = keys(3);
         Subject {
+            me_cred: me.cred().clone(),
             me_user: me.user(),
             me_device: me.id(),
             spare_device: me.id(),
@@ -70,6 +75,20 @@ impl Subject {
             .map(|m| (m.device_id, m.kind, m.header, m.ciphertext))
             .collect();
         Ok(s)
+    }
+
+    /// The dialect's examples addressed with this subject (after the dialect fetched what
+    /// they need that is single use, `ServerApi::prepare_raw`).
+    pub(super) async fn examples(&self, t: &Target) -> Result<Vec<RawRequest>, Setup> {
+        let raw = t
+            .api
+            .raw()
+            .ok_or_else(|| Setup::Other("the dialect describes no raw requests".into()))?;
+        t.api
+            .prepare_raw(&self.me_cred)
+            .await
+            .during("prepare_raw")?;
+        Ok(raw.examples(&self.borrow()))
     }
 
     pub(super) fn borrow(&self) -> RawSubject<'_> {
@@ -213,20 +232,23 @@ const STATEMENT: &str = "malformed requests (wrong types, bad base64, wrong key 
     bodies, unknown or invalid ids) never get a 5xx and never write anything";
 
 pub(super) async fn run(t: &Target) -> Vec<Check> {
-    let Some(raw) = t.api.raw() else {
+    if t.api.raw().is_none() {
         let na = Verdict::NotApplicable(format!(
             "the {} dialect describes no raw requests",
             t.api.dialect()
         ));
         return vec![Probe::new(Kind::Input, "input.malformed", STATEMENT).finish(Ok(na))];
-    };
+    }
     let mut setup = Probe::new(Kind::Input, "input.malformed", STATEMENT);
     let (w, spare, envelope) = match parties(t, &mut setup).await {
         Ok(x) => x,
         Err(e) => return vec![setup.finish(Err(e))],
     };
     let operations = match Subject::full(t, &mut setup, &w.me, spare, &w.peer, envelope).await {
-        Ok(s) => raw.examples(&s.borrow()),
+        Ok(s) => match s.examples(t).await {
+            Ok(ops) => ops,
+            Err(e) => return vec![setup.finish(Err(e))],
+        },
         Err(e) => return vec![setup.finish(Err(e))],
     };
     let mut out = Vec::new();
@@ -243,8 +265,9 @@ pub(super) async fn run(t: &Target) -> Vec<Check> {
         let r = async {
             // A fresh subject per operation: fresh key ids, a fresh message.
             let s = Subject::full(t, &mut p, &w.me, spare, &w.peer, envelope).await?;
-            let Some(req) = raw
-                .examples(&s.borrow())
+            let Some(req) = s
+                .examples(t)
+                .await?
                 .into_iter()
                 .find(|r| r.operation == name)
             else {

@@ -22,9 +22,9 @@ pub async fn preflight(api: &dyn ServerApi) -> Result<(), Error> {
         .health()
         .await
         .map_err(|e| classify(&target, dialect.name(), "health check", e))?;
-    let keys = KeyFactory::new(0, 1).take();
+    let mut keys = KeyFactory::new(0, 1).take();
     probe
-        .register_user(&keys)
+        .register_user(&mut keys)
         .await
         .map_err(|e| classify(&target, dialect.name(), "registering a user", e))?;
     Ok(())

@@ -221,7 +221,7 @@ async fn rotate_bad_signature(t: &Target, p: &mut Probe) -> Result<Verdict, Setu
 async fn register_bad_signature(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
     let mut keys = super::actor::keys(1);
     keys.signed.signature[9] ^= 0x01;
-    let r = t.api.register_user(&keys).await;
+    let r = t.api.register_user(&mut keys).await;
     p.note(format!(
         "register_user with a flipped bit in the signed prekey signature → {}",
         match &r {
@@ -242,18 +242,18 @@ async fn register_bad_signature(t: &Target, p: &mut Probe) -> Result<Verdict, Se
 
 /// Key-shaped fields of the key operations' examples, each of the wrong length or encoding.
 async fn malformed_keys(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
-    let Some(raw) = t.api.raw() else {
+    if t.api.raw().is_none() {
         return Ok(Verdict::NotApplicable(format!(
             "the {} dialect describes no raw requests",
             t.api.dialect()
         )));
-    };
+    }
     let owner = t.user(p, 1).await?;
     let reader = t.user(p, 0).await?;
     let subject = super::input::Subject::simple(&owner, &reader);
     let count_before = count(t, &owner).await?;
     let mut problems = Vec::new();
-    for req in raw.examples(&subject.borrow()) {
+    for req in subject.examples(t).await? {
         if !matches!(
             req.operation,
             "register_user" | "add_device" | "upload_one_time" | "rotate_signed"

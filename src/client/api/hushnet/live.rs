@@ -19,7 +19,7 @@ use crate::crypto::x3dh;
 
 use super::auth::AuthHeaders;
 use super::codec::{b64, unb64, HeaderJson};
-use super::events::{Event, EventStream};
+use super::events::{Event, EventStream, Received};
 use super::keys::{assign_key_ids, first_message, prekey_bundle, registration, session_init};
 use super::wire::{
     ConfirmSessionRequest, CreateSessionRequest, MessagePayload, SendMessageRequest,
@@ -67,11 +67,14 @@ async fn enroll(api: &HushnetClient, name: &str, rng: &mut ChaCha20Rng) -> Party
 }
 
 async fn next_event(ws: &mut EventStream) -> Event {
-    tokio::time::timeout(Duration::from_secs(10), ws.next())
+    let received = tokio::time::timeout(Duration::from_secs(10), ws.next())
         .await
         .expect("an event within 10 s")
-        .expect("stream open")
-        .expect("a HushNet event")
+        .expect("stream open");
+    match received {
+        Received::Event(e) => e,
+        other => panic!("expected a HushNet event, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -93,13 +96,14 @@ async fn a_conversation_through_hushnet_decrypts() {
         .unwrap();
 
     // Alice: bundle, X3DH, first message inside the session initiation.
-    let bundles = api.bundles(bob.user).await.unwrap();
+    let bundles = api.bundles(&alice.auth(), bob.user).await.unwrap();
     assert_eq!(bundles.len(), 1);
     let bundle = prekey_bundle(&bundles[0]).unwrap();
     let (initial, agreed) = x3dh::initiate(&alice.identity, &bundle, &mut rng).unwrap();
     let mut alice_session = Session::initiator(&agreed, &bundle.signed_prekey, &mut rng).unwrap();
     let (h, ct) = alice_session.encrypt(b"first", &mut rng).unwrap();
-    let init = session_init(bob.device, &bundle, &initial, &h, &ct).unwrap();
+    let opk = bundle.one_time_prekey.map(|(_, k)| k);
+    let init = session_init(Uuid::new_v4(), bob.device, opk, &initial, &h, &ct).unwrap();
     let req = CreateSessionRequest {
         recipient_user_id: bob.user,
         sessions_init: vec![init],
@@ -186,6 +190,6 @@ async fn a_conversation_through_hushnet_decrypts() {
         .await
         .unwrap()
         .is_empty());
-    bob_ws.close().await;
-    alice_ws.close().await;
+    bob_ws.close(Duration::from_secs(1)).await;
+    alice_ws.close(Duration::from_secs(1)).await;
 }

@@ -110,11 +110,23 @@ impl HushnetClient {
         expect("GET /users/{id}/devices", req, StatusCode::OK).await
     }
 
-    /// `GET /users/{id}/keys` (public) → `200` one bundle per device, every one-time prekey
-    /// in each, none consumed; `[]` for an unknown user.
-    pub async fn bundles(&self, user: Uuid) -> Result<Vec<DeviceBundle>, HushnetError> {
-        let req = self.http.get(self.url(&format!("/users/{user}/keys")));
+    /// `GET /users/{id}/keys` → `200` one bundle per device, every one-time prekey in each,
+    /// none consumed; `[]` for an unknown user. API.md says it is authenticated, so the
+    /// request is signed; the code does not check.
+    pub async fn bundles(
+        &self,
+        auth: &AuthHeaders,
+        user: Uuid,
+    ) -> Result<Vec<DeviceBundle>, HushnetError> {
+        let req = auth.apply(self.http.get(self.url(&format!("/users/{user}/keys"))));
         expect("GET /users/{id}/keys", req, StatusCode::OK).await
+    }
+
+    /// `GET /devices/{id}/user` (public) → `200` the user a device belongs to; `404` for an
+    /// unknown device. (A pending session names its sender's device, not its user.)
+    pub async fn user_of_device(&self, device: Uuid) -> Result<UserRecord, HushnetError> {
+        let req = self.http.get(self.url(&format!("/devices/{device}/user")));
+        expect("GET /devices/{id}/user", req, StatusCode::OK).await
     }
 
     /// `POST /sessions` (authenticated) → `201 {"status":"ok"}`; `400` towards oneself.

@@ -44,3 +44,39 @@ impl HushnetError {
         }
     }
 }
+
+/// The server-API layer's view of a HushNet failure: a refusal keeps its status (and the
+/// route as its code, since HushNet's error bodies carry no code), an answer that is not
+/// HushNet's is a shape error, so `--api hushnet` against another server is told apart.
+impl From<HushnetError> for super::super::ApiError {
+    fn from(e: HushnetError) -> Self {
+        use super::super::{ApiError, Dialect};
+        match e {
+            HushnetError::Transport { source, .. } => ApiError::Transport(source),
+            HushnetError::Status {
+                operation,
+                status,
+                message,
+            } => ApiError::Status {
+                status,
+                code: operation.to_string(),
+                message,
+            },
+            HushnetError::Shape { operation, detail } => ApiError::Shape {
+                dialect: Dialect::Hushnet,
+                operation,
+                detail,
+            },
+            HushnetError::Encoding { field, why } => ApiError::Shape {
+                dialect: Dialect::Hushnet,
+                operation: "decoding an answer",
+                detail: format!("field `{field}`: {why}"),
+            },
+            HushnetError::WebSocket(detail) => ApiError::Shape {
+                dialect: Dialect::Hushnet,
+                operation: "WebSocket",
+                detail,
+            },
+        }
+    }
+}

@@ -78,11 +78,12 @@ pub fn prekey_bundle(bundle: &DeviceBundle) -> Result<PreKeyBundle, HushnetError
     })
 }
 
-/// The `sessions_init` entry for one recipient device after `x3dh::initiate` on `bundle`
-/// and the first `Session::encrypt`.
+/// The `sessions_init` entry for one recipient device after `x3dh::initiate` (with the
+/// one-time prekey `one_time` it used, if any) and the first `Session::encrypt`.
 pub fn session_init(
+    message_id: Uuid,
     recipient_device_id: Uuid,
-    bundle: &PreKeyBundle,
+    one_time: Option<[u8; 32]>,
     initial: &InitialMessage,
     header: &Header,
     ciphertext: &[u8],
@@ -91,11 +92,8 @@ pub fn session_init(
         recipient_device_id,
         ephemeral_pubkey: b64(&initial.ephemeral_key),
         sender_prekey_pub: b64(&identity_x25519(&initial.identity_key)?),
-        otpk_used: bundle
-            .one_time_prekey
-            .map(|(_, k)| b64(&k))
-            .unwrap_or_default(),
-        ciphertext: seal_first_message(initial, header, ciphertext),
+        otpk_used: one_time.map(|k| b64(&k)).unwrap_or_default(),
+        ciphertext: seal_first_message(message_id, initial, header, ciphertext),
     })
 }
 
@@ -237,7 +235,9 @@ mod tests {
         let (initial, x3dh_out) = x3dh::initiate(&alice.identity, &bundle, &mut rng).unwrap();
         let mut session = Session::initiator(&x3dh_out, &bundle.signed_prekey, &mut rng).unwrap();
         let (header, ct) = session.encrypt(b"hello", &mut rng).unwrap();
-        let init = session_init(Uuid::from_u128(2), &bundle, &initial, &header, &ct).unwrap();
+        let id = Uuid::from_u128(5);
+        let opk = bundle.one_time_prekey.map(|(_, k)| k);
+        let init = session_init(id, Uuid::from_u128(2), opk, &initial, &header, &ct).unwrap();
 
         let pending = PendingSession {
             id: Uuid::from_u128(9),
@@ -250,6 +250,7 @@ mod tests {
             created_at: None,
         };
         let first = first_message(&pending).unwrap();
+        assert_eq!(first.message_id, id);
         let out = x3dh::respond(
             &bob.identity,
             &bob.signed,

@@ -16,12 +16,15 @@
 //! - one-time prekeys: raw 32-byte X25519 keys. HushNet has no key ids; ours are derived
 //!   from the key ([`key_id`]) on both sides, so the X3DH initial message still names them.
 //! - message `header`: JSON `{"dh_pubkey": b64(32), "pn": u32, "n": u32}` (its API.md).
-//! - session-init `ciphertext`: b64 of our `prekey` envelope, i.e. the X3DH initial message,
-//!   the ratchet header and the ratchet ciphertext ([`seal_first_message`]).
+//! - session-init `ciphertext`: b64 of the logical message id (16 bytes) and our `prekey`
+//!   envelope, i.e. the X3DH initial message, the ratchet header and the ratchet ciphertext
+//!   ([`seal_first_message`]). HushNet's pending sessions keep no message id (its messages
+//!   do, as `logical_msg_id`), so it travels inside the field the server treats as opaque.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::client::wire;
 use crate::crypto::params::ENCODE_CURVE_TYPE_X25519;
@@ -120,10 +123,17 @@ impl HeaderJson {
     }
 }
 
-/// The session-init `ciphertext`: b64(initial message ‖ ratchet header ‖ ratchet ciphertext),
-/// the same bytes as our `prekey` envelope ([`wire::prekey_header`] then the ciphertext).
-pub fn seal_first_message(initial: &InitialMessage, header: &Header, ciphertext: &[u8]) -> String {
-    let mut bytes = wire::prekey_header(&initial.to_bytes(), header);
+/// The session-init `ciphertext`: b64(message id ‖ initial message ‖ ratchet header ‖ ratchet
+/// ciphertext); after the id, the same bytes as our `prekey` envelope ([`wire::prekey_header`]
+/// then the ciphertext).
+pub fn seal_first_message(
+    message_id: Uuid,
+    initial: &InitialMessage,
+    header: &Header,
+    ciphertext: &[u8],
+) -> String {
+    let mut bytes = message_id.as_bytes().to_vec();
+    bytes.extend_from_slice(&wire::prekey_header(&initial.to_bytes(), header));
     bytes.extend_from_slice(ciphertext);
     b64(&bytes)
 }
@@ -131,13 +141,15 @@ pub fn seal_first_message(initial: &InitialMessage, header: &Header, ciphertext:
 /// The first message of a session, as [`seal_first_message`] packed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirstMessage {
+    pub message_id: Uuid,
     pub initial: InitialMessage,
     pub header: Header,
     pub ciphertext: Vec<u8>,
 }
 
-/// Splits a session-init `ciphertext`. The initial message is 68 or 72 bytes; which one is
-/// known from `with_one_time_prekey` (HushNet's `otpk_used` is empty without one).
+/// Splits a session-init `ciphertext`. After the 16-byte message id, the initial message is
+/// 68 or 72 bytes; which one is known from `with_one_time_prekey` (HushNet's `otpk_used` is
+/// empty without one).
 pub fn open_first_message(
     text: &str,
     with_one_time_prekey: bool,
@@ -152,20 +164,24 @@ pub fn open_first_message(
     } else {
         X3DH_INITIAL_MESSAGE_LEN
     };
-    if bytes.len() < initial_len + HEADER_LEN {
+    const ID: usize = 16;
+    if bytes.len() < ID + initial_len + HEADER_LEN {
         return Err(HushnetError::encoding(
             FIELD,
             format!(
                 "{} bytes, shorter than {}",
                 bytes.len(),
-                initial_len + HEADER_LEN
+                ID + initial_len + HEADER_LEN
             ),
         ));
     }
-    let (prekey_header, ciphertext) = bytes.split_at(initial_len + HEADER_LEN);
+    let (id, rest) = bytes.split_at(ID);
+    let message_id = Uuid::from_slice(id).expect("16 bytes");
+    let (prekey_header, ciphertext) = rest.split_at(initial_len + HEADER_LEN);
     let (initial, header) = wire::parse_prekey_header(prekey_header)
         .map_err(|e| HushnetError::encoding(FIELD, e.to_string()))?;
     Ok(FirstMessage {
+        message_id,
         initial,
         header,
         ciphertext: ciphertext.to_vec(),
@@ -243,13 +259,15 @@ mod tests {
                 signed_prekey_id: key_id(&[4; 32]),
                 one_time_prekey_id: opk,
             };
-            let sealed = seal_first_message(&initial, &header, b"ciphertext");
+            let id = Uuid::from_u128(0x1234);
+            let sealed = seal_first_message(id, &initial, &header, b"ciphertext");
             let opened = open_first_message(&sealed, opk.is_some()).unwrap();
+            assert_eq!(opened.message_id, id);
             assert_eq!(opened.initial, initial);
             assert_eq!(opened.header, header);
             assert_eq!(opened.ciphertext, b"ciphertext");
         }
-        assert!(open_first_message(&b64(&[0; 100]), true).is_err());
+        assert!(open_first_message(&b64(&[0; 120]), true).is_err());
     }
 
     #[test]

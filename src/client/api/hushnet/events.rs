@@ -9,6 +9,7 @@
 use futures::StreamExt;
 use serde::Deserialize;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
@@ -78,6 +79,16 @@ impl Event {
     }
 }
 
+/// What the stream hands over next.
+#[derive(Debug)]
+pub enum Received {
+    Event(Event),
+    /// A text frame that is not one of HushNet's events.
+    Unreadable(HushnetError),
+    /// The server closed the stream.
+    Closed,
+}
+
 /// A user's event stream.
 pub struct EventStream {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -85,30 +96,44 @@ pub struct EventStream {
 
 impl EventStream {
     /// Connects to `{ws_base}/ws/{user}` ([`super::client::HushnetClient::ws_base`]).
-    pub async fn connect(ws_base: &str, user: Uuid) -> Result<Self, HushnetError> {
+    pub async fn connect(ws_base: &str, user: Uuid) -> Result<Self, WsError> {
         let url = format!("{}/ws/{user}", ws_base.trim_end_matches('/'));
-        let (stream, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .map_err(|e| HushnetError::WebSocket(format!("{url}: {e}")))?;
+        let (stream, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
         Ok(EventStream { stream })
     }
 
-    /// The next event; `None` once the server closed the stream.
-    pub async fn next(&mut self) -> Option<Result<Event, HushnetError>> {
+    /// The next event. Cancel-safe (a frame is only taken when it is returned).
+    pub async fn next(&mut self) -> Result<Received, WsError> {
         use tokio_tungstenite::tungstenite::Message;
         loop {
-            match self.stream.next().await? {
-                Ok(Message::Text(t)) => return Some(Event::parse(t.as_str())),
-                Ok(Message::Close(_)) => return None,
-                Ok(_) => {}
-                Err(e) => return Some(Err(HushnetError::WebSocket(e.to_string()))),
+            match self.stream.next().await {
+                None | Some(Ok(Message::Close(_))) => return Ok(Received::Closed),
+                Some(Ok(Message::Text(t))) => {
+                    return Ok(match Event::parse(t.as_str()) {
+                        Ok(e) => Received::Event(e),
+                        Err(e) => Received::Unreadable(e),
+                    })
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
             }
         }
     }
 
-    /// Closes the socket (the server does not answer a close: it never reads).
-    pub async fn close(mut self) {
+    /// Sends a close and reads until the server's close reply, for at most `wait`; true if
+    /// the reply came. (HushNet's socket task never reads, so it never answers: without the
+    /// bound a close would wait for as long as the server keeps the socket.)
+    pub async fn close(&mut self, wait: std::time::Duration) -> bool {
         let _ = self.stream.close(None).await;
+        let reply = async {
+            while let Some(Ok(msg)) = self.stream.next().await {
+                if msg.is_close() {
+                    return true;
+                }
+            }
+            false
+        };
+        tokio::time::timeout(wait, reply).await.unwrap_or(false)
     }
 }
 
