@@ -3,7 +3,7 @@
 //! `X-Timestamp` header — and nothing else: not the method, path or body, and no nonce.
 //!
 //! The server (`middlewares/auth.rs`) accepts a timestamp within ±30 s of its clock
-//! ([`CLOCK_WINDOW_SECS`]), verifies the signature (non-strict `verify`), then looks the
+//! (30 s either way), verifies the signature (non-strict `verify`), then looks the
 //! device up by the `X-Identity-Key` **text**, which must therefore be byte-for-byte the
 //! `identity_pubkey` string it registered (standard base64 with padding).
 
@@ -16,8 +16,6 @@ use super::codec::b64;
 pub const IDENTITY_KEY_HEADER: &str = "X-Identity-Key";
 pub const SIGNATURE_HEADER: &str = "X-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Timestamp";
-/// How far from the server's clock a timestamp may be (seconds, either way).
-pub const CLOCK_WINDOW_SECS: i64 = 30;
 
 /// The three authentication headers of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

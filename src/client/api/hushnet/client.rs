@@ -8,8 +8,6 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::crypto::identity::IdentityKeyPair;
-
 use super::auth::AuthHeaders;
 use super::error::HushnetError;
 use super::wire::{
@@ -85,12 +83,6 @@ impl HushnetClient {
         expect("POST /users/create", req, StatusCode::CREATED).await
     }
 
-    /// `GET /users/{id}` (public) → `200` the user, or `200 null` for an unknown id.
-    pub async fn user(&self, user: Uuid) -> Result<Option<UserRecord>, HushnetError> {
-        let req = self.http.get(self.url(&format!("/users/{user}")));
-        expect("GET /users/{id}", req, StatusCode::OK).await
-    }
-
     /// `POST /users/{id}/devices` (public; the enrollment token in the body) → `201` the
     /// device row; `401` for a reused token or a bad signed-prekey signature.
     pub async fn register_device(
@@ -102,12 +94,6 @@ impl HushnetClient {
             .post(self.url(&format!("/users/{}/devices", req.user_id)))
             .json(req);
         expect("POST /users/{id}/devices", http, StatusCode::CREATED).await
-    }
-
-    /// `GET /users/{id}/devices` (public) → `200` every device row of the user.
-    pub async fn devices(&self, user: Uuid) -> Result<Vec<DeviceRecord>, HushnetError> {
-        let req = self.http.get(self.url(&format!("/users/{user}/devices")));
-        expect("GET /users/{id}/devices", req, StatusCode::OK).await
     }
 
     /// `GET /users/{id}/keys` → `200` one bundle per device, every one-time prekey in each,
@@ -191,11 +177,6 @@ impl HushnetClient {
     ) -> Result<Vec<PendingMessage>, HushnetError> {
         let req = auth.apply(self.http.get(self.url("/messages/pending")));
         expect("GET /messages/pending", req, StatusCode::OK).await
-    }
-
-    /// Headers signed now by `identity`, for the authenticated calls above.
-    pub fn auth(identity: &IdentityKeyPair) -> AuthHeaders {
-        AuthHeaders::now(identity)
     }
 }
 
