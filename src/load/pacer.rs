@@ -13,10 +13,9 @@
 //! margins (80 µs for the pacer's sleep, 250 µs for the hand-off) it was most of the
 //! generator's cost per request on a quiet machine. So each margin is a [`Margin`] that
 //! follows what it covers (the kernel's oversleep, the worker's wake-up), measured on every
-//! operation: a little more than the recent worst, rising at once and falling slowly.
+//! operation: its typical value plus twice its typical spread.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Work (a flow, a db-bench operation) that starts more than this after its intended start
@@ -27,42 +26,48 @@ pub(crate) const LATE_START_THRESHOLD: Duration = Duration::from_millis(1);
 pub(crate) const HANDOFF_AHEAD: Duration = Duration::from_micros(500);
 
 /// A margin that covers a latency observed again and again (a thread's wake-up after a
-/// sleep or a hand-off): `scale` times the recent worst plus a floor, within `[min, max]`.
-/// It rises at once to cover a slower wake-up and decays by 1/16 of the excess per
-/// observation, so one spike costs a few dozen operations of longer spinning, not the run.
+/// sleep or a hand-off), estimated as TCP estimates its retransmission timeout (Jacobson and
+/// Karels): a smoothed mean plus `k` smoothed mean deviations, plus a floor, within
+/// `[min, max]`. It follows the typical latency and its spread rather than the worst case:
+/// the worst case would have every operation spin for the rare slow wake-up, and spinning is
+/// the generator's CPU; a wake-up slower than the margin starts late by the difference.
 #[derive(Debug)]
 pub struct Margin {
-    ns: AtomicU64,
-    min: u64,
-    max: u64,
-    scale: u64,
+    /// (mean, mean deviation) in nanoseconds.
+    estimate: Mutex<(f64, f64)>,
+    floor: f64,
+    min: f64,
+    max: f64,
+    k: f64,
 }
 
 impl Margin {
-    pub fn new(initial: Duration, min: Duration, max: Duration, scale: u64) -> Margin {
+    pub fn new(initial: Duration, floor: Duration, max: Duration, k: f64) -> Margin {
+        let initial = initial.as_nanos() as f64;
         Margin {
-            ns: AtomicU64::new(initial.as_nanos() as u64),
-            min: min.as_nanos() as u64,
-            max: max.as_nanos() as u64,
-            scale,
+            estimate: Mutex::new((initial / 2.0, initial / 4.0)),
+            floor: floor.as_nanos() as f64,
+            min: floor.as_nanos() as f64,
+            max: max.as_nanos() as f64,
+            k,
         }
     }
 
     pub fn get(&self) -> Duration {
-        Duration::from_nanos(self.ns.load(Ordering::Relaxed))
+        let (mean, dev) = *self.estimate.lock().unwrap_or_else(|p| p.into_inner());
+        let ns = (mean + self.k * dev + self.floor).clamp(self.min, self.max);
+        Duration::from_nanos(ns as u64)
     }
 
-    /// Takes one observed latency into account. Races between observers lose an update at
-    /// worst, which the next observation makes up.
+    /// Takes one observed latency into account (gains 1/8 and 1/4, as TCP's).
     pub fn observe(&self, latency: Duration) {
-        let target = (self.scale * latency.as_nanos() as u64 + self.min).clamp(self.min, self.max);
-        let current = self.ns.load(Ordering::Relaxed);
-        let next = if target >= current {
-            target
-        } else {
-            current - (current - target) / 16
-        };
-        self.ns.store(next, Ordering::Relaxed);
+        let x = (latency.as_nanos() as f64).min(self.max);
+        let mut e = self.estimate.lock().unwrap_or_else(|p| p.into_inner());
+        let (mean, dev) = *e;
+        *e = (
+            mean + (x - mean) / 8.0,
+            dev + ((x - mean).abs() - dev) / 4.0,
+        );
     }
 }
 
@@ -120,19 +125,18 @@ where
         .name(name.to_string())
         .spawn(move || {
             lower_timer_slack();
-            // The kernel's oversleep is steady: its recent worst plus 10 µs. A worker's
-            // wake-up varies more (it may be busy): twice its recent worst plus 20 µs.
+            // Both margins: mean + 2 deviations + 10 µs.
             let oversleep = Margin::new(
                 Duration::from_micros(80),
                 Duration::from_micros(10),
                 Duration::from_micros(200),
-                1,
+                2.0,
             );
             let handoff = Arc::new(Margin::new(
                 Duration::from_micros(250),
-                Duration::from_micros(20),
+                Duration::from_micros(10),
                 HANDOFF_AHEAD,
-                2,
+                2.0,
             ));
             for due in schedule {
                 let at = due.checked_sub(handoff.get()).unwrap_or(due);
@@ -191,25 +195,36 @@ mod tests {
     }
 
     #[test]
-    fn a_margin_rises_at_once_decays_slowly_and_stays_in_bounds() {
+    fn a_margin_follows_the_typical_latency_and_its_spread_within_bounds() {
         let us = Duration::from_micros;
-        let m = Margin::new(us(250), us(20), us(500), 2);
-        m.observe(us(5));
-        assert!(
-            m.get() < us(250) && m.get() > us(200),
-            "one quick wake-up: a small step down"
-        );
+        let m = Margin::new(us(250), us(10), us(500), 2.0);
         for _ in 0..200 {
-            m.observe(us(5));
+            m.observe(us(30));
         }
+        let steady = m.get();
         assert!(
-            m.get() <= us(31),
-            "quick wake-ups: twice the latency plus the floor"
+            steady >= us(39) && steady <= us(41),
+            "steady 30 µs: 30 + 10, got {steady:?}"
         );
-        assert!(m.get() >= us(20), "never below the floor");
-        m.observe(us(100));
-        assert_eq!(m.get(), us(220), "a slow wake-up: covered at once");
-        m.observe(us(10_000));
+        for i in 0..200 {
+            m.observe(us(if i % 2 == 0 { 20 } else { 60 }));
+        }
+        let noisy = m.get();
+        assert!(
+            noisy > us(60) && noisy < us(120),
+            "spread widens it: {noisy:?}"
+        );
+        m.observe(us(100_000));
+        let after_one = m.get();
+        assert!(
+            after_one > noisy && after_one < us(500),
+            "one outlier moves it, partly: {after_one:?}"
+        );
+        for _ in 0..50 {
+            m.observe(us(100_000));
+        }
         assert_eq!(m.get(), us(500), "never above the ceiling");
+        let floor = Margin::new(us(0), us(10), us(500), 2.0);
+        assert_eq!(floor.get(), us(10), "never below the floor");
     }
 }
