@@ -227,6 +227,9 @@ impl Launch {
         // parent-death signal survives the credential change.
         unsafe {
             cmd.pre_exec(|| {
+                // Normal priority, whichever thread started it: a load generator may have
+                // raised its own (e2ee-harness favours its threads over the server's).
+                libc::setpriority(libc::PRIO_PROCESS, 0, 0);
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }

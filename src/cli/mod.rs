@@ -326,10 +326,13 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // The generator's (and db-bench's) work runs here; a bundled server has its own.
+        builder.on_thread_start(crate::load::pacer::favour_this_thread);
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -67,6 +67,8 @@ impl ChildServer {
         // SAFETY: prctl is async-signal-safe. A harness killed with SIGKILL leaves no server.
         unsafe {
             cmd.pre_exec(|| {
+                // The server runs at normal priority, not the generator's raised one.
+                libc::setpriority(libc::PRIO_PROCESS, 0, 0);
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
