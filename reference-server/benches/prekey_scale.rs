@@ -21,7 +21,6 @@ use disposable_pg::{Durability, Options, Postgres};
 use ed25519_dalek::{Signer, SigningKey};
 use hdrhistogram::Histogram;
 use rand::rngs::OsRng;
-use rand::Rng;
 use reference_server::ServerConfig;
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -118,12 +117,15 @@ async fn populate(s: &Setup, bystanders: u64, claims: u64) {
     )
     .await
     .unwrap();
-    db.batch_execute("VACUUM ANALYZE one_time_prekeys; CHECKPOINT")
+    // One statement each: several in one batch form a transaction block, where VACUUM
+    // cannot run.
+    db.batch_execute("VACUUM ANALYZE one_time_prekeys")
         .await
         .unwrap();
+    db.batch_execute("CHECKPOINT").await.unwrap();
 }
 
-/// `secs` seconds of fetches at `rate`/s, each of a random hot device's bundle; returns the
+/// `secs` seconds of fetches at `rate`/s, each of the next hot device's bundle; returns the
 /// histogram of latency from intended start (µs), or None for an unmeasured warm-up.
 async fn fetches(s: &Arc<Setup>, rate: u64, secs: u64) -> Histogram<u64> {
     let n = rate * secs;
@@ -132,7 +134,8 @@ async fn fetches(s: &Arc<Setup>, rate: u64, secs: u64) -> Histogram<u64> {
     let mut tasks = Vec::with_capacity(n as usize);
     for i in 0..n {
         let due = start + interval * i as u32;
-        let user = s.hot[rand::thread_rng().gen_range(0..s.hot.len())];
+        // Round robin, so no hot device runs out of the keys it was given.
+        let user = s.hot[i as usize % s.hot.len()];
         tokio::time::sleep_until(due).await;
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
