@@ -646,40 +646,11 @@ pub async fn send_message(
     to: &User,
 ) -> Result<(Uuid, Vec<DeviceAddr>), FlowError> {
     let world = ctx.world.clone();
-    let mut devices = match sender.known_devices(to.id) {
-        Some(d) => d,
-        None => {
-            let with_session: Vec<u32> = to
-                .devices
-                .iter()
-                .map(|d| d.addr.device)
-                .filter(|d| {
-                    sender.can_send_to(DeviceAddr {
-                        user: to.id,
-                        device: *d,
-                    })
-                })
-                .collect();
-            if with_session.is_empty() {
-                fetch_and_establish(ctx, sender, to.id, None).await?;
-                sender.known_devices(to.id).unwrap_or_default()
-            } else {
-                with_session
-            }
-        }
-    };
+    let mut devices = recipient_devices(ctx, sender, to).await?;
     let message_id = ctx.uuid();
     let plaintext = wire::plaintext(message_id, world.cfg.message_size);
     for _attempt in 0..3 {
-        for d in &devices {
-            let peer = DeviceAddr {
-                user: to.id,
-                device: *d,
-            };
-            if peer != sender.addr && !sender.can_send_to(peer) {
-                fetch_and_establish(ctx, sender, to.id, Some(*d)).await?;
-            }
-        }
+        establish_missing(ctx, sender, to.id, &devices).await?;
         let targets: Vec<DeviceAddr> = devices
             .iter()
             .map(|d| DeviceAddr {
@@ -689,44 +660,19 @@ pub async fn send_message(
             .filter(|a| *a != sender.addr)
             .collect();
         let start = ctx.begin(Op::MessageInsert);
-        let mut messages = Vec::with_capacity(targets.len());
-        for t in &targets {
-            let sealed = match sender.seal(*t, &plaintext) {
-                Ok(s) => s,
-                Err(e) => {
-                    ctx.failed(Op::MessageInsert, start);
-                    return Err(e.into());
-                }
-            };
-            messages.push(OutgoingMessage {
-                device_id: t.device,
-                kind: sealed.kind,
-                header: sealed.header,
-                ciphertext: sealed.ciphertext,
-            });
-        }
+        let messages = match seal_for(sender, &targets, &plaintext) {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.failed(Op::MessageInsert, start);
+                return Err(e.into());
+            }
+        };
         world.ledger.expect(message_id, &targets, start);
         let req = SendRequest {
             message_id,
             messages,
         };
-        // The same request (same message id, same ciphertexts) until the server answers:
-        // a retry of a send that was stored after all is answered `duplicate`.
-        let mut backoff = retry::Backoff::new(retry::BUDGET);
-        let mut retried = false;
-        let answer = loop {
-            match world.api.send(&sender.credential, to.id, &req).await {
-                Err(e) if retry::retryable(&e) => {
-                    if !backoff.wait().await {
-                        retry::count_exhausted(&world, Op::MessageInsert);
-                        break Err(e);
-                    }
-                    retry::count_retry(&world, Op::MessageInsert);
-                    retried = true;
-                }
-                other => break other,
-            }
-        };
+        let (answer, retried) = send_until_answered(&world, sender, to.id, &req).await;
         match answer {
             Ok(SendOutcome::Stored {
                 stored: 0,
@@ -735,17 +681,13 @@ pub async fn send_message(
                 // An earlier attempt was stored; its answer was lost on the way back.
                 ctx.ok(Op::MessageInsert, start);
                 world.ledger.confirm(message_id, &targets);
-                if sender.known_devices(to.id).is_none() {
-                    sender.set_known_devices(to.id, devices.clone());
-                }
+                remember_devices(sender, to.id, &devices);
                 return Ok((message_id, targets));
             }
             Ok(SendOutcome::Stored { stored, duplicate }) => {
                 ctx.ok(Op::MessageInsert, start);
                 world.ledger.confirm(message_id, &targets);
-                if sender.known_devices(to.id).is_none() {
-                    sender.set_known_devices(to.id, devices.clone());
-                }
+                remember_devices(sender, to.id, &devices);
                 if duplicate || stored != targets.len() as u64 {
                     return Err(FlowError::Protocol(format!(
                         "server stored {stored} of {} envelopes (duplicate: {duplicate})",
@@ -776,4 +718,101 @@ pub async fn send_message(
         "device list of {} kept changing",
         to.id
     )))
+}
+
+/// The devices of `to` a message goes to: the list the sender learned, else those it already
+/// has sessions with, else the user's bundles fetched now (which set up the sessions).
+async fn recipient_devices(
+    ctx: &mut FlowCtx,
+    sender: &Device,
+    to: &User,
+) -> Result<Vec<u32>, FlowError> {
+    if let Some(d) = sender.known_devices(to.id) {
+        return Ok(d);
+    }
+    let with_session: Vec<u32> = to
+        .devices
+        .iter()
+        .map(|d| d.addr.device)
+        .filter(|d| {
+            sender.can_send_to(DeviceAddr {
+                user: to.id,
+                device: *d,
+            })
+        })
+        .collect();
+    if !with_session.is_empty() {
+        return Ok(with_session);
+    }
+    fetch_and_establish(ctx, sender, to.id, None).await?;
+    Ok(sender.known_devices(to.id).unwrap_or_default())
+}
+
+/// Sets up a session with each of `devices` of `user` the sender has none with yet.
+async fn establish_missing(
+    ctx: &mut FlowCtx,
+    sender: &Device,
+    user: Uuid,
+    devices: &[u32],
+) -> Result<(), FlowError> {
+    for d in devices {
+        let peer = DeviceAddr { user, device: *d };
+        if peer != sender.addr && !sender.can_send_to(peer) {
+            fetch_and_establish(ctx, sender, user, Some(*d)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One envelope per target, sealed with the sender's session to it.
+fn seal_for(
+    sender: &Device,
+    targets: &[DeviceAddr],
+    plaintext: &[u8],
+) -> Result<Vec<OutgoingMessage>, CryptoError> {
+    targets
+        .iter()
+        .map(|t| {
+            let sealed = sender.seal(*t, plaintext)?;
+            Ok(OutgoingMessage {
+                device_id: t.device,
+                kind: sealed.kind,
+                header: sealed.header,
+                ciphertext: sealed.ciphertext,
+            })
+        })
+        .collect()
+}
+
+/// The same request (same message id, same ciphertexts) until the server answers, within
+/// the retry budget: a retry of a send that was stored after all is answered `duplicate`.
+/// Returns the answer and whether it took a retry.
+async fn send_until_answered(
+    world: &World,
+    sender: &Device,
+    to: Uuid,
+    req: &SendRequest,
+) -> (Result<SendOutcome, ApiError>, bool) {
+    let mut backoff = retry::Backoff::new(retry::BUDGET);
+    let mut retried = false;
+    loop {
+        match world.api.send(&sender.credential, to, req).await {
+            Err(e) if retry::retryable(&e) => {
+                if !backoff.wait().await {
+                    retry::count_exhausted(world, Op::MessageInsert);
+                    return (Err(e), retried);
+                }
+                retry::count_retry(world, Op::MessageInsert);
+                retried = true;
+            }
+            other => return (other, retried),
+        }
+    }
+}
+
+/// Keeps the device list a send was stored for, unless the sender already learned one.
+fn remember_devices(sender: &Device, user: Uuid, devices: &[u32]) {
+    if sender.known_devices(user).is_none() {
+        sender.set_known_devices(user, devices.to_vec());
+    }
 }
