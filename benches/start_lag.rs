@@ -21,8 +21,10 @@ use hdrhistogram::Histogram;
 const INTERVAL: Duration = Duration::from_millis(1);
 
 fn runtime() -> tokio::runtime::Runtime {
+    // As the CLI's runtime: workers favoured like the pacer thread.
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_start(pacer::favour_this_thread)
         .enable_all()
         .build()
         .unwrap()

@@ -163,7 +163,7 @@ const GENERATOR_NICE: i32 = -10;
 /// when it is due, and a saturated machine must show as the server's latency, not as the
 /// generator's late starts. Called by the pacer thread and by the generator runtime's
 /// workers. Needs root or CAP_SYS_NICE; without it the thread keeps its priority.
-pub(crate) fn favour_this_thread() {
+pub fn favour_this_thread() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority on this thread's own id only changes this thread's nice value.
     unsafe {
