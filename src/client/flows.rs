@@ -196,10 +196,6 @@ pub(crate) struct Flow {
     )]
     pub(crate) params: &'static [&'static str],
     /// The operations it records (besides its own).
-    #[expect(
-        dead_code,
-        reason = "documents the row; the operation list does not derive from it yet"
-    )]
     pub(crate) records: &'static [Op],
     /// What it needs of the server beyond the core every dialect has.
     pub(crate) needs: &'static [Capability],
@@ -315,6 +311,14 @@ impl Flow {
         let flow = &FLOWS[kind as usize];
         debug_assert_eq!(flow.kind, kind, "FLOWS is in FlowKind order");
         flow
+    }
+
+    /// The flows that record `op` (a flow's own `flow_<name>` operation included).
+    pub(crate) fn recording(op: Op) -> Vec<&'static Flow> {
+        FLOWS
+            .iter()
+            .filter(|f| op == Op::Flow(f.kind) || f.records.contains(&op))
+            .collect()
     }
 }
 

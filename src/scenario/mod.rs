@@ -295,7 +295,7 @@ impl Validator<'_> {
         }
         let params = self.flow_params(&raw, &population)?;
         let limits = self.limits(&raw)?;
-        let budgets = self.budgets(&raw)?;
+        let budgets = self.budgets(&raw, &weights)?;
         let faults = self.faults(&raw.faults, duration - warmup)?;
         let api = raw.api.as_ref().map(|a| self.dialect(a)).transpose()?;
 
@@ -514,10 +514,28 @@ impl Validator<'_> {
     }
 
     /// `[budgets]`: `operation = { p95 = "10ms", ... }`.
-    fn budgets(&self, raw: &file::RawScenario) -> Result<Vec<Budget>, ScenarioError> {
+    /// `[budgets]`: each on an operation some flow of the mix records (from the flow table),
+    /// since a budget nothing measures would fail the run only after it ran.
+    fn budgets(
+        &self,
+        raw: &file::RawScenario,
+        weights: &[u32; FlowKind::COUNT],
+    ) -> Result<Vec<Budget>, ScenarioError> {
         let mut budgets = Vec::new();
         for (op, percentiles) in &raw.budgets {
             let op_parsed = budget::parse_op(op.get_ref()).map_err(|m| self.err(op.span(), m))?;
+            let recorders = crate::client::flows::Flow::recording(op_parsed);
+            if !recorders.iter().any(|f| weights[f.kind as usize] > 0) {
+                let names: Vec<&str> = recorders.iter().map(|f| f.name).collect();
+                return Err(self.err(
+                    op.span(),
+                    format!(
+                        "budget on `{}`, but no flow in [mix] records it (flows that do: {})",
+                        op.get_ref(),
+                        names.join(", ")
+                    ),
+                ));
+            }
             if percentiles.is_empty() {
                 return Err(self.err(
                     op.span(),

@@ -271,3 +271,30 @@ fn absurd_values_name_the_field_and_the_bound() {
         "{e}"
     );
 }
+
+#[test]
+fn a_budget_on_an_operation_no_flow_of_the_mix_records_is_refused_where_it_is() {
+    let text = GOOD.replace(
+        "bundle_fetch = { p95",
+        "key_count = { p95 = \"5ms\" }\nbundle_fetch = { p95",
+    );
+    let e = err(&text);
+    assert!(e.starts_with("s.toml:22:1:"), "{e}");
+    assert!(
+        e.contains(
+            "budget on `key_count`, but no flow in [mix] records it (flows that do: replenish)"
+        ),
+        "{e}"
+    );
+    // A flow's own operation is recorded by that flow only.
+    let e = err(&GOOD.replace("bundle_fetch = {", "flow_offline = {"));
+    assert!(e.contains("(flows that do: offline)"), "{e}");
+    // Recorded by a flow of the mix: accepted.
+    let text = GOOD
+        .replace("converse = 3", "converse = 3\nreplenish = 1")
+        .replace(
+            "bundle_fetch = { p95",
+            "key_count = { p95 = \"5ms\" }\nbundle_fetch = { p95",
+        );
+    assert!(parse(&text).is_ok());
+}
