@@ -444,16 +444,22 @@ async fn fetch(ctx: &mut FlowCtx) -> Result<(), FlowError> {
             world.api.bundles(&sender.credential, to.id)
         })
         .await?;
-    for b in &bundles {
+    record_claims(&world, to.id, &bundles);
+    Ok(())
+}
+
+/// Tells the ledger which one-time prekeys of `user`'s devices the server handed out (each
+/// one handed out twice is an integrity failure), whatever the fetcher does with them.
+fn record_claims(world: &World, user: Uuid, bundles: &[Bundle]) {
+    for b in bundles {
         if let Some(k) = &b.one_time_prekey {
             let peer = DeviceAddr {
-                user: to.id,
+                user,
                 device: b.device_id,
             };
             world.ledger.claim_prekey(peer, k.key_id);
         }
     }
-    Ok(())
 }
 
 /// K messages each way between a device and a user, each decrypted before the answer.
@@ -620,14 +626,12 @@ async fn fetch_and_establish(
     if device.is_none() {
         sender.set_known_devices(user, bundles.iter().map(|b| b.device_id).collect());
     }
+    record_claims(&world, user, &bundles);
     for b in &bundles {
         let peer = DeviceAddr {
             user,
             device: b.device_id,
         };
-        if let Some(k) = &b.one_time_prekey {
-            world.ledger.claim_prekey(peer, k.key_id);
-        }
         match sender.establish(peer, &to_prekey_bundle(b)) {
             Ok(()) => {}
             Err(CryptoError::BadSignature) => {

@@ -27,16 +27,15 @@ pub(crate) const HANDOFF_AHEAD: Duration = Duration::from_micros(500);
 
 /// A margin that covers a latency observed again and again (a thread's wake-up after a
 /// sleep or a hand-off), estimated as TCP estimates its retransmission timeout (Jacobson and
-/// Karels): a smoothed mean plus `k` smoothed mean deviations, plus a floor, within
-/// `[min, max]`. It follows the typical latency and its spread rather than the worst case:
-/// the worst case would have every operation spin for the rare slow wake-up, and spinning is
-/// the generator's CPU; a wake-up slower than the margin starts late by the difference.
+/// Karels): a smoothed mean plus `k` smoothed mean deviations, plus a floor, at most `max`.
+/// It follows the typical latency and its spread rather than the worst case: the worst case
+/// would have every operation spin for the rare slow wake-up, and spinning is the
+/// generator's CPU; a wake-up slower than the margin starts late by the difference.
 #[derive(Debug)]
 pub struct Margin {
     /// (mean, mean deviation) in nanoseconds.
     estimate: Mutex<(f64, f64)>,
     floor: f64,
-    min: f64,
     max: f64,
     k: f64,
 }
@@ -47,7 +46,6 @@ impl Margin {
         Margin {
             estimate: Mutex::new((initial / 2.0, initial / 4.0)),
             floor: floor.as_nanos() as f64,
-            min: floor.as_nanos() as f64,
             max: max.as_nanos() as f64,
             k,
         }
@@ -55,7 +53,7 @@ impl Margin {
 
     pub fn get(&self) -> Duration {
         let (mean, dev) = *self.estimate.lock().unwrap_or_else(|p| p.into_inner());
-        let ns = (mean + self.k * dev + self.floor).clamp(self.min, self.max);
+        let ns = (mean + self.k * dev + self.floor).clamp(self.floor, self.max);
         Duration::from_nanos(ns as u64)
     }
 
