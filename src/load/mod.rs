@@ -293,50 +293,15 @@ async fn drive(
             warmup: scenario.warmup,
         },
     );
-    let mut goose_report = None;
-    let mut closed_cut_short = false;
-    let load = async {
-        let world = prepared.world.clone();
-        match &scenario.load {
-            Load::Open(plan) => {
-                let mix = mix::Mix::new(scenario.weights);
-                open::run(
-                    world,
-                    plan,
-                    &mix,
-                    scenario.seed,
-                    epoch,
-                    window_start,
-                    flow_deadline,
-                )
-                .await
-            }
-            Load::Closed(plan) => {
-                let mix = mix::Mix::new(scenario.weights);
-                // A shard runs its share of the virtual users.
-                let plan = prepared.slice.closed_plan(plan);
-                let users = closed::run(world, &plan, &mix, scenario, window_start, ctx.report_dir);
-                // Goose waits for its users' last flows: bounded by the same deadline (dropping
-                // the attack cancels them, and each cancelled flow records itself).
-                match tokio::time::timeout_at(flow_deadline.into(), users).await {
-                    Ok(report) => goose_report = Some(report?),
-                    Err(_) => closed_cut_short = true,
-                }
-            }
-        }
-        Ok::<(), Error>(())
-    };
+    let load = run_load(scenario, ctx, prepared, epoch, window_start, flow_deadline);
     let faults = async {
         if let Some(t) = targets {
             fault::run_schedule(&scenario.faults, t, window_start, &watch).await;
         }
     };
-    let interrupted = tokio::select! {
-        (loaded, ()) = async { tokio::join!(load, faults) } => {
-            loaded?;
-            false
-        }
-        () = measuring.requested() => true,
+    let (interrupted, ended) = tokio::select! {
+        (loaded, ()) = async { tokio::join!(load, faults) } => (false, loaded?),
+        () = measuring.requested() => (true, LoadEnd::default()),
     };
     Ok(Driven {
         epoch,
@@ -348,11 +313,64 @@ async fn drive(
         measuring,
         progress: Some(progress),
         interrupted,
-        goose_report,
-        closed_cut_short,
+        goose_report: ended.goose_report,
+        closed_cut_short: ended.cut_short,
         cpu0,
         server_cpu0,
     })
+}
+
+/// How the schedule ended: Goose's report of a closed model, and whether its users were cut
+/// short by the flow deadline.
+#[derive(Default)]
+struct LoadEnd {
+    goose_report: Option<String>,
+    cut_short: bool,
+}
+
+/// The schedule itself: the open model's arrivals, or the closed model's virtual users (a
+/// shard runs its share of them) bounded by the flow deadline.
+async fn run_load(
+    scenario: &Scenario,
+    ctx: &RunContext<'_>,
+    prepared: &Prepared,
+    epoch: Instant,
+    window_start: Instant,
+    flow_deadline: Instant,
+) -> Result<LoadEnd, Error> {
+    let world = prepared.world.clone();
+    let mix = mix::Mix::new(scenario.weights);
+    match &scenario.load {
+        Load::Open(plan) => {
+            open::run(
+                world,
+                plan,
+                &mix,
+                scenario.seed,
+                epoch,
+                window_start,
+                flow_deadline,
+            )
+            .await;
+            Ok(LoadEnd::default())
+        }
+        Load::Closed(plan) => {
+            let plan = prepared.slice.closed_plan(plan);
+            let users = closed::run(world, &plan, &mix, scenario, window_start, ctx.report_dir);
+            // Goose waits for its users' last flows: bounded by the same deadline (dropping
+            // the attack cancels them, and each cancelled flow records itself).
+            match tokio::time::timeout_at(flow_deadline.into(), users).await {
+                Ok(report) => Ok(LoadEnd {
+                    goose_report: Some(report?),
+                    cut_short: false,
+                }),
+                Err(_) => Ok(LoadEnd {
+                    goose_report: None,
+                    cut_short: true,
+                }),
+            }
+        }
+    }
 }
 
 /// CPU and wall time of the run, taken once the drain is over.
