@@ -25,29 +25,31 @@ const TARGET_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Checks the inputs, runs the load against `--target` or the bundled server, and reports.
 pub(crate) async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
-    let Checked {
-        mut scenario,
-        db_options,
-        shard,
-        start_at,
-        report_dir,
-        mode,
-        dialect,
-    } = check_inputs(&args, quiet).await?;
+    let mut checked = check_inputs(&args, quiet).await?;
+    let (mode, report_dir) = (checked.mode, &checked.report_dir);
     let report = match &args.target {
         Some(target) => {
             let run = TargetRun {
                 target,
-                dialect,
+                dialect: checked.dialect,
                 skip_unsupported: args.skip_unsupported,
-                shard,
-                start_at,
+                shard: checked.shard,
+                start_at: checked.start_at,
             };
-            run_against_target(&mut scenario, run, mode, &report_dir, quiet).await?
+            run_against_target(&mut checked.scenario, run, mode, report_dir, quiet).await?
         }
-        None => run_on_database(&scenario, &db_options, mode, &report_dir, quiet).await?,
+        None => {
+            run_on_database(
+                &checked.scenario,
+                &checked.db_options,
+                mode,
+                report_dir,
+                quiet,
+            )
+            .await?
+        }
     };
-    finish(report, &report_dir)
+    finish(report, report_dir)
 }
 
 /// Everything `run` needs that is known before anything starts.
