@@ -118,7 +118,8 @@ pub(crate) enum Command {
     /// Print deterministic X3DH / Double Ratchet test vectors as JSON.
     #[command(after_help = format!("{VECTORS_EXAMPLES}\n{EXIT_CODES}"))]
     Vectors(VectorsArgs),
-    /// List the scenarios built into the binary (`run NAME` uses one; a file path wins).
+    /// List the scenarios built into the binary (`run NAME` uses one; a file path wins), then
+    /// the flows a scenario's `[mix]` can weigh and the settings each reads.
     Scenarios,
     /// List the schema packs built into the binary (`conform --schema NAME` uses one).
     Packs,
@@ -394,6 +395,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
             for name in crate::builtin::scenario_names() {
                 println!("{name}\tbuilt-in:scenarios/{name}.toml");
             }
+            print!("\n{}", crate::client::flows::mix_listing());
             Ok(Outcome::Pass)
         }
         Command::Packs => {

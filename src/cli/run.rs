@@ -11,7 +11,7 @@ use crate::fault;
 use crate::load::shard::{self, Shard};
 use crate::load::{self, start_at, RunContext};
 use crate::metrics::{process, progress};
-use crate::report::model::Environment;
+use crate::report::model::{Environment, RunReport};
 use crate::report::{outdir, summary};
 use crate::scenario::Scenario;
 use crate::{Error, Outcome};
@@ -23,8 +23,48 @@ const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `--target` gets to answer `/healthz` before the run is refused.
 const TARGET_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Checks the inputs, runs the load against `--target` or the bundled server, and reports.
 pub(crate) async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
-    // Bad input first: nothing starts for a scenario or flag that is wrong.
+    let mut checked = check_inputs(&args, quiet).await?;
+    let (mode, report_dir) = (checked.mode, &checked.report_dir);
+    let report = match &args.target {
+        Some(target) => {
+            let run = TargetRun {
+                target,
+                dialect: checked.dialect,
+                skip_unsupported: args.skip_unsupported,
+                shard: checked.shard,
+                start_at: checked.start_at,
+            };
+            run_against_target(&mut checked.scenario, run, mode, report_dir, quiet).await?
+        }
+        None => {
+            run_on_database(
+                &checked.scenario,
+                &checked.db_options,
+                mode,
+                report_dir,
+                quiet,
+            )
+            .await?
+        }
+    };
+    finish(report, report_dir)
+}
+
+/// Everything `run` needs that is known before anything starts.
+struct Checked {
+    scenario: Scenario,
+    db_options: disposable_pg::Options,
+    shard: Option<Shard>,
+    start_at: Option<chrono::DateTime<chrono::Utc>>,
+    report_dir: std::path::PathBuf,
+    mode: progress::Mode,
+    dialect: Dialect,
+}
+
+/// Bad input first: nothing starts for a scenario or flag that is wrong.
+async fn check_inputs(args: &RunArgs, quiet: bool) -> Result<Checked, Error> {
     let path = args.scenario.clone();
     let mut scenario = crate::cli::off_thread(move || Scenario::load(&path)).await?;
     scenario.apply_budget_flags(&args.budgets)?;
@@ -33,7 +73,7 @@ pub(crate) async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
         check_target_url(target)?;
     }
     check_open_files(&scenario, args.target.is_none())?;
-    let (shard, start_at) = sharding(&args, &scenario)?;
+    let (shard, start_at) = sharding(args, &scenario)?;
     let report_dir = args
         .report_dir
         .clone()
@@ -47,73 +87,111 @@ pub(crate) async fn run(args: RunArgs, quiet: bool) -> Result<Outcome, Error> {
              point --target at a {dialect} server"
         )));
     }
+    Ok(Checked {
+        scenario,
+        db_options,
+        shard,
+        start_at,
+        report_dir,
+        mode,
+        dialect,
+    })
+}
 
-    let mut report = match &args.target {
-        Some(target) => {
-            fault::check(
-                &scenario,
-                fault::Setup {
-                    bundled: false,
-                    db: None,
-                },
-            )?;
-            let api = dialect
-                .client(target, REQUEST_TIMEOUT)
-                .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
-            load::capability::fit(&mut scenario, api.as_ref(), args.skip_unsupported)?;
-            let durable = check_target(target, dialect).await?;
-            let environment = environment("external", None, durable, api.base(), false);
-            if !quiet {
-                eprintln!("running {} against {}", scenario.path.display(), api.base());
-            }
-            let targets = fault::Targets {
-                server: None,
-                db: None,
-                db_name: None,
-            };
-            // It answered /healthz: from here on, a target that fails is a failed run (exit 1).
-            load::execute_with_faults(
-                &scenario,
-                RunContext {
-                    api,
-                    environment,
-                    progress: mode,
-                    report_dir: &report_dir,
-                    shard,
-                    start_at,
-                },
-                (!scenario.faults.is_empty()).then_some(&targets),
-            )
-            .await
-            .map_err(|e| match e {
-                Error::Unavailable(m) => Error::RunFailed(format!("against {target}: {m}")),
-                other => other,
-            })?
-        }
-        None => {
-            let pg = crate::cli::start_database(&db_options, quiet).await?;
-            // Which faults the provider can inject is known now; nothing is created yet.
-            fault::check(
-                &scenario,
-                fault::Setup {
-                    bundled: true,
-                    db: Some(pg.kind()),
-                },
-            )?;
-            let db_name = format!("e2ee_run_{}", uuid::Uuid::new_v4().simple());
-            let url = pg.create_database(&db_name, None).await?;
-            let result = run_bundled(&scenario, &pg, &db_name, url, mode, &report_dir, quiet).await;
-            if pg.kind() == disposable_pg::ProviderKind::Url {
-                // Somebody else's server: leave it as we found it.
-                let _ = pg.drop_database(&db_name).await;
-            }
-            drop(pg);
-            result?
-        }
+/// What a run against `--target` is given besides the scenario.
+struct TargetRun<'a> {
+    target: &'a str,
+    dialect: Dialect,
+    skip_unsupported: bool,
+    shard: Option<Shard>,
+    start_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The load against `--target`: its faults and capabilities checked, its health asked, then
+/// driven. Once it has answered, a target that fails is a failed run (exit 1).
+async fn run_against_target(
+    scenario: &mut Scenario,
+    run: TargetRun<'_>,
+    mode: progress::Mode,
+    report_dir: &std::path::Path,
+    quiet: bool,
+) -> Result<RunReport, Error> {
+    let target = run.target;
+    fault::check(
+        scenario,
+        fault::Setup {
+            bundled: false,
+            db: None,
+        },
+    )?;
+    let api = run
+        .dialect
+        .client(target, REQUEST_TIMEOUT)
+        .map_err(|e| Error::BadInput(format!("--target {target}: {e}")))?;
+    load::capability::fit(scenario, api.as_ref(), run.skip_unsupported)?;
+    let durable = check_target(target, run.dialect).await?;
+    let environment = environment("external", None, durable, api.base(), false);
+    if !quiet {
+        eprintln!("running {} against {}", scenario.path.display(), api.base());
+    }
+    let targets = fault::Targets {
+        server: None,
+        db: None,
+        db_name: None,
     };
+    load::execute_with_faults(
+        scenario,
+        RunContext {
+            api,
+            environment,
+            progress: mode,
+            report_dir,
+            shard: run.shard,
+            start_at: run.start_at,
+        },
+        (!scenario.faults.is_empty()).then_some(&targets),
+    )
+    .await
+    .map_err(|e| match e {
+        Error::Unavailable(m) => Error::RunFailed(format!("against {target}: {m}")),
+        other => other,
+    })
+}
 
+/// The load against the bundled server on a fresh database of a disposable (or given)
+/// PostgreSQL; a database on somebody else's server is dropped afterwards.
+async fn run_on_database(
+    scenario: &Scenario,
+    db_options: &disposable_pg::Options,
+    mode: progress::Mode,
+    report_dir: &std::path::Path,
+    quiet: bool,
+) -> Result<RunReport, Error> {
+    let pg = crate::cli::start_database(db_options, quiet).await?;
+    // Which faults the provider can inject is known now; nothing is created yet.
+    fault::check(
+        scenario,
+        fault::Setup {
+            bundled: true,
+            db: Some(pg.kind()),
+        },
+    )?;
+    let db_name = format!("e2ee_run_{}", uuid::Uuid::new_v4().simple());
+    let url = pg.create_database(&db_name, None).await?;
+    let result = run_bundled(scenario, &pg, &db_name, url, mode, report_dir, quiet).await;
+    if pg.kind() == disposable_pg::ProviderKind::Url {
+        // Somebody else's server: leave it as we found it.
+        let _ = pg.drop_database(&db_name).await;
+    }
+    drop(pg);
+    result
+}
+
+/// Judges the report, writes its files, prints the summary, and turns the verdict into the
+/// exit: interrupted, a shard that ran (judged only when merged), pass or fail.
+fn finish(mut report: RunReport, report_dir: &std::path::Path) -> Result<Outcome, Error> {
     crate::verdict::judge(&mut report);
-    let files = crate::report::write_report_dir(&report_dir, &report)?;
+    let files = crate::report::write_report_dir(report_dir, &report)?;
     print!("{}", summary::render(&report));
     println!(
         "report: {} (report.json, report.html, summary.md, junit.xml, latency.hlog)",
@@ -189,7 +267,7 @@ async fn run_bundled(
     mode: progress::Mode,
     report_dir: &std::path::Path,
     quiet: bool,
-) -> Result<crate::report::model::RunReport, Error> {
+) -> Result<RunReport, Error> {
     let server = if scenario.faults.is_empty() {
         Server::InProcess(BundledServer::start(url).await?)
     } else {

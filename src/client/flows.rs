@@ -175,8 +175,9 @@ type FlowResult = Result<(), FlowError>;
 type RunFn = for<'a> fn(&'a mut FlowCtx) -> BoxFuture<'a, FlowResult>;
 
 /// Everything about one kind of flow, in one place: the scenario's `[mix]` key and the
-/// report's `flow_<name>` operation derive from `name`; the capability check, the docs and
-/// `e2ee-harness scenarios` from the rest. Adding a flow is a [`FlowKind`] variant, a row
+/// report's `flow_<name>` operation derive from `name`; the capability check from `needs`,
+/// budget checks from `records`, and `e2ee-harness scenarios`' list of flows from `name`,
+/// `summary` and `params`. Adding a flow is a [`FlowKind`] variant, a row
 /// here and its function.
 pub(crate) struct Flow {
     pub(crate) kind: FlowKind,
@@ -184,16 +185,10 @@ pub(crate) struct Flow {
     pub(crate) name: &'static str,
     /// The operation timing the whole flow (`flow_<name>`).
     pub(crate) op_name: &'static str,
-    #[expect(
-        dead_code,
-        reason = "the row's description for readers; nothing prints it yet"
-    )]
+    /// What it does, in a line (`e2ee-harness scenarios` prints it).
     pub(crate) summary: &'static str,
-    /// The scenario settings it reads besides its weight.
-    #[expect(
-        dead_code,
-        reason = "documents the row; scenario validation does not derive from it yet"
-    )]
+    /// The scenario settings it reads besides its weight, as `section.key` (or `key` at the
+    /// top level); each must be a key of the scenario file (a unit test checks it).
     pub(crate) params: &'static [&'static str],
     /// The operations it records (besides its own).
     pub(crate) records: &'static [Op],
@@ -320,6 +315,30 @@ impl Flow {
             .filter(|f| op == Op::Flow(f.kind) || f.records.contains(&op))
             .collect()
     }
+}
+
+/// The flows a scenario's `[mix]` can weigh, one aligned line each: its key, what it does,
+/// and the settings it reads besides its weight (`e2ee-harness scenarios` prints it).
+pub(crate) fn mix_listing() -> String {
+    let name_w = FLOWS.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    let summary_w = FLOWS
+        .iter()
+        .map(|f| f.summary.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("flows ([mix] keys):\n");
+    for f in &FLOWS {
+        let reads = if f.params.is_empty() {
+            "-".to_string()
+        } else {
+            f.params.join(", ")
+        };
+        out.push_str(&format!(
+            "  {:name_w$}  {:summary_w$}  reads: {reads}\n",
+            f.name, f.summary
+        ));
+    }
+    out
 }
 
 /// Runs one flow of `kind` intended to start at `intended`, recording it as `flow_<kind>`.
@@ -822,5 +841,53 @@ async fn send_until_answered(
 fn remember_devices(sender: &Device, user: Uuid, devices: &[u32]) {
     if sender.known_devices(user).is_none() {
         sender.set_known_devices(user, devices.to_vec());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `params` entry names a setting of the scenario file: the smoke scenario sets
+    /// each one, and it parses with unknown keys refused. A misspelled param is found in no
+    /// scenario and fails here.
+    #[test]
+    fn every_flow_param_is_a_scenario_setting() {
+        let (path, text) =
+            crate::builtin::scenario(std::path::Path::new("smoke")).expect("built-in smoke");
+        crate::scenario::Scenario::parse(&path, text).expect("smoke parses");
+        let file = toml::Value::Table(toml::from_str(text).expect("smoke is TOML"));
+        let set = |param: &str| {
+            param
+                .split('.')
+                .try_fold(&file, |v, key| v.get(key))
+                .is_some()
+        };
+        assert!(!set("converse.mesages"), "the check tells a misspelling");
+        for flow in &FLOWS {
+            for param in flow.params {
+                assert!(
+                    set(param),
+                    "flow {}: param {param:?} is not a key of the scenario file (smoke sets \
+                     every setting a flow reads)",
+                    flow.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_mix_listing_names_every_flow_and_what_it_reads() {
+        let listing = mix_listing();
+        for flow in &FLOWS {
+            let line = listing
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(flow.name))
+                .unwrap_or_else(|| panic!("no line for {}:\n{listing}", flow.name));
+            assert!(line.contains(flow.summary), "{line}");
+            for param in flow.params {
+                assert!(line.contains(param), "{line}");
+            }
+        }
     }
 }

@@ -103,48 +103,11 @@ fn fmt_ms(v: f64) -> String {
     }
 }
 
+/// The page: header, outcome and failures, the chart, the table of every scale and operation,
+/// then findings, lock waits and growth.
 pub(crate) fn html(report: &BenchReport) -> String {
-    let mut rows = String::new();
-    for s in &report.scales {
-        for o in &s.operations {
-            let budget = o.budget_p95_us.map(ms).unwrap_or_else(|| "-".into());
-            let verdict = match o.within_budget {
-                Some(true) => "ok",
-                Some(false) => "BREACH",
-                None => "-",
-            };
-            let errors: Vec<String> = o.errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-            rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
-                s.devices,
-                escape(&o.name),
-                o.count,
-                escape(&errors.join(", ")),
-                o.late_starts,
-                ms(o.p50_us),
-                ms(o.p95_us),
-                ms(o.p99_us),
-                ms(o.max_us),
-                ms(o.service_p95_us),
-                budget,
-                verdict.to_lowercase(),
-                verdict
-            ));
-        }
-    }
-    let failures = if report.failures.is_empty() {
-        "<p class=\"ok\">Every budget held; every operation was sampled at every scale.</p>"
-            .to_string()
-    } else {
-        format!(
-            "<ul class=\"breach\">{}</ul>",
-            report
-                .failures
-                .iter()
-                .map(|f| format!("<li>{}</li>", escape(&f.to_string())))
-                .collect::<String>()
-        )
-    };
+    let rows = table_rows(report);
+    let failures = failures_html(report);
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>db-bench {pack}</title>
@@ -189,6 +152,56 @@ Latency is timed from each operation's intended start.</p>
         locks = locks_html(report),
         growth = growth_html(report),
     )
+}
+
+/// One table row per scale and operation: counts, percentiles, budget and verdict.
+fn table_rows(report: &BenchReport) -> String {
+    let mut rows = String::new();
+    for s in &report.scales {
+        for o in &s.operations {
+            let budget = o.budget_p95_us.map(ms).unwrap_or_else(|| "-".into());
+            let verdict = match o.within_budget {
+                Some(true) => "ok",
+                Some(false) => "BREACH",
+                None => "-",
+            };
+            let errors: Vec<String> = o.errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
+                s.devices,
+                escape(&o.name),
+                o.count,
+                escape(&errors.join(", ")),
+                o.late_starts,
+                ms(o.p50_us),
+                ms(o.p95_us),
+                ms(o.p99_us),
+                ms(o.max_us),
+                ms(o.service_p95_us),
+                budget,
+                verdict.to_lowercase(),
+                verdict
+            ));
+        }
+    }
+    rows
+}
+
+/// The failures as a list, or a line saying every budget held.
+fn failures_html(report: &BenchReport) -> String {
+    if report.failures.is_empty() {
+        "<p class=\"ok\">Every budget held; every operation was sampled at every scale.</p>"
+            .to_string()
+    } else {
+        format!(
+            "<ul class=\"breach\">{}</ul>",
+            report
+                .failures
+                .iter()
+                .map(|f| format!("<li>{}</li>", escape(&f.to_string())))
+                .collect::<String>()
+        )
+    }
 }
 
 fn findings_html(report: &BenchReport) -> String {

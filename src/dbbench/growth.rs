@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use super::explain::OpCost;
+use super::explain::{OpCost, RelationRows, TriggerTime};
 use super::report::ScaleReport;
 
 /// The rule id of a finding (docs/conformance.md 6.3).
@@ -179,7 +179,30 @@ pub(crate) fn analyse(scales: &[ScaleReport]) -> Vec<Growth> {
 /// them — a sequential scan of the plan (with its filter), else the triggers that fired (with
 /// the views they refresh and tables they lock), else index fetches; then every trigger's time.
 fn responsible(small: &OpCost, large: &OpCost) -> Vec<String> {
-    let mut grown: Vec<(u64, &super::explain::RelationRows)> = large
+    let user_triggers: Vec<&TriggerTime> = large
+        .triggers
+        .iter()
+        .filter(|t| !t.function.is_empty())
+        .collect();
+    let mut out: Vec<String> = grown_relations(small, large)
+        .into_iter()
+        .take(3)
+        .map(|r| relation_reader(r, large, &user_triggers))
+        .collect();
+    if out.is_empty() {
+        out.push(format!(
+            "the plan's own blocks grew ({} → {}); no table's rows grew",
+            small.plan_blocks, large.plan_blocks
+        ));
+    }
+    out.extend(user_triggers.into_iter().map(trigger_line));
+    out
+}
+
+/// The relations whose touched rows grew by at least [`MIN_GROWTH`] from the smallest to the
+/// largest scale, most grown first.
+fn grown_relations<'a>(small: &OpCost, large: &'a OpCost) -> Vec<&'a RelationRows> {
+    let mut grown: Vec<(u64, &RelationRows)> = large
         .relations
         .iter()
         .map(|r| {
@@ -194,80 +217,73 @@ fn responsible(small: &OpCost, large: &OpCost) -> Vec<String> {
         .filter(|(d, _)| *d >= MIN_GROWTH)
         .collect();
     grown.sort_by_key(|g| std::cmp::Reverse(g.0));
-    let user_triggers: Vec<&super::explain::TriggerTime> = large
-        .triggers
+    grown.into_iter().map(|(_, r)| r).collect()
+}
+
+/// One grown relation's rows and what read or wrote them: the plan's sequential scan of it,
+/// else the user's triggers, else the plan's index scans.
+fn relation_reader(r: &RelationRows, large: &OpCost, user_triggers: &[&TriggerTime]) -> String {
+    let what = if r.materialized_view {
+        "materialized view"
+    } else {
+        "table"
+    };
+    let rows = format!(
+        "{what} {}: {} rows read by sequential scan, {} index entries read, {} written",
+        r.relation, r.seq_read, r.index_read, r.written
+    );
+    let scan = large
+        .seq_scans
         .iter()
-        .filter(|t| !t.function.is_empty())
-        .collect();
-    let mut out = Vec::new();
-    for (_, r) in grown.iter().take(3) {
-        let what = if r.materialized_view {
-            "materialized view"
-        } else {
-            "table"
-        };
-        let rows = format!(
-            "{what} {}: {} rows read by sequential scan, {} index entries read, {} written",
-            r.relation, r.seq_read, r.index_read, r.written
-        );
-        let scan = large
-            .seq_scans
-            .iter()
-            .find(|s| same_relation(&s.relation, &r.relation));
-        out.push(match scan {
-            Some(s) => format!(
-                "Seq Scan on {} in the plan ({} rows scanned{}) — {rows}",
-                s.relation,
-                s.rows_scanned,
-                if s.filter.is_empty() {
-                    String::new()
-                } else {
-                    format!(", Filter: {}; no index serves it", s.filter)
-                }
-            ),
-            None if !user_triggers.is_empty() => format!(
-                "{rows}, not by the plan: by its trigger(s) {}",
-                user_triggers
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            None => format!("{rows} by the plan's index scans"),
-        });
-    }
-    if out.is_empty() {
-        out.push(format!(
-            "the plan's own blocks grew ({} → {}); no table's rows grew",
-            small.plan_blocks, large.plan_blocks
-        ));
-    }
-    for t in user_triggers {
-        let mut does = Vec::new();
-        if !t.refreshes.is_empty() {
-            does.push(format!(
-                "refreshes materialized view {}",
-                t.refreshes.join(", ")
-            ));
-        }
-        if !t.locks.is_empty() {
-            does.push(format!("locks {}", t.locks.join(", ")));
-        }
-        out.push(format!(
-            "trigger {} on {} (function {}{}): {:.2} ms in {} call(s)",
-            t.name,
-            t.relation,
-            t.function,
-            if does.is_empty() {
+        .find(|s| same_relation(&s.relation, &r.relation));
+    match scan {
+        Some(s) => format!(
+            "Seq Scan on {} in the plan ({} rows scanned{}) — {rows}",
+            s.relation,
+            s.rows_scanned,
+            if s.filter.is_empty() {
                 String::new()
             } else {
-                format!("; {}", does.join("; "))
-            },
-            t.time_ms,
-            t.calls
+                format!(", Filter: {}; no index serves it", s.filter)
+            }
+        ),
+        None if !user_triggers.is_empty() => format!(
+            "{rows}, not by the plan: by its trigger(s) {}",
+            user_triggers
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => format!("{rows} by the plan's index scans"),
+    }
+}
+
+/// One user trigger that fired: where, which function, what it refreshes and locks, its time.
+fn trigger_line(t: &TriggerTime) -> String {
+    let mut does = Vec::new();
+    if !t.refreshes.is_empty() {
+        does.push(format!(
+            "refreshes materialized view {}",
+            t.refreshes.join(", ")
         ));
     }
-    out
+    if !t.locks.is_empty() {
+        does.push(format!("locks {}", t.locks.join(", ")));
+    }
+    format!(
+        "trigger {} on {} (function {}{}): {:.2} ms in {} call(s)",
+        t.name,
+        t.relation,
+        t.function,
+        if does.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", does.join("; "))
+        },
+        t.time_ms,
+        t.calls
+    )
 }
 
 /// A plan names a relation unqualified; statistics may qualify it.

@@ -56,14 +56,7 @@ pub async fn run(
     workload: &Workload,
     options: &Options,
 ) -> Result<BenchReport, Error> {
-    if options.scales.is_empty() || options.scales.contains(&0) {
-        return Err(Error::BadInput(
-            "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
-        ));
-    }
-    if options.duration.is_zero() {
-        return Err(Error::BadInput("--duration must be positive".into()));
-    }
+    check_options(options)?;
     let mut scales = Vec::new();
     // From here a Ctrl-C finishes the current step and reports the scales measured so far.
     let measuring = crate::load::interrupt::Measuring::start();
@@ -71,51 +64,7 @@ pub async fn run(
         if measuring.was_requested() {
             break;
         }
-        let counts =
-            workload::resolve_counts(&workload.seed.counts, devices).map_err(Error::BadInput)?;
-        // The pack is untrusted code: it runs as the owner of a scratch database, nothing more.
-        let sandbox = pg
-            .create_sandbox(
-                &format!("dbbench_{}_{devices}", sanitize(&pack.name)),
-                options.statement_timeout,
-            )
-            .await?;
-        let url = sandbox.url.clone();
-        let result = async {
-            let admin = disposable_pg::connect(&url).await?;
-            if options.verbose {
-                eprintln!("db-bench {}: {devices} devices: applying migrations", pack.name);
-            }
-            schema_pack::apply::apply_ups(&admin, pack).await?;
-            if options.verbose {
-                eprintln!("db-bench {}: {devices} devices: seeding {:?}", pack.name, counts);
-            }
-            let loaded = seed::load(&admin, workload, &counts).await?;
-            if options.verbose {
-                eprintln!(
-                    "db-bench {}: {devices} devices: seeded in {:.1} s; running {:?} + {:?} warm-up at {}/s",
-                    pack.name, loaded.seconds, options.duration, workload.load.warmup, workload.load.rate
-                );
-            }
-            if options.verbose {
-                eprintln!("db-bench {}: {devices} devices: explaining each operation alone", pack.name);
-            }
-            let costs = explain::measure(&admin, workload, &counts, workload.load.rng_seed).await?;
-            let clients = workload_clients(&url, workload.load.connections).await?;
-            let sampler = locks::start(&url, operation_sql(workload, &counts)).await?;
-            let stats = runner::run(workload, clients, counts.clone(), options.duration).await;
-            // The sampler stops whatever the run did; the run's error comes first.
-            let locks = sampler.stop().await;
-            let (stats, locks) = (stats?, locks?);
-            let mut scale = report::ScaleReport::new(workload, devices, counts, loaded, &stats);
-            (scale.costs, scale.locks) = (costs, locks);
-            Ok::<_, Error>(scale)
-        }
-        .await;
-        // The database goes whatever happened; its error does not hide the run's.
-        sandbox.drop().await;
-        let scale = result?;
-        scales.push(scale);
+        scales.push(run_scale(pg, pack, workload, options, devices).await?);
     }
     let mut report = BenchReport {
         pack: pack.name.clone(),
@@ -141,6 +90,98 @@ pub async fn run(
         options.scales.len(),
     );
     Ok(report)
+}
+
+/// Scales and duration that could not measure anything are refused before a database is made.
+fn check_options(options: &Options) -> Result<(), Error> {
+    if options.scales.is_empty() || options.scales.contains(&0) {
+        return Err(Error::BadInput(
+            "--scale: give one or more positive device counts, e.g. 1000,10000".into(),
+        ));
+    }
+    if options.duration.is_zero() {
+        return Err(Error::BadInput("--duration must be positive".into()));
+    }
+    Ok(())
+}
+
+/// One scale on a scratch database of its own, dropped afterwards whatever happened.
+async fn run_scale(
+    pg: &disposable_pg::Postgres,
+    pack: &SchemaPack,
+    workload: &Workload,
+    options: &Options,
+    devices: u64,
+) -> Result<report::ScaleReport, Error> {
+    let counts =
+        workload::resolve_counts(&workload.seed.counts, devices).map_err(Error::BadInput)?;
+    // The pack is untrusted code: it runs as the owner of a scratch database, nothing more.
+    let sandbox = pg
+        .create_sandbox(
+            &format!("dbbench_{}_{devices}", sanitize(&pack.name)),
+            options.statement_timeout,
+        )
+        .await?;
+    let scale = Scale {
+        pack,
+        workload,
+        options,
+        devices,
+    };
+    let result = scale.measure(&sandbox.url, counts).await;
+    // The database goes whatever happened; its error does not hide the run's.
+    sandbox.drop().await;
+    result
+}
+
+/// One scale of one pack's bench, for its phases and progress lines.
+struct Scale<'a> {
+    pack: &'a SchemaPack,
+    workload: &'a Workload,
+    options: &'a Options,
+    devices: u64,
+}
+
+impl Scale<'_> {
+    /// A progress line on stderr, when verbose.
+    fn say(&self, what: std::fmt::Arguments) {
+        if self.options.verbose {
+            eprintln!(
+                "db-bench {}: {} devices: {what}",
+                self.pack.name, self.devices
+            );
+        }
+    }
+
+    /// Migrations, seed, each operation explained alone, then the workload run with the lock
+    /// sampler watching, on the database at `url`.
+    async fn measure(
+        &self,
+        url: &str,
+        counts: std::collections::BTreeMap<String, u64>,
+    ) -> Result<report::ScaleReport, Error> {
+        let (workload, options) = (self.workload, self.options);
+        let admin = disposable_pg::connect(url).await?;
+        self.say(format_args!("applying migrations"));
+        schema_pack::apply::apply_ups(&admin, self.pack).await?;
+        self.say(format_args!("seeding {counts:?}"));
+        let loaded = seed::load(&admin, workload, &counts).await?;
+        self.say(format_args!(
+            "seeded in {:.1} s; running {:?} + {:?} warm-up at {}/s",
+            loaded.seconds, options.duration, workload.load.warmup, workload.load.rate
+        ));
+        self.say(format_args!("explaining each operation alone"));
+        let costs = explain::measure(&admin, workload, &counts, workload.load.rng_seed).await?;
+        let clients = workload_clients(url, workload.load.connections).await?;
+        let sampler = locks::start(url, operation_sql(workload, &counts)).await?;
+        let stats = runner::run(workload, clients, counts.clone(), options.duration).await;
+        // The sampler stops whatever the run did; the run's error comes first.
+        let locks = sampler.stop().await;
+        let (stats, locks) = (stats?, locks?);
+        let mut scale = report::ScaleReport::new(workload, self.devices, counts, loaded, &stats);
+        (scale.costs, scale.locks) = (costs, locks);
+        Ok(scale)
+    }
 }
 
 /// One connection per worker, each named `<locks::APP_PREFIX><n>` so the lock sampler knows

@@ -169,6 +169,26 @@ const MARGIN_RIGHT: f64 = 30.0;
 const MARGIN_TOP: f64 = 30.0;
 const MARGIN_BOTTOM: f64 = 58.0;
 
+/// The plot area (inside the margins) and the mapping from data values to its coordinates.
+struct Plot<'a> {
+    x: &'a Axis,
+    y: &'a Axis,
+    w: f64,
+    h: f64,
+}
+
+impl Plot<'_> {
+    /// Picture x of data value `x`.
+    fn px(&self, x: f64) -> f64 {
+        MARGIN_LEFT + self.x.fraction(x) * self.w
+    }
+
+    /// Picture y of data value `y` (up is larger).
+    fn py(&self, y: f64) -> f64 {
+        MARGIN_TOP + (1.0 - self.y.fraction(y)) * self.h
+    }
+}
+
 impl Chart {
     /// The chart as an `<svg>` element. `data-points` counts the points drawn, so tests (and
     /// readers of the page source) can tell an empty chart from one with data.
@@ -178,13 +198,37 @@ impl Chart {
         let legend_rows = legend.last().map(|(_, row, _, _)| row + 1).unwrap_or(0);
         // The legend's first row fits in the bottom margin; more rows grow the picture.
         let h = self.height as f64 + 14.0 * legend_rows.saturating_sub(1) as f64;
-        let plot_h = self.height as f64 - MARGIN_TOP - MARGIN_BOTTOM;
-        let plot_w = w - MARGIN_LEFT - MARGIN_RIGHT;
-        let px = |x: f64| MARGIN_LEFT + self.x.fraction(x) * plot_w;
-        let py = |y: f64| MARGIN_TOP + (1.0 - self.y.fraction(y)) * plot_h;
+        let plot = Plot {
+            x: &self.x,
+            y: &self.y,
+            w: w - MARGIN_LEFT - MARGIN_RIGHT,
+            h: self.height as f64 - MARGIN_TOP - MARGIN_BOTTOM,
+        };
         let points: usize = self.series.iter().map(|s| s.points.len()).sum();
 
         let mut s = String::new();
+        self.open_svg(&mut s, w, h, points);
+        self.axes(&mut s, &plot);
+        for series in &self.series {
+            series_svg(&mut s, series, &plot);
+        }
+        self.references_and_markers(&mut s, &plot);
+        if points == 0 {
+            let _ = write!(
+                s,
+                r#"<text class="empty" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                MARGIN_LEFT + plot.w / 2.0,
+                MARGIN_TOP + plot.h / 2.0,
+                escape(self.empty_note.as_str())
+            );
+        }
+        self.legend_svg(&mut s, &legend);
+        s.push_str("</svg>");
+        s
+    }
+
+    /// The `<svg>` opening tag (what the chart is, for tests and readers) and the title.
+    fn open_svg(&self, s: &mut String, w: f64, h: f64, points: usize) {
         let _ = write!(
             s,
             r#"<svg class="chart" data-chart="{}"{} data-points="{points}" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{}">"#,
@@ -200,120 +244,88 @@ impl Chart {
             r#"<text class="title" x="{MARGIN_LEFT}" y="18">{}</text>"#,
             escape(self.title.as_str())
         );
-        // Grid and ticks.
+    }
+
+    /// Grid lines with tick labels, the plot frame and both axis titles.
+    fn axes(&self, s: &mut String, plot: &Plot) {
         for (v, label) in &self.y.ticks {
-            let y = py(*v);
+            let y = plot.py(*v);
             let _ = write!(
                 s,
                 r#"<line class="grid" x1="{MARGIN_LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-                MARGIN_LEFT + plot_w,
+                MARGIN_LEFT + plot.w,
                 MARGIN_LEFT - 6.0,
                 y + 4.0,
                 escape(label.as_str())
             );
         }
         for (v, label) in &self.x.ticks {
-            let x = px(*v);
+            let x = plot.px(*v);
             let _ = write!(
                 s,
                 r#"<line class="grid" x1="{x:.1}" x2="{x:.1}" y1="{MARGIN_TOP}" y2="{:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                MARGIN_TOP + plot_h,
-                MARGIN_TOP + plot_h + 16.0,
+                MARGIN_TOP + plot.h,
+                MARGIN_TOP + plot.h + 16.0,
                 escape(label.as_str())
             );
         }
         let _ = write!(
             s,
-            r#"<rect class="frame" x="{MARGIN_LEFT}" y="{MARGIN_TOP}" width="{plot_w:.1}" height="{plot_h:.1}"/>"#
+            r#"<rect class="frame" x="{MARGIN_LEFT}" y="{MARGIN_TOP}" width="{:.1}" height="{:.1}"/>"#,
+            plot.w, plot.h
         );
         let _ = write!(
             s,
             r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            MARGIN_LEFT + plot_w / 2.0,
-            MARGIN_TOP + plot_h + 32.0,
+            MARGIN_LEFT + plot.w / 2.0,
+            MARGIN_TOP + plot.h + 32.0,
             escape(self.x.title.as_str())
         );
         let _ = write!(
             s,
             r#"<text class="axis" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
-            MARGIN_TOP + plot_h / 2.0,
+            MARGIN_TOP + plot.h / 2.0,
             escape(self.y.title.as_str())
         );
+    }
 
-        // Data.
-        for series in &self.series {
-            let name = escape(series.name.as_str());
-            match series.style {
-                Style::Line | Style::Halo => {
-                    let (width, opacity) = match series.style {
-                        Style::Halo => ("5", "0.45"),
-                        _ => ("1.8", "1"),
-                    };
-                    if series.points.len() == 1 {
-                        let (x, y) = series.points[0];
-                        let _ = write!(
-                            s,
-                            r#"<circle class="series" data-series="{name}" cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{name}</title></circle>"#,
-                            px(x),
-                            py(y),
-                            series.color
-                        );
-                        continue;
-                    }
-                    let pts: Vec<String> = series
-                        .points
-                        .iter()
-                        .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
-                        .collect();
-                    let _ = write!(
-                        s,
-                        r#"<polyline class="series" data-series="{name}" fill="none" stroke="{}" stroke-width="{width}" stroke-opacity="{opacity}" points="{}"><title>{name}</title></polyline>"#,
-                        series.color,
-                        pts.join(" ")
-                    );
-                }
-            }
-        }
+    /// Dashed reference lines (budgets) with their labels, then event markers (faults) as a
+    /// shaded span and a labelled line.
+    fn references_and_markers(&self, s: &mut String, plot: &Plot) {
         for r in &self.references {
-            let y = py(r.y);
+            let y = plot.py(r.y);
             let _ = write!(
                 s,
                 r#"<line class="reference" x1="{MARGIN_LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}"/><text class="reference-label" x="{:.1}" y="{:.1}" text-anchor="end" fill="{}">{}</text>"#,
-                MARGIN_LEFT + plot_w,
+                MARGIN_LEFT + plot.w,
                 r.color,
-                MARGIN_LEFT + plot_w - 4.0,
+                MARGIN_LEFT + plot.w - 4.0,
                 y - 4.0,
                 r.color,
                 escape(r.label.as_str())
             );
         }
         for m in &self.markers {
-            let (x0, x1) = (px(m.from), px(m.to.max(m.from)));
+            let (x0, x1) = (plot.px(m.from), plot.px(m.to.max(m.from)));
             let _ = write!(
                 s,
-                r##"<g class="marker" data-marker="{}"><rect x="{x0:.1}" y="{MARGIN_TOP}" width="{:.1}" height="{plot_h:.1}" fill="#d62728" fill-opacity="0.12"/><line x1="{x0:.1}" x2="{x0:.1}" y1="{MARGIN_TOP}" y2="{:.1}" stroke="#d62728" stroke-width="1.5"/><text class="marker-label" x="{:.1}" y="{:.1}" fill="#d62728">{}</text><title>{}</title></g>"##,
+                r##"<g class="marker" data-marker="{}"><rect x="{x0:.1}" y="{MARGIN_TOP}" width="{:.1}" height="{:.1}" fill="#d62728" fill-opacity="0.12"/><line x1="{x0:.1}" x2="{x0:.1}" y1="{MARGIN_TOP}" y2="{:.1}" stroke="#d62728" stroke-width="1.5"/><text class="marker-label" x="{:.1}" y="{:.1}" fill="#d62728">{}</text><title>{}</title></g>"##,
                 escape(m.label.as_str()),
                 (x1 - x0).max(1.0),
-                MARGIN_TOP + plot_h,
+                plot.h,
+                MARGIN_TOP + plot.h,
                 x0 + 3.0,
                 MARGIN_TOP + 10.0,
                 escape(m.label.as_str()),
                 escape(m.label.as_str())
             );
         }
-        if points == 0 {
-            let _ = write!(
-                s,
-                r#"<text class="empty" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                MARGIN_LEFT + plot_w / 2.0,
-                MARGIN_TOP + plot_h / 2.0,
-                escape(self.empty_note.as_str())
-            );
-        }
+    }
 
-        // Legend, below the axis title.
+    /// The legend, below the axis title, from [`Chart::legend_layout`]'s entries.
+    fn legend_svg(&self, s: &mut String, legend: &[(f64, usize, &str, &str)]) {
         for (x, row, name, color) in legend {
-            let ly = self.height as f64 - 10.0 + 14.0 * row as f64;
+            let ly = self.height as f64 - 10.0 + 14.0 * *row as f64;
             let _ = write!(
                 s,
                 r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{color}"/><text class="legend" x="{:.1}" y="{ly:.1}">{}</text>"#,
@@ -322,9 +334,39 @@ impl Chart {
                 escape(name)
             );
         }
-        s.push_str("</svg>");
-        s
     }
+}
+
+/// One series: a dot when it has a single point (a line needs two), else a polyline; a halo
+/// is wide and translucent so a thin line on top of it stays visible.
+fn series_svg(s: &mut String, series: &Series, plot: &Plot) {
+    let name = escape(series.name.as_str());
+    let (width, opacity) = match series.style {
+        Style::Halo => ("5", "0.45"),
+        Style::Line => ("1.8", "1"),
+    };
+    if series.points.len() == 1 {
+        let (x, y) = series.points[0];
+        let _ = write!(
+            s,
+            r#"<circle class="series" data-series="{name}" cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{name}</title></circle>"#,
+            plot.px(x),
+            plot.py(y),
+            series.color
+        );
+        return;
+    }
+    let pts: Vec<String> = series
+        .points
+        .iter()
+        .map(|(x, y)| format!("{:.1},{:.1}", plot.px(*x), plot.py(*y)))
+        .collect();
+    let _ = write!(
+        s,
+        r#"<polyline class="series" data-series="{name}" fill="none" stroke="{}" stroke-width="{width}" stroke-opacity="{opacity}" points="{}"><title>{name}</title></polyline>"#,
+        series.color,
+        pts.join(" ")
+    );
 }
 
 impl Chart {

@@ -12,7 +12,9 @@ use std::fmt::Write as _;
 use crate::report::chart::{
     color, escape, Axis, Chart, Marker, Reference, Series, Style, CHART_CSS,
 };
-use crate::report::model::{decode_histogram, OperationStats, RunReport};
+use crate::report::model::{
+    decode_histogram, Environment, GeneratorHealth, OperationStats, RunReport, ScenarioInfo,
+};
 use crate::report::summary::format_us;
 use crate::Error;
 
@@ -421,146 +423,191 @@ fn max_y(series: &[Series]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The latency section: each operation's spectrum and percentiles over time.
 fn per_operation(out: &mut String, report: &RunReport) -> Result<(), Error> {
     let _ = write!(
         out,
         r#"<section id="latency"><h2>Latency per operation</h2><p class="sub">Left: the percentile spectrum of the whole window (x = 1/(1−p) on a log scale, as in HdrHistogram's plots). Right: p50/p95/p99 per interval. Dashed lines: budgets.</p>"#
     );
     for (name, op) in &report.operations {
-        let h = decode_histogram(&op.histogram)
-            .map_err(|e| Error::BadInput(format!("operations.{name}.histogram: {e}")))?;
-        let budgets: Vec<Reference> = report
-            .budgets
-            .iter()
-            .filter(|b| &b.operation == name)
-            .map(|b| Reference {
-                y: b.limit_us as f64,
-                label: format!("{} budget {}", b.percentile, format_us(b.limit_us)),
-                color: if b.passed { "#1a7f37" } else { "#cf222e" }.into(),
-            })
-            .collect();
-        let budget_max = budgets.iter().map(|r| r.y).fold(0.0, f64::max);
+        operation_charts(out, report, name, op)?;
+    }
+    let _ = writeln!(out, "</section>");
+    Ok(())
+}
 
-        // Spectrum: (1/(1-q), value) at HdrHistogram's percentile-distribution steps.
-        let mut spectrum: Vec<(f64, f64)> = Vec::new();
-        if !h.is_empty() {
-            spectrum.push((1.0, h.min() as f64));
-            for v in h.iter_quantiles(5) {
-                let q = v.quantile_iterated_to();
-                let x = if q >= 1.0 {
-                    SPECTRUM_MAX_X
-                } else {
-                    (1.0 / (1.0 - q)).min(SPECTRUM_MAX_X)
-                };
-                let y = h.highest_equivalent(v.value_iterated_to()) as f64;
-                if spectrum.last().is_some_and(|(px, _)| *px >= SPECTRUM_MAX_X) {
-                    break;
-                }
-                spectrum.push((x, y));
-            }
-        }
-        let spectrum_max = spectrum.iter().map(|(_, y)| *y).fold(0.0, f64::max);
-        let spectrum_chart = Chart {
-            kind: "spectrum".into(),
-            operation: Some(name.clone()),
-            title: format!("{name}: latency by percentile"),
-            width: 575,
-            height: 280,
-            x: Axis {
-                ticks: [
-                    (1.0, "0%"),
-                    (10.0, "90%"),
-                    (100.0, "99%"),
-                    (1_000.0, "99.9%"),
-                    (10_000.0, "99.99%"),
-                    (100_000.0, "99.999%"),
-                ]
-                .into_iter()
-                .map(|(v, l)| (v, l.to_string()))
-                .collect(),
-                ..Axis::log10_decades(1.0, SPECTRUM_MAX_X, "percentile", |_| String::new())
-            },
-            y: latency_axis(spectrum_max.max(budget_max)),
-            series: vec![Series {
-                name: name.clone(),
-                color: "#1f77b4".into(),
-                style: Style::Line,
-                points: spectrum,
-            }],
-            references: budgets.clone(),
-            empty_note: "no samples".into(),
-            markers: Vec::new(),
+/// One operation's heading figures and its two charts (spectrum, percentiles over time),
+/// both with the operation's budgets as reference lines.
+fn operation_charts(
+    out: &mut String,
+    report: &RunReport,
+    name: &str,
+    op: &OperationStats,
+) -> Result<(), Error> {
+    let h = decode_histogram(&op.histogram)
+        .map_err(|e| Error::BadInput(format!("operations.{name}.histogram: {e}")))?;
+    let budgets = budget_references(report, name);
+    let spectrum = spectrum_chart(name, spectrum_points(&h), budgets.clone());
+    let lines = percentile_lines(op);
+    let time_max = max_y(&lines).max(max_reference(&budgets));
+    let time_chart = Chart {
+        kind: "percentiles-over-time".into(),
+        operation: Some(name.to_string()),
+        title: format!("{name}: p50 / p95 / p99 per interval"),
+        width: 575,
+        height: 280,
+        x: time_axis(report),
+        y: latency_axis(time_max),
+        series: lines,
+        references: budgets,
+        empty_note: "no samples".into(),
+        markers: fault_markers(report),
+    };
+    let _ = write!(
+        out,
+        r#"<div class="op" id="op-{}"><h3>{} <span class="sub">count {} · errors {} · p50 {} · p95 {} · p99 {} · max {}</span></h3><div class="charts">{}{}</div></div>"#,
+        escape(name),
+        escape(name),
+        op.count,
+        op.errors,
+        format_us(op.p50_us),
+        format_us(op.p95_us),
+        format_us(op.p99_us),
+        format_us(op.max_us),
+        spectrum.render(),
+        time_chart.render()
+    );
+    Ok(())
+}
+
+/// The operation's budgets as reference lines, green when held and red when broken.
+fn budget_references(report: &RunReport, name: &str) -> Vec<Reference> {
+    report
+        .budgets
+        .iter()
+        .filter(|b| b.operation == name)
+        .map(|b| Reference {
+            y: b.limit_us as f64,
+            label: format!("{} budget {}", b.percentile, format_us(b.limit_us)),
+            color: if b.passed { "#1a7f37" } else { "#cf222e" }.into(),
+        })
+        .collect()
+}
+
+/// The highest reference line, so a chart's y axis reaches every budget.
+fn max_reference(references: &[Reference]) -> f64 {
+    references.iter().map(|r| r.y).fold(0.0, f64::max)
+}
+
+/// The spectrum's points: (1/(1-q), value) at HdrHistogram's percentile-distribution steps,
+/// up to [`SPECTRUM_MAX_X`].
+fn spectrum_points(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
+    let mut spectrum: Vec<(f64, f64)> = Vec::new();
+    if h.is_empty() {
+        return spectrum;
+    }
+    spectrum.push((1.0, h.min() as f64));
+    for v in h.iter_quantiles(5) {
+        let q = v.quantile_iterated_to();
+        let x = if q >= 1.0 {
+            SPECTRUM_MAX_X
+        } else {
+            (1.0 / (1.0 - q)).min(SPECTRUM_MAX_X)
         };
+        let y = h.highest_equivalent(v.value_iterated_to()) as f64;
+        if spectrum.last().is_some_and(|(px, _)| *px >= SPECTRUM_MAX_X) {
+            break;
+        }
+        spectrum.push((x, y));
+    }
+    spectrum
+}
 
-        // p99 first, as a halo, then p95 and p50 on top: on small samples p95 and p99 are
-        // often the same sample, and the halo keeps both visible.
-        let mut lines = Vec::new();
-        for (label, pick, colour, style) in [
-            (
-                "p99",
-                (|iv| iv.p99_us) as fn(&crate::report::model::IntervalStats) -> u64,
-                "#d62728",
-                Style::Halo,
-            ),
-            ("p95", |iv| iv.p95_us, "#ff7f0e", Style::Line),
-            ("p50", |iv| iv.p50_us, "#1f77b4", Style::Line),
-        ] {
-            let points: Vec<(f64, f64)> = op
+/// The latency-by-percentile chart, its x axis labelled in percentiles (90%, 99%, …).
+fn spectrum_chart(name: &str, spectrum: Vec<(f64, f64)>, budgets: Vec<Reference>) -> Chart {
+    let spectrum_max = spectrum.iter().map(|(_, y)| *y).fold(0.0, f64::max);
+    Chart {
+        kind: "spectrum".into(),
+        operation: Some(name.to_string()),
+        title: format!("{name}: latency by percentile"),
+        width: 575,
+        height: 280,
+        x: Axis {
+            ticks: [
+                (1.0, "0%"),
+                (10.0, "90%"),
+                (100.0, "99%"),
+                (1_000.0, "99.9%"),
+                (10_000.0, "99.99%"),
+                (100_000.0, "99.999%"),
+            ]
+            .into_iter()
+            .map(|(v, l)| (v, l.to_string()))
+            .collect(),
+            ..Axis::log10_decades(1.0, SPECTRUM_MAX_X, "percentile", |_| String::new())
+        },
+        y: latency_axis(spectrum_max.max(max_reference(&budgets))),
+        series: vec![Series {
+            name: name.to_string(),
+            color: "#1f77b4".into(),
+            style: Style::Line,
+            points: spectrum,
+        }],
+        references: budgets,
+        empty_note: "no samples".into(),
+        markers: Vec::new(),
+    }
+}
+
+/// p50/p95/p99 per interval with samples. p99 first, as a halo, then p95 and p50 on top: on
+/// small samples p95 and p99 are often the same sample, and the halo keeps both visible.
+fn percentile_lines(op: &OperationStats) -> Vec<Series> {
+    type Pick = fn(&crate::report::model::IntervalStats) -> u64;
+    let lines: [(&str, Pick, &str, Style); 3] = [
+        ("p99", |iv| iv.p99_us, "#d62728", Style::Halo),
+        ("p95", |iv| iv.p95_us, "#ff7f0e", Style::Line),
+        ("p50", |iv| iv.p50_us, "#1f77b4", Style::Line),
+    ];
+    lines
+        .into_iter()
+        .map(|(label, pick, colour, style)| Series {
+            name: label.into(),
+            color: colour.into(),
+            style,
+            points: op
                 .intervals
                 .iter()
                 .filter(|iv| iv.count > 0)
                 .map(|iv| (iv.offset_ms as f64 / 1000.0, pick(iv) as f64))
-                .collect();
-            lines.push(Series {
-                name: label.into(),
-                color: colour.into(),
-                style,
-                points,
-            });
-        }
-        let time_max = max_y(&lines);
-        let time_chart = Chart {
-            kind: "percentiles-over-time".into(),
-            operation: Some(name.clone()),
-            title: format!("{name}: p50 / p95 / p99 per interval"),
-            width: 575,
-            height: 280,
-            x: time_axis(report),
-            y: latency_axis(time_max.max(budget_max)),
-            series: lines,
-            references: budgets,
-            empty_note: "no samples".into(),
-            markers: fault_markers(report),
-        };
-        let _ = write!(
-            out,
-            r#"<div class="op" id="op-{}"><h3>{} <span class="sub">count {} · errors {} · p50 {} · p95 {} · p99 {} · max {}</span></h3><div class="charts">{}{}</div></div>"#,
-            escape(name.as_str()),
-            escape(name.as_str()),
-            op.count,
-            op.errors,
-            format_us(op.p50_us),
-            format_us(op.p95_us),
-            format_us(op.p99_us),
-            format_us(op.max_us),
-            spectrum_chart.render(),
-            time_chart.render()
-        );
-    }
-    let _ = writeln!(out, "</section>");
-    Ok(())
+                .collect(),
+        })
+        .collect()
 }
 
 fn latency_axis(max_us: f64) -> Axis {
     Axis::linear_from_zero(max_us.max(1.0), "latency", |v| format_us(v.round() as u64))
 }
 
+/// The environment section: where it ran, how the generator fared, the scenario as run.
 fn environment(out: &mut String, report: &RunReport) {
-    let e = &report.environment;
-    let g = &report.generator;
     let s = &report.scenario;
+    let _ = write!(out, r#"<section id="environment"><h2>Environment</h2>"#);
+    kv_table(out, &environment_rows(&report.environment));
+    let _ = write!(out, "<h3>Generator</h3>");
+    kv_table(out, &generator_rows(&report.generator, s));
+    let _ = write!(out, "<h3>Scenario</h3>");
+    kv_table(out, &scenario_rows(s, report.window.interval_ms));
+    let _ = writeln!(
+        out,
+        "<details><summary>scenario source</summary><pre>{}</pre></details></section>",
+        escape(s.source.as_str())
+    );
+}
+
+/// Where the run ran: database, target, machine, harness version.
+fn environment_rows(e: &Environment) -> Vec<(&'static str, String)> {
     let opt = |o: Option<String>| o.unwrap_or_else(|| "unknown".into());
-    let rows: Vec<(&str, String)> = vec![
+    vec![
         ("database provider", e.db_provider.clone()),
         ("PostgreSQL version", opt(e.postgres_version.clone())),
         (
@@ -573,8 +620,13 @@ fn environment(out: &mut String, report: &RunReport) {
         ("platform", e.platform.clone()),
         ("hostname", opt(e.hostname.clone())),
         ("harness version", e.harness_version.clone()),
-    ];
-    let gen_rows: Vec<(&str, String)> = vec![
+    ]
+}
+
+/// How well the generator kept its schedule and what it cost, so a reader can tell a slow
+/// target from a saturated generator.
+fn generator_rows(g: &GeneratorHealth, s: &ScenarioInfo) -> Vec<(&'static str, String)> {
+    vec![
         ("load model", g.model.clone()),
         (
             "flows started / intended",
@@ -598,17 +650,7 @@ fn environment(out: &mut String, report: &RunReport) {
                 format_us(g.max_start_lag_us)
             ),
         ),
-        (
-            "flows cancelled at the end",
-            std::iter::once(g.flows_cancelled.to_string())
-                .chain(
-                    g.flows_cancelled_by_flow
-                        .iter()
-                        .map(|(n, c)| format!("{n} {c}")),
-                )
-                .collect::<Vec<_>>()
-                .join(" · "),
-        ),
+        ("flows cancelled at the end", cancelled_text(g)),
         (
             "cut short at the end",
             format!(
@@ -635,23 +677,7 @@ fn environment(out: &mut String, report: &RunReport) {
         ),
         ("virtual devices", g.devices.to_string()),
         ("peak open WebSockets", g.peak_open_websockets.to_string()),
-        (
-            "memory per WebSocket device",
-            if g.ws_probe_devices > 0 {
-                format!(
-                    "{:.1} KiB (resident memory grown per device over a probe of {} devices holding open WebSockets; {})",
-                    g.memory_per_ws_device_bytes as f64 / 1024.0,
-                    g.ws_probe_devices,
-                    if g.memory_probe_includes_server {
-                        "includes the in-process server's side of each connection"
-                    } else {
-                        "the generator alone"
-                    }
-                )
-            } else {
-                "not measured".into()
-            },
-        ),
+        ("memory per WebSocket device", memory_per_ws_text(g)),
         (
             "goose report",
             match (&g.goose_report, s.model.as_str()) {
@@ -660,7 +686,40 @@ fn environment(out: &mut String, report: &RunReport) {
                 (None, _) => "none written".into(),
             },
         ),
-    ];
+    ]
+}
+
+/// Flows cancelled at the end: the total, then per flow.
+fn cancelled_text(g: &GeneratorHealth) -> String {
+    std::iter::once(g.flows_cancelled.to_string())
+        .chain(
+            g.flows_cancelled_by_flow
+                .iter()
+                .map(|(n, c)| format!("{n} {c}")),
+        )
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// Memory per WebSocket device, with what the probe measured (or that it did not run).
+fn memory_per_ws_text(g: &GeneratorHealth) -> String {
+    if g.ws_probe_devices == 0 {
+        return "not measured".into();
+    }
+    format!(
+        "{:.1} KiB (resident memory grown per device over a probe of {} devices holding open WebSockets; {})",
+        g.memory_per_ws_device_bytes as f64 / 1024.0,
+        g.ws_probe_devices,
+        if g.memory_probe_includes_server {
+            "includes the in-process server's side of each connection"
+        } else {
+            "the generator alone"
+        }
+    )
+}
+
+/// The scenario as run: file, model, seed, timing, stages, flow weights.
+fn scenario_rows(s: &ScenarioInfo, interval_ms: u64) -> Vec<(&'static str, String)> {
     let stages: Vec<String> = s
         .stages
         .iter()
@@ -671,7 +730,7 @@ fn environment(out: &mut String, report: &RunReport) {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let scenario_rows: Vec<(&str, String)> = vec![
+    vec![
         ("scenario file", s.path.clone()),
         ("model", s.model.clone()),
         ("seed", s.seed.to_string()),
@@ -681,19 +740,8 @@ fn environment(out: &mut String, report: &RunReport) {
         ),
         ("stages", stages.join(", ")),
         ("flow weights", weights.join(", ")),
-        ("interval", format!("{} ms", report.window.interval_ms)),
-    ];
-    let _ = write!(out, r#"<section id="environment"><h2>Environment</h2>"#);
-    kv_table(out, &rows);
-    let _ = write!(out, "<h3>Generator</h3>");
-    kv_table(out, &gen_rows);
-    let _ = write!(out, "<h3>Scenario</h3>");
-    kv_table(out, &scenario_rows);
-    let _ = writeln!(
-        out,
-        "<details><summary>scenario source</summary><pre>{}</pre></details></section>",
-        escape(s.source.as_str())
-    );
+        ("interval", format!("{interval_ms} ms")),
+    ]
 }
 
 fn kv_table(out: &mut String, rows: &[(&str, String)]) {

@@ -16,8 +16,8 @@ use hdrhistogram::Histogram;
 
 use crate::report::merge_check;
 use crate::report::model::{
-    decode_histogram, new_histogram, BudgetVerdict, IntervalStats, MergeInfo, OperationStats,
-    RunReport, Window,
+    decode_histogram, new_histogram, BudgetVerdict, Environment, GeneratorHealth, Integrity,
+    IntervalStats, MergeInfo, OperationStats, RunReport, Window,
 };
 use crate::verdict::{Failure, RunFailure};
 use crate::Error;
@@ -28,9 +28,61 @@ pub fn merge(reports: &[RunReport], labels: &[String]) -> Result<RunReport, Erro
     assert_eq!(reports.len(), labels.len(), "one label per report");
     let layout = merge_check::check(reports, labels).map_err(|e| Error::BadInput(e.to_string()))?;
     let first = &reports[0];
-    let interval_ms = first.window.interval_ms.max(1);
+    let window = merged_window(reports);
+    let operations = merge_operations(reports, labels, &window)?;
+    let missing = missing_shards(&layout, reports.len());
+    let mut merged = RunReport {
+        schema_version: first.schema_version,
+        scenario: first.scenario.clone(),
+        environment: merge_environment(reports),
+        started_at: reports
+            .iter()
+            .map(|r| r.started_at)
+            .min()
+            .expect("non-empty"),
+        finished_at: reports
+            .iter()
+            .map(|r| r.finished_at)
+            .max()
+            .expect("non-empty"),
+        window,
+        operations,
+        budgets: merge_budgets(reports),
+        integrity: merge_integrity(reports),
+        integrity_problems: merge_problems(reports),
+        generator: merge_generator(reports),
+        resilience: merge_resilience(reports),
+        passed: false,
+        failures: Vec::new(),
+        // One interrupted worker makes the merged test partial.
+        interrupted: reports.iter().any(|r| r.interrupted),
+        shard: None,
+        start_at: None,
+        merged: Some(MergeInfo {
+            workers: reports.len() as u32,
+            shards: layout.shards,
+            missing_shards: layout.missing.clone(),
+            inputs: merge_check::inputs(reports, labels),
+            warnings: layout.warnings,
+        }),
+    };
+    // Budgets, integrity and error rates judged again on the sums; each worker's run-level
+    // failures (cut short, …) still fail the merged run.
+    let workers: Vec<(String, &RunReport)> = labels.iter().cloned().zip(reports).collect();
+    crate::verdict::judge_merged(&mut merged, &workers);
+    if let Some(missing) = missing {
+        merged.failures.push(Failure::Run {
+            worker: None,
+            reason: missing,
+        });
+        merged.passed = false;
+    }
+    Ok(merged)
+}
 
-    // The merged window spans every worker's window.
+/// The merged window: from the earliest worker's start to the latest worker's end, on the
+/// first worker's interval grid.
+fn merged_window(reports: &[RunReport]) -> Window {
     let start = reports
         .iter()
         .map(|r| r.window.start)
@@ -40,71 +92,101 @@ pub fn merge(reports: &[RunReport], labels: &[String]) -> Result<RunReport, Erro
         .iter()
         .map(|r| (r.window.start - start).num_milliseconds() as f64 + r.window.duration_s * 1000.0)
         .fold(0.0, f64::max);
-    let window = Window {
+    Window {
         start,
         duration_s: end_ms / 1000.0,
-        interval_ms: first.window.interval_ms,
-    };
-
-    // Histograms added per operation, whole window and per interval slot.
-    struct Acc {
-        whole: Histogram<u64>,
-        errors: u64,
-        slots: BTreeMap<u64, (Histogram<u64>, u64)>,
+        interval_ms: reports[0].window.interval_ms,
     }
-    let mut ops: BTreeMap<String, Acc> = BTreeMap::new();
-    for (r, label) in reports.iter().zip(labels) {
-        let shift_ms = (r.window.start - start).num_milliseconds().max(0) as u64;
-        for (name, op) in &r.operations {
-            let acc = ops.entry(name.clone()).or_insert_with(|| Acc {
-                whole: new_histogram(),
-                errors: 0,
-                slots: BTreeMap::new(),
-            });
-            let h = decode_histogram(&op.histogram).map_err(|e| {
-                Error::BadInput(format!("{label}: operations.{name}.histogram: {e}"))
-            })?;
-            add(&mut acc.whole, &h, label, name)?;
-            acc.errors += op.errors;
-            for iv in &op.intervals {
-                let h = decode_histogram(&iv.histogram).map_err(|e| {
-                    Error::BadInput(format!(
-                        "{label}: operations.{name}.intervals[offset_ms={}].histogram: {e}",
-                        iv.offset_ms
-                    ))
-                })?;
-                // Snap to the nearest slot of the merged grid.
-                let slot = (iv.offset_ms + shift_ms + interval_ms / 2) / interval_ms;
-                let entry = acc
-                    .slots
-                    .entry(slot)
-                    .or_insert_with(|| (new_histogram(), 0));
-                add(&mut entry.0, &h, label, name)?;
-                entry.1 += iv.errors;
-            }
+}
+
+/// One operation's histograms added over workers: whole window and per slot of the merged
+/// interval grid (slot → histogram, errors).
+struct OperationSums {
+    whole: Histogram<u64>,
+    errors: u64,
+    slots: BTreeMap<u64, (Histogram<u64>, u64)>,
+}
+
+impl OperationSums {
+    fn new() -> Self {
+        OperationSums {
+            whole: new_histogram(),
+            errors: 0,
+            slots: BTreeMap::new(),
         }
     }
-    let operations: BTreeMap<String, OperationStats> = ops
-        .into_iter()
-        .map(|(name, acc)| {
-            let intervals = acc
-                .slots
-                .into_iter()
-                .map(|(slot, (h, errors))| {
-                    IntervalStats::from_histogram(slot * interval_ms, &h, errors)
-                })
-                .collect();
-            let stats = OperationStats::from_histogram(
-                &acc.whole,
-                acc.errors,
-                window.duration_s,
-                intervals,
-            );
-            (name, stats)
-        })
-        .collect();
 
-    // Budgets: the union of every worker's budgets (first definition wins), re-judged below.
+    /// Adds one worker's figures for operation `name`; its intervals, shifted by `shift_ms`
+    /// (the worker's start after the merged window's), snap to the nearest merged slot.
+    fn add_worker(
+        &mut self,
+        op: &OperationStats,
+        shift_ms: u64,
+        interval_ms: u64,
+        label: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        let h = decode_histogram(&op.histogram)
+            .map_err(|e| Error::BadInput(format!("{label}: operations.{name}.histogram: {e}")))?;
+        add(&mut self.whole, &h, label, name)?;
+        self.errors += op.errors;
+        for iv in &op.intervals {
+            let h = decode_histogram(&iv.histogram).map_err(|e| {
+                Error::BadInput(format!(
+                    "{label}: operations.{name}.intervals[offset_ms={}].histogram: {e}",
+                    iv.offset_ms
+                ))
+            })?;
+            // Snap to the nearest slot of the merged grid.
+            let slot = (iv.offset_ms + shift_ms + interval_ms / 2) / interval_ms;
+            let entry = self
+                .slots
+                .entry(slot)
+                .or_insert_with(|| (new_histogram(), 0));
+            add(&mut entry.0, &h, label, name)?;
+            entry.1 += iv.errors;
+        }
+        Ok(())
+    }
+
+    /// Every figure recomputed from the sums over the merged window.
+    fn into_stats(self, interval_ms: u64, duration_s: f64) -> OperationStats {
+        let intervals = self
+            .slots
+            .into_iter()
+            .map(|(slot, (h, errors))| {
+                IntervalStats::from_histogram(slot * interval_ms, &h, errors)
+            })
+            .collect();
+        OperationStats::from_histogram(&self.whole, self.errors, duration_s, intervals)
+    }
+}
+
+/// Each operation's histograms added over workers (percentiles cannot be averaged) and its
+/// figures recomputed from the sums.
+fn merge_operations(
+    reports: &[RunReport],
+    labels: &[String],
+    window: &Window,
+) -> Result<BTreeMap<String, OperationStats>, Error> {
+    let interval_ms = window.interval_ms.max(1);
+    let mut ops: BTreeMap<String, OperationSums> = BTreeMap::new();
+    for (r, label) in reports.iter().zip(labels) {
+        let shift_ms = (r.window.start - window.start).num_milliseconds().max(0) as u64;
+        for (name, op) in &r.operations {
+            ops.entry(name.clone())
+                .or_insert_with(OperationSums::new)
+                .add_worker(op, shift_ms, interval_ms, label, name)?;
+        }
+    }
+    Ok(ops
+        .into_iter()
+        .map(|(name, sums)| (name, sums.into_stats(interval_ms, window.duration_s)))
+        .collect())
+}
+
+/// The union of every worker's budgets (first definition wins), to be re-judged on the sums.
+fn merge_budgets(reports: &[RunReport]) -> Vec<BudgetVerdict> {
     let mut budgets: Vec<BudgetVerdict> = Vec::new();
     for r in reports {
         for b in &r.budgets {
@@ -116,9 +198,12 @@ pub fn merge(reports: &[RunReport], labels: &[String]) -> Result<RunReport, Erro
             }
         }
     }
+    budgets
+}
 
-    let mut integrity = first.integrity.clone();
-    let mut generator = first.generator.clone();
+/// Integrity counts summed over workers.
+fn merge_integrity(reports: &[RunReport]) -> Integrity {
+    let mut integrity = reports[0].integrity.clone();
     for r in &reports[1..] {
         let i = &r.integrity;
         integrity.messages_sent += i.messages_sent;
@@ -131,8 +216,15 @@ pub fn merge(reports: &[RunReport], labels: &[String]) -> Result<RunReport, Erro
         integrity.prekeys_reused += i.prekeys_reused;
         integrity.signature_failures += i.signature_failures;
         integrity.messages_unexpected += i.messages_unexpected;
+    }
+    integrity
+}
 
-        let g = &r.generator;
+/// Generator figures: counts and rates summed; peaks and shares take the worst worker, since
+/// each describes one process.
+fn merge_generator(reports: &[RunReport]) -> GeneratorHealth {
+    let mut generator = reports[0].generator.clone();
+    for g in reports[1..].iter().map(|r| &r.generator) {
         generator.cpu_share = generator.cpu_share.max(g.cpu_share);
         generator.cpu_share_includes_server |= g.cpu_share_includes_server;
         generator.process_cpu_s += g.process_cpu_s;
@@ -175,8 +267,12 @@ pub fn merge(reports: &[RunReport], labels: &[String]) -> Result<RunReport, Erro
     if reports.len() > 1 {
         generator.goose_report = None;
     }
+    generator
+}
 
-    let mut environment = first.environment.clone();
+/// The first worker's environment, with every distinct worker hostname listed.
+fn merge_environment(reports: &[RunReport]) -> Environment {
+    let mut environment = reports[0].environment.clone();
     let mut hosts: Vec<String> = reports
         .iter()
         .filter_map(|r| r.environment.hostname.clone())
@@ -186,55 +282,7 @@ pub fn merge(reports: &[RunReport], labels: &[String]) -> Result<RunReport, Erro
     if hosts.len() > 1 {
         environment.hostname = Some(hosts.join(","));
     }
-
-    let missing = missing_shards(&layout, reports.len());
-    let mut merged = RunReport {
-        schema_version: first.schema_version,
-        scenario: first.scenario.clone(),
-        environment,
-        started_at: reports
-            .iter()
-            .map(|r| r.started_at)
-            .min()
-            .expect("non-empty"),
-        finished_at: reports
-            .iter()
-            .map(|r| r.finished_at)
-            .max()
-            .expect("non-empty"),
-        window,
-        operations,
-        budgets,
-        integrity,
-        integrity_problems: merge_problems(reports),
-        generator,
-        resilience: merge_resilience(reports),
-        passed: false,
-        failures: Vec::new(),
-        // One interrupted worker makes the merged test partial.
-        interrupted: reports.iter().any(|r| r.interrupted),
-        shard: None,
-        start_at: None,
-        merged: Some(MergeInfo {
-            workers: reports.len() as u32,
-            shards: layout.shards,
-            missing_shards: layout.missing.clone(),
-            inputs: merge_check::inputs(reports, labels),
-            warnings: layout.warnings,
-        }),
-    };
-    // Budgets, integrity and error rates judged again on the sums; each worker's run-level
-    // failures (cut short, …) still fail the merged run.
-    let workers: Vec<(String, &RunReport)> = labels.iter().cloned().zip(reports).collect();
-    crate::verdict::judge_merged(&mut merged, &workers);
-    if let Some(missing) = missing {
-        merged.failures.push(Failure::Run {
-            worker: None,
-            reason: missing,
-        });
-        merged.passed = false;
-    }
-    Ok(merged)
+    environment
 }
 
 /// A sharded test merged without all its shards ran only part of the scenario: it fails.

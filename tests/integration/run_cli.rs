@@ -189,6 +189,48 @@ fn target_runs_against_a_separately_started_serve() {
     drop(serve);
 }
 
+/// `scenarios` lists the built-in scenarios, then every flow a `[mix]` can weigh with what it
+/// does and the settings it reads.
+#[test]
+fn scenarios_lists_the_flows_a_mix_can_weigh_and_what_each_reads() {
+    let out = harness(&["scenarios"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let (scenarios, flows) = stdout
+        .split_once("\nflows ([mix] keys):\n")
+        .unwrap_or_else(|| panic!("no flow list:\n{stdout}"));
+    // The scenario lines come first, in their own format.
+    assert!(
+        scenarios.contains("smoke\tbuilt-in:scenarios/smoke.toml\n"),
+        "{stdout}"
+    );
+    for l in scenarios.lines().filter(|l| !l.is_empty()) {
+        assert!(l.contains("\tbuilt-in:scenarios/"), "{stdout}");
+    }
+    let line = |name: &str| {
+        flows
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line for flow {name}:\n{stdout}"))
+            .to_string()
+    };
+    for name in [
+        "register",
+        "replenish",
+        "rotate",
+        "initiate",
+        "converse",
+        "fanout",
+        "offline",
+        "fetch",
+    ] {
+        assert!(line(name).contains("reads: "), "{stdout}");
+    }
+    let converse = line("converse");
+    let reads = converse.split_once("reads: ").unwrap().1;
+    assert!(reads.contains("converse.messages"), "{converse}");
+}
+
 /// Outside the repository (as after `cargo install`), the built-in scenarios and packs serve:
 /// `run smoke`, `conform --schema reference|nchat`, and the two listings.
 #[test]

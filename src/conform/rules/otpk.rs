@@ -94,6 +94,8 @@ struct Fetch {
     waited: Option<String>,
 }
 
+/// Seeds the workload's data, then runs the claiming operation in [`FETCHERS`] sessions for
+/// device 1, one after the other, and judges whether a key went to two of them.
 async fn probe(wl: &Workload, op: &Operation, url: &str) -> Result<Check, Error> {
     let column = op.claims.clone().unwrap_or_default();
     let object = format!("workload operation {}", op.name);
@@ -104,47 +106,11 @@ async fn probe(wl: &Workload, op: &Operation, url: &str) -> Result<Check, Error>
     let sql = workload::substitute(&op.sql, &counts);
     let mut gen = ParamGenerator::new(ChaCha8Rng::seed_from_u64(wl.load.rng_seed), counts.clone());
     // Phase 2: the fetchers, all for device ordinal 1.
-    let monitor = setup;
-    let mut sessions = Vec::new();
-    for _ in 0..FETCHERS {
-        sessions.push(Session::open(url).await?);
-    }
-    let mut open: Vec<usize> = Vec::new();
+    let mut fetchers = Fetchers::open(url, setup, op, &sql).await?;
     let mut fetches = Vec::new();
-    for (k, s) in sessions.iter().enumerate() {
-        s.client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let values: Vec<Value> = op
-            .params
-            .iter()
-            .zip(gen.values(&op.params))
-            .map(|(p, v)| {
-                if matches!(p, Param::Pick(_)) {
-                    Value::Int(1)
-                } else {
-                    v
-                }
-            })
-            .collect();
-        let types = op.params.iter().map(Param::pg_type).collect();
-        let mut running = s.start(sql.clone(), types, values.clone());
-        let mut waited = None;
-        let rows = loop {
-            match watch(&monitor, s.pid, &mut running).await? {
-                Watched::Finished(r) => break r,
-                Watched::Waiting(w) => {
-                    let names = |pid: i32| fetcher_name(&sessions, pid);
-                    waited.get_or_insert_with(|| w.describe(&names));
-                    if open.is_empty() {
-                        break finish(&mut running).await;
-                    }
-                    let first = open.remove(0);
-                    let _ = sessions[first].client.batch_execute("COMMIT").await;
-                }
-            }
-        };
+    for k in 0..FETCHERS {
+        let values = device_one_values(op, &mut gen);
+        let (rows, waited) = fetchers.claim(k, values.clone()).await?;
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
@@ -155,25 +121,109 @@ async fn probe(wl: &Workload, op: &Operation, url: &str) -> Result<Check, Error>
                 ))
             }
         };
-        let mut got = Vec::new();
-        for row in &rows {
-            got.push(
-                claimed_value(row, &column)
-                    .map_err(|e| Error::BadInput(format!("{}: {e}", op.at)))?,
-            );
-        }
+        let got = rows
+            .iter()
+            .map(|row| {
+                claimed_value(row, &column).map_err(|e| Error::BadInput(format!("{}: {e}", op.at)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         fetches.push(Fetch {
             session: k,
             values,
             got,
             waited,
         });
-        open.push(k);
+        fetchers.open.push(k);
     }
-    for k in open {
-        let _ = sessions[k].client.batch_execute("COMMIT").await;
-    }
+    fetchers.commit_all().await;
     Ok(verdict(op, &object, &sql, &fetches))
+}
+
+/// The operation's parameters from the workload's generator, every device pick pinned to
+/// device ordinal 1 so that all fetchers claim from the same device.
+fn device_one_values(op: &Operation, gen: &mut ParamGenerator) -> Vec<Value> {
+    op.params
+        .iter()
+        .zip(gen.values(&op.params))
+        .map(|(p, v)| {
+            if matches!(p, Param::Pick(_)) {
+                Value::Int(1)
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// The fetcher sessions of one probe, the monitor that watches their locks, and which of
+/// them still hold an open transaction (earliest first).
+struct Fetchers<'a> {
+    monitor: tokio_postgres::Client,
+    sessions: Vec<Session>,
+    open: Vec<usize>,
+    op: &'a Operation,
+    sql: &'a str,
+}
+
+impl<'a> Fetchers<'a> {
+    /// [`FETCHERS`] sessions on `url`; `monitor` is a separate connection.
+    async fn open(
+        url: &str,
+        monitor: tokio_postgres::Client,
+        op: &'a Operation,
+        sql: &'a str,
+    ) -> Result<Fetchers<'a>, Error> {
+        let mut sessions = Vec::new();
+        for _ in 0..FETCHERS {
+            sessions.push(Session::open(url).await?);
+        }
+        Ok(Fetchers {
+            monitor,
+            sessions,
+            open: Vec::new(),
+            op,
+            sql,
+        })
+    }
+
+    /// Session `k` begins a transaction and runs the claim with `values`. Whenever it is seen
+    /// waiting for a lock, the earliest open transaction commits; with none left, it is
+    /// waited out. Its rows (or error) and what it first waited for.
+    async fn claim(
+        &mut self,
+        k: usize,
+        values: Vec<Value>,
+    ) -> Result<(Result<Vec<tokio_postgres::Row>, String>, Option<String>), Error> {
+        let s = &self.sessions[k];
+        s.client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let types = self.op.params.iter().map(Param::pg_type).collect();
+        let mut running = s.start(self.sql.to_string(), types, values);
+        let mut waited = None;
+        loop {
+            match watch(&self.monitor, s.pid, &mut running).await? {
+                Watched::Finished(r) => return Ok((r, waited)),
+                Watched::Waiting(w) => {
+                    let names = |pid: i32| fetcher_name(&self.sessions, pid);
+                    waited.get_or_insert_with(|| w.describe(&names));
+                    if self.open.is_empty() {
+                        return Ok((finish(&mut running).await, waited));
+                    }
+                    let first = self.open.remove(0);
+                    let _ = self.sessions[first].client.batch_execute("COMMIT").await;
+                }
+            }
+        }
+    }
+
+    /// Commits every transaction still open.
+    async fn commit_all(self) {
+        for k in self.open {
+            let _ = self.sessions[k].client.batch_execute("COMMIT").await;
+        }
+    }
 }
 
 fn fetcher_name(sessions: &[Session], pid: i32) -> String {

@@ -255,87 +255,100 @@ async fn no_cross_ack(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
     })
 }
 
+/// Another user's device uploads keys as if for the owner and removes the owner's device,
+/// each where the API has the routes for it.
 async fn no_cross_write(t: &Target, p: &mut Probe) -> Result<Verdict, Setup> {
     let owner = t.user(p, 3).await?;
     let other = t.user(p, 3).await?;
-    let mut problems = Vec::new();
-    let mut applicable = false;
-    if require(
-        t.api.as_ref(),
-        &[Capability::PrekeyUpload, Capability::PrekeyCount],
-    )
-    .is_ok()
-    {
-        applicable = true;
-        let before = t
-            .api
-            .prekey_count(owner.cred())
-            .await
-            .during("prekey_count")?;
-        let fresh: Vec<OneTimePrekeyBody> =
-            other.device.add_one_time(super::actor::keys(4).one_time);
-        let r = t.api.upload_one_time(other.cred(), &fresh).await;
-        p.note(format!(
-            "upload_one_time of 4 keys by {} → {}",
-            other.label(),
-            r.as_ref()
-                .map_or_else(|e| e.to_string(), |u| format!("stored {}", u.stored))
-        ));
-        let after = t
-            .api
-            .prekey_count(owner.cred())
-            .await
-            .during("prekey_count")?;
-        p.note(format!(
-            "prekey_count of {}: {before} → {after}",
-            owner.label()
-        ));
-        if after != before {
-            problems.push(format!(
-                "{}'s upload changed {}'s prekey count {before} → {after}",
-                other.label(),
-                owner.label()
-            ));
-        }
-    }
-    if require(
-        t.api.as_ref(),
-        &[Capability::RemoveDevice, Capability::MultiDevice],
-    )
-    .is_ok()
-    {
-        applicable = true;
-        let second = t.device_of(p, &owner, 1).await?;
-        let r = t.api.remove_device(other.cred(), second.id()).await;
-        p.note(format!(
-            "remove_device {} by {} (whose user has no such device) → {}",
-            second.id(),
-            other.label(),
-            r.as_ref()
-                .map_or_else(|e| e.to_string(), |_| "removed".into())
-        ));
-        let devices: Vec<u32> = t
-            .bundles_of(p, &other, owner.user())
-            .await?
-            .iter()
-            .map(|b| b.device_id)
-            .collect();
-        if !devices.contains(&second.id()) {
-            problems.push(format!(
-                "{} removed device {} of user {}",
-                other.label(),
-                second.id(),
-                short(owner.user())
-            ));
-        }
-    }
-    if !applicable {
+    let api = t.api.as_ref();
+    let uploads = require(api, &[Capability::PrekeyUpload, Capability::PrekeyCount]).is_ok();
+    let removals = require(api, &[Capability::RemoveDevice, Capability::MultiDevice]).is_ok();
+    if !uploads && !removals {
         return Ok(Verdict::NotApplicable(format!(
             "the {} API lacks prekey_upload + prekey_count and remove_device + multi_device",
             t.api.dialect()
         )));
     }
+    let mut problems = Vec::new();
+    if uploads {
+        problems.extend(upload_for_another(t, p, &owner, &other).await?);
+    }
+    if removals {
+        problems.extend(remove_anothers_device(t, p, &owner, &other).await?);
+    }
     Ok(Verdict::from_problems(problems))
+}
+
+/// `other` uploads one-time keys with its own credential: `owner`'s prekey count must not
+/// move. The problem, if it did.
+async fn upload_for_another(
+    t: &Target,
+    p: &mut Probe,
+    owner: &Actor,
+    other: &Actor,
+) -> Result<Option<String>, Setup> {
+    let before = t
+        .api
+        .prekey_count(owner.cred())
+        .await
+        .during("prekey_count")?;
+    let fresh: Vec<OneTimePrekeyBody> = other.device.add_one_time(super::actor::keys(4).one_time);
+    let r = t.api.upload_one_time(other.cred(), &fresh).await;
+    p.note(format!(
+        "upload_one_time of 4 keys by {} → {}",
+        other.label(),
+        r.as_ref()
+            .map_or_else(|e| e.to_string(), |u| format!("stored {}", u.stored))
+    ));
+    let after = t
+        .api
+        .prekey_count(owner.cred())
+        .await
+        .during("prekey_count")?;
+    p.note(format!(
+        "prekey_count of {}: {before} → {after}",
+        owner.label()
+    ));
+    Ok((after != before).then(|| {
+        format!(
+            "{}'s upload changed {}'s prekey count {before} → {after}",
+            other.label(),
+            owner.label()
+        )
+    }))
+}
+
+/// `other` asks to remove a second device of `owner`'s user: it must still be listed. The
+/// problem, if it is gone.
+async fn remove_anothers_device(
+    t: &Target,
+    p: &mut Probe,
+    owner: &Actor,
+    other: &Actor,
+) -> Result<Option<String>, Setup> {
+    let second = t.device_of(p, owner, 1).await?;
+    let r = t.api.remove_device(other.cred(), second.id()).await;
+    p.note(format!(
+        "remove_device {} by {} (whose user has no such device) → {}",
+        second.id(),
+        other.label(),
+        r.as_ref()
+            .map_or_else(|e| e.to_string(), |_| "removed".into())
+    ));
+    let devices: Vec<u32> = t
+        .bundles_of(p, other, owner.user())
+        .await?
+        .iter()
+        .map(|b| b.device_id)
+        .collect();
+    Ok((!devices.contains(&second.id())).then(|| {
+        format!(
+            "{} removed device {} of user {}",
+            other.label(),
+            second.id(),
+            short(owner.user())
+        )
+    }))
 }
 
 /// The first authenticated read among the examples (harmless to send again).
