@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use e2ee_harness::load::pacer;
+use e2ee_harness::load::{pacer, priority};
 use hdrhistogram::Histogram;
 
 const INTERVAL: Duration = Duration::from_millis(1);
@@ -24,7 +24,7 @@ fn runtime() -> tokio::runtime::Runtime {
     // As the CLI's runtime: workers favoured like the pacer thread.
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .on_thread_start(pacer::favour_this_thread)
+        .on_thread_start(priority::favour_this_thread)
         .enable_all()
         .build()
         .unwrap()

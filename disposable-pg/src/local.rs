@@ -229,6 +229,11 @@ impl Launch {
             cmd.pre_exec(|| {
                 // Normal priority, whichever thread started it: a load generator may have
                 // raised its own (e2ee-harness favours its threads over the server's).
+                libc::sched_setscheduler(
+                    0,
+                    libc::SCHED_OTHER,
+                    &libc::sched_param { sched_priority: 0 },
+                );
                 libc::setpriority(libc::PRIO_PROCESS, 0, 0);
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
                     return Err(std::io::Error::last_os_error());

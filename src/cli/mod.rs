@@ -331,7 +331,7 @@ pub fn main() -> ExitCode {
     builder.enable_all();
     if !matches!(cli.command, Command::Serve(_)) {
         // The generator's (and db-bench's) work runs here; a bundled server has its own.
-        builder.on_thread_start(crate::load::pacer::favour_this_thread);
+        builder.on_thread_start(crate::load::priority::favour_this_thread);
     }
     let runtime = match builder.build() {
         Ok(rt) => rt,

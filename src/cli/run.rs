@@ -428,6 +428,8 @@ impl BundledServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name(process::SERVER_THREAD_PREFIX)
+            // Created by a favoured generator thread: the server runs at normal priority.
+            .on_thread_start(crate::load::priority::normal_for_this_thread)
             .enable_all()
             .build()
             .map_err(|e| Error::Unavailable(format!("cannot start the server's runtime: {e}")))?;

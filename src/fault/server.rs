@@ -68,6 +68,11 @@ impl ChildServer {
         unsafe {
             cmd.pre_exec(|| {
                 // The server runs at normal priority, not the generator's raised one.
+                libc::sched_setscheduler(
+                    0,
+                    libc::SCHED_OTHER,
+                    &libc::sched_param { sched_priority: 0 },
+                );
                 libc::setpriority(libc::PRIO_PROCESS, 0, 0);
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());

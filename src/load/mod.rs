@@ -9,6 +9,7 @@ pub(crate) mod memory_probe;
 pub mod mix;
 pub(crate) mod open;
 pub mod pacer;
+pub mod priority;
 pub mod schedule;
 pub mod shard;
 pub(crate) mod start_at;

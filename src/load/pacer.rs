@@ -123,7 +123,7 @@ where
         .name(name.to_string())
         .spawn(move || {
             lower_timer_slack();
-            favour_this_thread();
+            super::priority::favour_this_thread();
             // Both margins: mean + 2 deviations + 10 µs.
             let oversleep = Margin::new(
                 Duration::from_micros(80),
@@ -151,26 +151,6 @@ where
             }
         })
         .expect("spawning the pacer thread")
-}
-
-/// How much the generator's threads are favoured over the rest of the machine (nice -10).
-const GENERATOR_NICE: i32 = -10;
-
-/// Gives the calling thread priority over the server and the database when they share the
-/// machine (the bundled server, a local PostgreSQL): an open-model generator must start work
-/// when it is due, and a saturated machine must show as the server's latency, not as the
-/// generator's late starts. Called by the pacer thread and by the generator runtime's
-/// workers. Needs root or CAP_SYS_NICE; without it the thread keeps its priority.
-pub fn favour_this_thread() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on this thread's own id only changes this thread's nice value.
-    unsafe {
-        let _ = libc::setpriority(
-            libc::PRIO_PROCESS,
-            libc::gettid() as libc::id_t,
-            GENERATOR_NICE,
-        );
-    }
 }
 
 /// Linux wakes a sleeping thread up to its timer slack (50 µs by default) late: ask for 1 µs.

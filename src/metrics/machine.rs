@@ -82,6 +82,7 @@ impl MachineProbe {
             load_avg_end: load_average(),
             cpu_steal_start: round4(self.setup.steal_share_until(&start_cpu)),
             cpu_steal_end: round4(start_cpu.steal_share_until(&end)),
+            generator_priority: crate::load::priority::achieved(),
         }
     }
 }

@@ -462,6 +462,15 @@ fn machine_notes(b: &Machine, c: &Machine) -> Vec<String> {
             ));
         }
     }
+    if b.generator_priority != c.generator_priority {
+        let show =
+            |p: Option<crate::load::priority::Priority>| p.map_or("unrecorded", |p| p.describe());
+        notes.push(format!(
+            "different generator thread priority: {} vs {}",
+            show(b.generator_priority),
+            show(c.generator_priority)
+        ));
+    }
     for (when, bs, cs) in [
         ("before the run", b.cpu_steal_start, c.cpu_steal_start),
         ("during the run", b.cpu_steal_end, c.cpu_steal_end),

@@ -617,6 +617,14 @@ fn environment_rows(e: &Environment) -> Vec<(&'static str, String)> {
         ("target", e.target.clone()),
         ("bundled server", e.bundled_server.to_string()),
         ("CPUs", e.cpus.to_string()),
+        (
+            "generator threads",
+            e.machine
+                .as_ref()
+                .and_then(|m| m.generator_priority)
+                .map_or("unrecorded", |p| p.describe())
+                .to_string(),
+        ),
         ("platform", e.platform.clone()),
         ("hostname", opt(e.hostname.clone())),
         ("harness version", e.harness_version.clone()),

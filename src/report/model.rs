@@ -221,6 +221,10 @@ pub struct Machine {
     /// started, and over the run itself.
     pub(crate) cpu_steal_start: f64,
     pub(crate) cpu_steal_end: f64,
+    /// How the generator's threads were favoured over the server's and the database's
+    /// (absent in reports of older harnesses, and when no generator thread ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) generator_priority: Option<crate::load::priority::Priority>,
 }
 
 /// The measured window, relative to which rates and interval offsets are computed.
