@@ -64,12 +64,29 @@ pub(crate) fn achieved() -> Option<Priority> {
     }
 }
 
+/// The most a user allows (`E2EE_HARNESS_PRIORITY=realtime|raised|normal`; default
+/// `realtime`): a shared machine's owner may not want real-time threads on it.
+fn allowed() -> Priority {
+    match std::env::var("E2EE_HARNESS_PRIORITY").as_deref() {
+        Ok("normal") => Priority::Normal,
+        Ok("raised") => Priority::Raised,
+        _ => Priority::Realtime,
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn favour() -> Priority {
+    let allowed = allowed();
     let param = libc::sched_param { sched_priority: 1 };
     // SAFETY: both calls change only the calling thread's scheduling (pid 0 / its own tid).
     unsafe {
-        if libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param) == 0 {
+        if allowed == Priority::Normal {
+            return Priority::Normal;
+        }
+        if allowed == Priority::Realtime
+            && libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+                == 0
+        {
             return Priority::Realtime;
         }
         let tid = libc::gettid() as libc::id_t;
