@@ -7,13 +7,15 @@
 //! Handing work to a runtime wakes one of its parked worker threads, which takes tens to
 //! hundreds of microseconds on a busy 2-core machine: that wake-up, not the pacer, was most
 //! of the start lag. So the pacer hands each start over a little early, and the task that
-//! runs it waits the rest awake ([`Start::begin`]) and starts on time.
+//! runs it waits the rest ([`Start::begin`]) and starts on time.
 //!
-//! Both waits spin, and spinning is CPU the generator spends per operation: with fixed
-//! margins (80 µs for the pacer's sleep, 250 µs for the hand-off) it was most of the
-//! generator's cost per request on a quiet machine. So each margin is a [`Margin`] that
-//! follows what it covers (the kernel's oversleep, the worker's wake-up), measured on every
-//! operation: its typical value plus twice its typical spread.
+//! Both waits sleep with the kernel's timer and spin only the last stretch: spinning is CPU
+//! the generator takes from the server on every operation (with fixed margins, 80 µs for the
+//! pacer's sleep and 250 µs of spinning after each hand-off, it was most of the generator's
+//! cost per request on a quiet machine; with real-time generator threads, it could not even
+//! be preempted). So each margin is a [`Margin`] that follows what it covers (the kernel's
+//! oversleep, the worker's wake-up), measured on every operation: its typical value plus
+//! twice its typical spread.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -77,17 +79,33 @@ pub struct Start {
     pub due: Instant,
     handed: Instant,
     handoff: Arc<Margin>,
+    /// How late a worker's timer wakes it (shared by the tasks of one pacer).
+    oversleep: Arc<Margin>,
 }
 
 impl Start {
     /// Called first by the task that runs the work: reports how long the hand-off took to
-    /// reach it (so the next one is handed over early enough, and no earlier), then waits,
-    /// awake, until the intended start; never returns before it.
+    /// reach it (so the next one is handed over early enough, and no earlier), then waits
+    /// until the intended start; never returns before it. It sleeps most of the wait and
+    /// spins only the last stretch, as the pacer does: a hand-off can arrive hundreds of
+    /// microseconds early (a worker's wake-up is that slow at times), and spinning all of it
+    /// was CPU taken from the server on every operation.
     pub fn begin(&self) {
         self.handoff
             .observe(Instant::now().saturating_duration_since(self.handed));
-        spin_until(self.due);
+        sleep_until(self.due, &self.oversleep);
     }
+}
+
+/// The margin for a thread's own timer wake-up (the pacer's, or a worker's in
+/// [`Start::begin`]).
+fn oversleep_margin() -> Margin {
+    Margin::new(
+        Duration::from_micros(80),
+        Duration::from_micros(10),
+        Duration::from_micros(200),
+        2.0,
+    )
 }
 
 /// Spins until `due`: the start of work handed over early, never before its time.
@@ -124,19 +142,15 @@ where
         .spawn(move || {
             lower_timer_slack();
             super::priority::favour_this_thread();
-            // Both margins: mean + 2 deviations + 10 µs.
-            let oversleep = Margin::new(
-                Duration::from_micros(80),
-                Duration::from_micros(10),
-                Duration::from_micros(200),
-                2.0,
-            );
+            // Every margin: mean + 2 deviations + 10 µs.
+            let oversleep = oversleep_margin();
             let handoff = Arc::new(Margin::new(
                 Duration::from_micros(250),
                 Duration::from_micros(10),
                 HANDOFF_AHEAD,
                 2.0,
             ));
+            let worker_oversleep = Arc::new(oversleep_margin());
             for due in schedule {
                 let at = due.checked_sub(handoff.get()).unwrap_or(due);
                 sleep_until(at, &oversleep);
@@ -144,6 +158,7 @@ where
                     due,
                     handed: Instant::now(),
                     handoff: handoff.clone(),
+                    oversleep: worker_oversleep.clone(),
                 };
                 if !at_each(start) {
                     break;
