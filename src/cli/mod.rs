@@ -385,10 +385,17 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Db(args) => db::run(args).await,
-        Command::Run(args) => run::run(args, cli.quiet).await,
+        // The commands that keep a schedule: idle CPUs kept quick to wake while they run.
+        Command::Run(args) => {
+            let _awake = crate::load::wakeup::hold();
+            run::run(args, cli.quiet).await
+        }
         Command::Conform(args) => conform::run(args).await,
         Command::Serve(args) => serve::run(args).await,
-        Command::DbBench(args) => db_bench::run(args, cli.quiet).await,
+        Command::DbBench(args) => {
+            let _awake = crate::load::wakeup::hold();
+            db_bench::run(args, cli.quiet).await
+        }
         Command::Report(args) => report::run(args),
         Command::Vectors(args) => vectors::run(args),
         Command::Scenarios => {

@@ -13,6 +13,7 @@ pub mod priority;
 pub mod schedule;
 pub mod shard;
 pub(crate) mod start_at;
+pub mod wakeup;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

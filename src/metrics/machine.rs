@@ -58,6 +58,7 @@ pub(crate) fn load_average() -> [f64; 3] {
 pub(crate) struct MachineProbe {
     setup: CpuTimes,
     start: Option<(CpuTimes, [f64; 3])>,
+    idle_exit_limit_us: Option<u32>,
 }
 
 impl MachineProbe {
@@ -65,12 +66,14 @@ impl MachineProbe {
         MachineProbe {
             setup: CpuTimes::now(),
             start: None,
+            idle_exit_limit_us: None,
         }
     }
 
     /// The measured run starts now.
     pub(crate) fn clock_started(&mut self) {
         self.start = Some((CpuTimes::now(), load_average()));
+        self.idle_exit_limit_us = crate::load::wakeup::current_limit_us();
     }
 
     /// The run ended now: what the report records.
@@ -83,6 +86,7 @@ impl MachineProbe {
             cpu_steal_start: round4(self.setup.steal_share_until(&start_cpu)),
             cpu_steal_end: round4(start_cpu.steal_share_until(&end)),
             generator_priority: crate::load::priority::achieved(),
+            idle_exit_limit_us: self.idle_exit_limit_us,
         }
     }
 }

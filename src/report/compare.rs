@@ -462,6 +462,13 @@ fn machine_notes(b: &Machine, c: &Machine) -> Vec<String> {
             ));
         }
     }
+    if b.idle_text() != c.idle_text() {
+        notes.push(format!(
+            "different idle CPU state: {} vs {}",
+            b.idle_text(),
+            c.idle_text()
+        ));
+    }
     if b.generator_priority != c.generator_priority {
         let show =
             |p: Option<crate::load::priority::Priority>| p.map_or("unrecorded", |p| p.describe());

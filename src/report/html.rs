@@ -625,6 +625,13 @@ fn environment_rows(e: &Environment) -> Vec<(&'static str, String)> {
                 .map_or("unrecorded", |p| p.describe())
                 .to_string(),
         ),
+        (
+            "idle CPUs",
+            e.machine
+                .as_ref()
+                .map_or("unrecorded", |m| m.idle_text())
+                .to_string(),
+        ),
         ("platform", e.platform.clone()),
         ("hostname", opt(e.hostname.clone())),
         ("harness version", e.harness_version.clone()),

@@ -225,6 +225,21 @@ pub struct Machine {
     /// (absent in reports of older harnesses, and when no generator thread ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) generator_priority: Option<crate::load::priority::Priority>,
+    /// The machine's limit on how slow leaving an idle state may be, in µs, when the clock
+    /// started (0: idle CPUs poll; see `load::wakeup`). Absent when it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) idle_exit_limit_us: Option<u32>,
+}
+
+impl Machine {
+    /// How the machine's idle CPUs behaved, for people.
+    pub(crate) fn idle_text(&self) -> &'static str {
+        match self.idle_exit_limit_us {
+            Some(0) => "idle CPUs polling",
+            Some(_) => "idle CPUs may sleep",
+            None => "idle CPU state unknown",
+        }
+    }
 }
 
 /// The measured window, relative to which rates and interval offsets are computed.

@@ -157,7 +157,7 @@ fn environment(out: &mut String, report: &RunReport) {
     if let Some(m) = &e.machine {
         let _ = writeln!(
             out,
-            "machine: {} CPUs, server {}, generator threads {}, load average {:.2} -> {:.2}, CPU steal {:.1}% before, {:.1}% during",
+            "machine: {} CPUs, server {}, generator threads {}, {}, load average {:.2} -> {:.2}, CPU steal {:.1}% before, {:.1}% during",
             e.cpus,
             match (e.bundled_server, e.server_in_child) {
                 (true, false) => "in-process",
@@ -165,6 +165,7 @@ fn environment(out: &mut String, report: &RunReport) {
                 (false, _) => "external",
             },
             m.generator_priority.map_or("unrecorded", |p| p.describe()),
+            m.idle_text(),
             m.load_avg_start[0],
             m.load_avg_end[0],
             m.cpu_steal_start * 100.0,
