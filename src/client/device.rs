@@ -22,8 +22,11 @@ use crate::crypto::x3dh::{self, PreKeyBundle};
 use crate::crypto::CryptoError;
 use crate::metrics::DeviceAddr;
 
-/// Sessions kept per peer device (newest last); older ones go, as in Signal's session records.
-const SESSIONS_PER_PEER: usize = 4;
+/// Sessions kept per peer device (newest last): the current one and 40 archived, as
+/// libsignal's session record keeps (`ARCHIVED_STATES_MAX_LENGTH`). Fewer (this was 4) can
+/// drop a session a delayed message still needs when two devices set up sessions with each
+/// other at once under load.
+const SESSIONS_PER_PEER: usize = 41;
 /// Signed prekeys kept after rotation, so sessions set up from an older bundle still work.
 const SIGNED_PREKEYS_KEPT: usize = 3;
 
@@ -364,6 +367,34 @@ mod tests {
             a.seal(b.addr, b"x").unwrap().kind,
             EnvelopeType::Ratchet,
             "answered: plain ratchet now"
+        );
+    }
+
+    #[test]
+    fn a_delayed_message_of_an_older_session_opens_after_ten_newer_ones() {
+        let factory = KeyFactory::new(2, 1);
+        let (ka, kb) = (factory.take(), factory.take());
+        let bundle = bundle_of(&kb, false);
+        let (a, b) = (device(1, ka), device(2, kb));
+        a.establish(b.addr, &bundle).unwrap();
+        let first = a.seal(b.addr, b"first").unwrap();
+        b.open(a.addr, first.kind, &first.header, &first.ciphertext)
+            .unwrap();
+        // B answers on that first session; the answer is held up while A starts ten more.
+        let late = b.seal(a.addr, b"late reply").unwrap();
+        for i in 0..10u8 {
+            a.establish(b.addr, &bundle).unwrap();
+            let m = a.seal(b.addr, &[i]).unwrap();
+            assert_eq!(
+                b.open(a.addr, m.kind, &m.header, &m.ciphertext).unwrap(),
+                [i]
+            );
+        }
+        assert_eq!(
+            a.open(b.addr, late.kind, &late.header, &late.ciphertext)
+                .unwrap(),
+            b"late reply",
+            "the first session is still kept (libsignal keeps 40 archived)"
         );
     }
 
