@@ -149,7 +149,7 @@ async fn run_against_target(
             shard: run.shard,
             start_at: run.start_at,
         },
-        (!scenario.faults.is_empty()).then_some(&targets),
+        Some(&targets),
     )
     .await
     .map_err(|e| match e {
@@ -318,7 +318,7 @@ async fn run_bundled(
             shard: None,
             start_at: None,
         },
-        (!scenario.faults.is_empty()).then_some(&targets),
+        Some(&targets),
     )
     .await;
     // A server stuck on its database must not hold the run: bounded, then dropped.

@@ -67,13 +67,9 @@ impl ChildServer {
         // SAFETY: prctl is async-signal-safe. A harness killed with SIGKILL leaves no server.
         unsafe {
             cmd.pre_exec(|| {
-                // The server runs at normal priority, not the generator's raised one.
-                libc::sched_setscheduler(
-                    0,
-                    libc::SCHED_OTHER,
-                    &libc::sched_param { sched_priority: 0 },
-                );
-                libc::setpriority(libc::PRIO_PROCESS, 0, 0);
+                // The server runs at normal priority, not the generator's raised one (the
+                // child is one thread: the calling thread is the process).
+                crate::load::priority::normal_for_this_thread();
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }

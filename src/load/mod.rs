@@ -138,6 +138,8 @@ pub(crate) async fn execute_with_faults(
     ctx: RunContext<'_>,
     targets: Option<&fault::Targets<'_>>,
 ) -> Result<RunReport, Error> {
+    // Decided once: with no fault to inject, nothing watches for one.
+    let targets = targets.filter(|_| !scenario.faults.is_empty());
     let started_at = Utc::now();
     let mut machine = MachineProbe::begin();
     let prepared = prepare(scenario, &ctx).await?;
@@ -281,7 +283,7 @@ async fn drive(
     let recorder = &prepared.recorder;
     recorder.set_window_start(window_start);
     let watch = Arc::new(FaultWatch::new(scenario.faults.len()));
-    if targets.is_some() && !scenario.faults.is_empty() {
+    if targets.is_some() {
         recorder.set_fault_watch(watch.clone());
     }
     let progress = Progress::start(

@@ -77,12 +77,12 @@ fn allowed() -> Priority {
 #[cfg(target_os = "linux")]
 fn favour() -> Priority {
     let allowed = allowed();
+    if allowed == Priority::Normal {
+        return Priority::Normal;
+    }
     let param = libc::sched_param { sched_priority: 1 };
     // SAFETY: both calls change only the calling thread's scheduling (pid 0 / its own tid).
     unsafe {
-        if allowed == Priority::Normal {
-            return Priority::Normal;
-        }
         if allowed == Priority::Realtime
             && libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
                 == 0

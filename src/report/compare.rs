@@ -462,21 +462,17 @@ fn machine_notes(b: &Machine, c: &Machine) -> Vec<String> {
             ));
         }
     }
-    if b.idle_text() != c.idle_text() {
-        notes.push(format!(
-            "different idle CPU state: {} vs {}",
-            b.idle_text(),
-            c.idle_text()
-        ));
-    }
-    if b.generator_priority != c.generator_priority {
-        let show =
-            |p: Option<crate::load::priority::Priority>| p.map_or("unrecorded", |p| p.describe());
-        notes.push(format!(
-            "different generator thread priority: {} vs {}",
-            show(b.generator_priority),
-            show(c.generator_priority)
-        ));
+    for (what, bt, ct) in [
+        ("idle CPU state", b.idle_text(), c.idle_text()),
+        (
+            "generator thread priority",
+            b.priority_text(),
+            c.priority_text(),
+        ),
+    ] {
+        if bt != ct {
+            notes.push(format!("different {what}: {bt} vs {ct}"));
+        }
     }
     for (when, bs, cs) in [
         ("before the run", b.cpu_steal_start, c.cpu_steal_start),

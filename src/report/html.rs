@@ -13,7 +13,8 @@ use crate::report::chart::{
     color, escape, Axis, Chart, Marker, Reference, Series, Style, CHART_CSS,
 };
 use crate::report::model::{
-    decode_histogram, Environment, GeneratorHealth, OperationStats, RunReport, ScenarioInfo,
+    decode_histogram, Environment, GeneratorHealth, Machine, OperationStats, RunReport,
+    ScenarioInfo,
 };
 use crate::report::summary::format_us;
 use crate::Error;
@@ -621,15 +622,14 @@ fn environment_rows(e: &Environment) -> Vec<(&'static str, String)> {
             "generator threads",
             e.machine
                 .as_ref()
-                .and_then(|m| m.generator_priority)
-                .map_or("unrecorded", |p| p.describe())
+                .map_or("unrecorded", Machine::priority_text)
                 .to_string(),
         ),
         (
             "idle CPUs",
             e.machine
                 .as_ref()
-                .map_or("unrecorded", |m| m.idle_text())
+                .map_or("unrecorded", Machine::idle_text)
                 .to_string(),
         ),
         ("platform", e.platform.clone()),

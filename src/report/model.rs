@@ -232,6 +232,12 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// How the generator's threads were favoured, for people.
+    pub(crate) fn priority_text(&self) -> &'static str {
+        self.generator_priority
+            .map_or("unrecorded", crate::load::priority::Priority::describe)
+    }
+
     /// How the machine's idle CPUs behaved, for people.
     pub(crate) fn idle_text(&self) -> &'static str {
         match self.idle_exit_limit_us {

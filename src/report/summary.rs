@@ -164,7 +164,7 @@ fn environment(out: &mut String, report: &RunReport) {
                 (true, true) => "bundled, child process",
                 (false, _) => "external",
             },
-            m.generator_priority.map_or("unrecorded", |p| p.describe()),
+            m.priority_text(),
             m.idle_text(),
             m.load_avg_start[0],
             m.load_avg_end[0],
