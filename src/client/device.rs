@@ -328,13 +328,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn two_devices_converse_both_ways_and_replays_fail() {
-        let factory = KeyFactory::new(3, 2);
+    /// Devices 1 (A) and 2 (B), B holding `one_time` one-time prekeys, A with a session to
+    /// B set up from B's bundle (which carries one of them when `with_otpk`).
+    fn established_pair(one_time: usize, with_otpk: bool) -> (Device, Device, PreKeyBundle) {
+        let factory = KeyFactory::new(2, one_time);
         let (ka, kb) = (factory.take(), factory.take());
-        let bundle = bundle_of(&kb, true);
+        let bundle = bundle_of(&kb, with_otpk);
         let (a, b) = (device(1, ka), device(2, kb));
         a.establish(b.addr, &bundle).unwrap();
+        (a, b, bundle)
+    }
+
+    #[test]
+    fn two_devices_converse_both_ways_and_replays_fail() {
+        let (a, b, _) = established_pair(2, true);
         let m1 = a.seal(b.addr, b"hello").unwrap();
         let m2 = a.seal(b.addr, b"again").unwrap();
         assert_eq!(m1.kind, EnvelopeType::Prekey);
@@ -372,11 +379,7 @@ mod tests {
 
     #[test]
     fn a_delayed_message_of_an_older_session_opens_after_ten_newer_ones() {
-        let factory = KeyFactory::new(2, 1);
-        let (ka, kb) = (factory.take(), factory.take());
-        let bundle = bundle_of(&kb, false);
-        let (a, b) = (device(1, ka), device(2, kb));
-        a.establish(b.addr, &bundle).unwrap();
+        let (a, b, bundle) = established_pair(1, false);
         let first = a.seal(b.addr, b"first").unwrap();
         b.open(a.addr, first.kind, &first.header, &first.ciphertext)
             .unwrap();
